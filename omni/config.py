@@ -1,0 +1,395 @@
+"""Typed dataclass configs: load a config file by path, apply `key=value` overrides, validate.
+
+A config file (`configs/NAME.py`) defines `get_config() -> Config`. Overrides use dotted keys
+(`model.d_model=256`, `steps=10`) and are parsed by the field's type; unknown keys and bad values
+raise `ConfigError` naming the key and what was expected.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import pathlib
+import types
+import typing
+from typing import Any, Literal
+
+from omni.vocab import UnifiedVocab
+
+
+class ConfigError(ValueError):
+    """A config key or value is not what the config schema expects."""
+
+
+DEFAULT_TASK_TOKENS: tuple[str, ...] = (
+    "<task:lm>", "<task:caption>", "<task:generate>", "<task:transcribe>", "<task:speak>",
+    "<task:describe>", "<task:interleaved>",
+)
+
+
+@dataclasses.dataclass
+class VocabConfig:
+    """Codes per modality (text: SentencePiece vocabulary size; others: tokenizer codebook)."""
+
+    text: int = 512
+    image: int = 256
+    audio: int = 256
+    video: int = 256
+    task_tokens: tuple[str, ...] = DEFAULT_TASK_TOKENS
+
+    def build(self) -> UnifiedVocab:
+        return UnifiedVocab.create(
+            {"text": self.text, "image": self.image, "audio": self.audio, "video": self.video},
+            self.task_tokens,
+        )
+
+    def validate(self):
+        for k in ("text", "image", "audio", "video"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"vocab.{k} must be > 0, got {getattr(self, k)}")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    head_dim: int = 16
+    d_ff: int = 256
+    max_seq_len: int = 128
+    # Mixture-of-Transformers: untie each weight family per modality; all False = dense baseline.
+    untie_attention: bool = True
+    untie_ffn: bool = True
+    untie_norms: bool = True
+    rope_theta: float = 10000.0
+    qk_norm: bool = True
+    norm_eps: float = 1e-6
+    z_loss: float = 1e-4
+    dtype: Literal["float32", "bfloat16"] = "bfloat16"
+    param_dtype: Literal["float32", "bfloat16"] = "float32"
+    remat: Literal["none", "full", "dots"] = "none"
+    scan_layers: bool = True
+    attention_impl: Literal["xla", "pallas", "cudnn", "auto"] = "xla"
+    # How per-modality matmuls group tokens: `ragged` (lax.ragged_dot, native on TPU/GPU),
+    # `tiles` (sort into fixed tiles + batched matmul, fast on CPU), `auto` (by backend).
+    grouped_matmul: Literal["auto", "ragged", "tiles"] = "auto"
+    tile_size: int = 128
+    init_std: float = 0.02
+
+    def validate(self):
+        for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "max_seq_len",
+                  "tile_size"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"model.{k} must be > 0, got {getattr(self, k)}")
+        if self.n_heads % self.n_kv_heads:
+            raise ConfigError(f"model.n_heads ({self.n_heads}) must be a multiple of "
+                              f"model.n_kv_heads ({self.n_kv_heads})")
+        if self.head_dim % 2:
+            raise ConfigError(f"model.head_dim must be even for RoPE, got {self.head_dim}")
+
+    @property
+    def is_dense(self) -> bool:
+        return not (self.untie_attention or self.untie_ffn or self.untie_norms)
+
+
+@dataclasses.dataclass
+class MeshConfig:
+    """Mesh axis sizes; exactly one may be -1 (fill with the remaining devices)."""
+
+    data: int = -1
+    fsdp: int = 1
+    tensor: int = 1
+    # logical axis -> mesh axes (tuple) or None (replicated).
+    rules: tuple[tuple[str, Any], ...] = (
+        ("batch", ("data", "fsdp")),
+        ("embed", "fsdp"),
+        ("vocab", "tensor"),
+        ("heads", "tensor"),
+        ("kv_heads", "tensor"),
+        ("mlp", "tensor"),
+        ("modality", None),
+        ("layers", None),
+        ("head_dim", None),
+        ("seq", None),
+    )
+
+    def validate(self):
+        sizes = (self.data, self.fsdp, self.tensor)
+        if sum(s == -1 for s in sizes) > 1:
+            raise ConfigError(f"at most one mesh axis may be -1, got data={self.data} fsdp={self.fsdp} "
+                              f"tensor={self.tensor}")
+        if any(s == 0 or s < -1 for s in sizes):
+            raise ConfigError(f"mesh axis sizes must be positive or -1, got {sizes}")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    batch_size: int = 8
+    seq_len: int = 128
+    learning_rate: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 10
+    schedule: Literal["cosine", "constant", "linear"] = "cosine"
+    weight_decay: float = 0.1
+    b1: float = 0.9
+    b2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    max_nonfinite_in_a_row: int = 5
+    log_every: int = 10
+    eval_every: int = 100
+    eval_batches: int = 4
+    keep_checkpoints: int = 3
+    async_checkpoints: bool = True
+    peak_tflops: float = 0.0  # 0 = look up the device's known peak
+
+    def validate(self):
+        for k in ("batch_size", "seq_len", "grad_accum", "log_every", "keep_checkpoints"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"train.{k} must be > 0, got {getattr(self, k)}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    # `synthetic`: structured multimodal sequences made in seconds (tests, configs/tiny.py);
+    # `tokens`: token shards written by launch/tokenize_corpus.py.
+    source: Literal["synthetic", "tokens"] = "synthetic"
+    token_dir: str = ""
+    # Task mixture (4M-style random choice per example); weights need not sum to 1.
+    mixture: tuple[tuple[str, float], ...] = (
+        ("any_to_any", 0.7), ("single", 0.2), ("interleaved", 0.1),
+    )
+    loss_on_targets_only: bool = True
+    num_workers: int = 0
+    prefetch: int = 2
+
+    def validate(self):
+        if self.source == "tokens" and not self.token_dir:
+            raise ConfigError("data.token_dir must be set when data.source='tokens'")
+        if any(w < 0 for _, w in self.mixture) or not any(w > 0 for _, w in self.mixture):
+            raise ConfigError(f"data.mixture weights must be >= 0 with one > 0, got {self.mixture}")
+
+
+@dataclasses.dataclass
+class Config:
+    name: str = "tiny"
+    run_dir: str = "runs/default"
+    seed: int = 0
+    steps: int = 100
+    checkpoint_every: int = 50
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    vocab: VocabConfig = dataclasses.field(default_factory=VocabConfig)
+    mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+
+    def validate(self) -> "Config":
+        if self.steps < 0:
+            raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if self.checkpoint_every <= 0:
+            raise ConfigError(f"checkpoint_every must be > 0, got {self.checkpoint_every}")
+        if self.train.seq_len > self.model.max_seq_len:
+            raise ConfigError(f"train.seq_len ({self.train.seq_len}) exceeds model.max_seq_len "
+                              f"({self.model.max_seq_len})")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if dataclasses.is_dataclass(v) and hasattr(v, "validate"):
+                v.validate()
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic machinery: overrides, dict round trip, loading by path.
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse_value(text: str, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _parse_value(text, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: cannot parse {text!r} as {tp}")
+    if origin is Literal:
+        if text not in [str(a) for a in args]:
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {text!r}")
+        return next(a for a in args if str(a) == text)
+    if tp is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected a boolean (true/false), got {text!r}")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {text!r}") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {text!r}") from None
+    if tp is str:
+        return text
+    if origin is tuple:
+        try:
+            val = json.loads(text)
+        except json.JSONDecodeError:
+            val = [t for t in text.split(",") if t != ""]
+        return _coerce(val, tp, key)
+    if tp is Any:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    raise ConfigError(f"{key}: overrides of type {tp} are not supported")
+
+
+def _coerce(val: Any, tp: Any, key: str) -> Any:
+    """Coerces a JSON-like value into `tp` (used for overrides and for config.json round trips)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(val, dict):
+            raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, got {type(val).__name__}")
+        return from_dict(tp, val, prefix=key + "." if key else "")
+    if origin in (typing.Union, types.UnionType):
+        if val is None and type(None) in args:
+            return None
+        errs = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(val, a, key)
+            except ConfigError as e:
+                errs.append(str(e))
+        raise ConfigError(f"{key}: {val!r} matches none of {tp}")
+    if origin is Literal:
+        if val not in args:
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {val!r}")
+        return val
+    if origin is tuple:
+        if isinstance(val, str):
+            return _parse_value(val, tp, key)
+        if not isinstance(val, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {val!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(val))
+        if args and len(args) != len(val):
+            raise ConfigError(f"{key}: expected {len(args)} items, got {len(val)}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, val))) if args \
+            else tuple(val)
+    if tp is Any:
+        return tuple(val) if isinstance(val, list) else val
+    if tp is bool:
+        if not isinstance(val, bool):
+            raise ConfigError(f"{key}: expected a boolean, got {val!r}")
+        return val
+    if tp is int:
+        if isinstance(val, bool) or not isinstance(val, int):
+            raise ConfigError(f"{key}: expected an integer, got {val!r}")
+        return val
+    if tp is float:
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {val!r}")
+        return float(val)
+    if tp is str:
+        if not isinstance(val, str):
+            raise ConfigError(f"{key}: expected a string, got {val!r}")
+        return val
+    return val
+
+
+def to_dict(cfg) -> dict:
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        return v
+    return conv(cfg)
+
+
+def from_dict(cls, d: dict, prefix: str = ""):
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; "
+                          f"valid keys under {prefix or 'the top level'}: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in d.items()}
+    return cls(**kwargs)
+
+
+def apply_overrides(cfg, overrides) -> Any:
+    """Returns a copy of `cfg` with each `a.b.c=value` applied; validates the result."""
+    cfg = from_dict(type(cfg), to_dict(cfg))  # deep copy
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"override {ov!r} must look like key=value (e.g. model.d_model=256)")
+        key, text = ov.split("=", 1)
+        parts = key.strip().split(".")
+        obj = cfg
+        for i, p in enumerate(parts):
+            if not dataclasses.is_dataclass(obj):
+                raise ConfigError(f"{'.'.join(parts[:i])} is not a config section; cannot set {key}")
+            names = [f.name for f in dataclasses.fields(obj)]
+            if p not in names:
+                where = ".".join(parts[:i]) or "the top level"
+                raise ConfigError(f"unknown config key {key!r}: {p!r} is not one of {names} under {where}")
+            if i == len(parts) - 1:
+                tp = _hints(type(obj))[p]
+                if dataclasses.is_dataclass(tp):
+                    raise ConfigError(f"{key} is a section; set one of its keys, e.g. {key}.{names[0]}")
+                setattr(obj, p, _parse_value(text.strip(), tp, key))
+            else:
+                obj = getattr(obj, p)
+    if hasattr(cfg, "validate"):
+        cfg.validate()
+    return cfg
+
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
+
+
+def load_config(path_or_name: str, overrides=()) -> Config:
+    """Loads `configs/NAME.py` (a path or a bare name) via its `get_config()` and applies overrides."""
+    p = pathlib.Path(path_or_name)
+    if not p.exists():
+        cand = CONFIG_DIR / (path_or_name if path_or_name.endswith(".py") else path_or_name + ".py")
+        if not cand.exists():
+            avail = sorted(x.stem for x in CONFIG_DIR.glob("*.py") if not x.stem.startswith("_"))
+            raise ConfigError(f"config {path_or_name!r} not found (as a path or under {CONFIG_DIR}); "
+                              f"available: {avail}")
+        p = cand
+    spec = importlib.util.spec_from_file_location(f"omni_config_{p.stem}", p)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"{p} must define get_config() -> omni.config.Config")
+    cfg = module.get_config()
+    return apply_overrides(cfg, list(overrides))
+
+
+def config_from_json(text: str) -> Config:
+    return from_dict(Config, json.loads(text)).validate()
+
+
+def config_to_json(cfg: Config) -> str:
+    return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
