@@ -155,23 +155,73 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class DataConfig:
+    """Where training tokens come from and how examples become packed rows (docs/data.md)."""
+
     # `synthetic`: structured multimodal sequences made in seconds (tests, configs/tiny.py);
     # `tokens`: token shards written by launch/tokenize_corpus.py.
     source: Literal["synthetic", "tokens"] = "synthetic"
     token_dir: str = ""
     # Task mixture (4M-style random choice per example); weights need not sum to 1.
+    # Families: any_to_any (conditioning modalities -> one target), single, interleaved.
     mixture: tuple[tuple[str, float], ...] = (
         ("any_to_any", 0.7), ("single", 0.2), ("interleaved", 0.1),
     )
-    loss_on_targets_only: bool = True
-    num_workers: int = 0
-    prefetch: int = 2
+    # How often each modality is chosen as the target (any_to_any) or the modality (single).
+    target_weights: tuple[tuple[str, float], ...] = (
+        ("text", 1.0), ("image", 1.0), ("audio", 1.0), ("video", 1.0),
+    )
+    max_inputs: int = 2                 # conditioning modalities per any_to_any example: 1..max_inputs
+    interleaved_max_examples: int = 4   # examples per interleaved document
+    loss_on_targets_only: bool = True   # False: loss on every sampled, non-leaking token
+    bidirectional_conditioning: bool = True  # conditioning media spans get span_ids
+    audio_quantizers: int = 2           # residual levels of the audio codes used in sequences
+    max_example_tokens: int = 0         # 0 = train.seq_len; longer examples are truncated or skipped
+    shuffle: bool = True                # full random-access shuffle, reshuffled every epoch
+    num_workers: int = 0                # grain worker processes (0 = in the main process)
+    read_threads: int = 2               # grain threads formatting examples ahead (per process/worker)
+    prefetch: int = 2                   # batches kept ahead on device by omni.data.pipeline.device_prefetch
+    synthetic_examples: int = 4096      # size of the synthetic train split (validation: 1/8)
+    # launch/tokenize_corpus.py: the raw corpus (or a TFDS dataset) -> token shards in token_dir.
+    corpus_dir: str = "runs/demo/corpus"
+    tokenizer_dir: str = "runs/demo/tokenizers"
+    tfds_name: str = ""                 # e.g. "ai2dcaption"; set to read a TFDS dataset instead of corpus_dir
+    tfds_data_dir: str = ""
+    # modality -> feature path in the TFDS example ("caption", "captions/text", "speech").
+    tfds_features: tuple[tuple[str, str], ...] = ()
+    tfds_splits: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "validation"))
+    tfds_sample_rate: int = 16000       # sample rate of the TFDS audio feature (resampled to 16 kHz)
+    shard_size: int = 1024              # examples per token shard (the unit of resumption)
+    tokenize_batch_size: int = 64
 
     def validate(self):
         if self.source == "tokens" and not self.token_dir:
             raise ConfigError("data.token_dir must be set when data.source='tokens'")
+        families = ("any_to_any", "single", "interleaved")
+        for name, w in self.mixture:
+            if name not in families:
+                raise ConfigError(f"data.mixture: unknown task family {name!r}; expected some of {families}")
         if any(w < 0 for _, w in self.mixture) or not any(w > 0 for _, w in self.mixture):
             raise ConfigError(f"data.mixture weights must be >= 0 with one > 0, got {self.mixture}")
+        for name, w in self.target_weights:
+            if name not in ("text", "image", "audio", "video"):
+                raise ConfigError(f"data.target_weights: unknown modality {name!r}")
+            if w < 0:
+                raise ConfigError(f"data.target_weights must be >= 0, got {name}={w}")
+        if not any(w > 0 for _, w in self.target_weights):
+            raise ConfigError(f"data.target_weights need one weight > 0, got {self.target_weights}")
+        for k in ("max_inputs", "interleaved_max_examples", "audio_quantizers", "synthetic_examples",
+                  "shard_size", "tokenize_batch_size", "read_threads", "tfds_sample_rate"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"data.{k} must be > 0, got {getattr(self, k)}")
+        for k in ("max_example_tokens", "num_workers", "prefetch"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"data.{k} must be >= 0, got {getattr(self, k)}")
+        if self.tfds_name and not self.tfds_features:
+            raise ConfigError("data.tfds_features must map modalities to features when data.tfds_name is set, "
+                              "e.g. tfds_features='[[\"text\",\"caption\"],[\"image\",\"image\"]]'")
+        for m, _ in self.tfds_features:
+            if m not in ("text", "image", "audio", "video"):
+                raise ConfigError(f"data.tfds_features: unknown modality {m!r}")
 
 
 @dataclasses.dataclass
