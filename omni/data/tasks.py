@@ -1,0 +1,326 @@
+"""Task formatting: one tokenized example -> one training sequence of global ids with per-token roles.
+
+A sequence is `<task:T>` followed by spans `begin(m) codes... end(m)` (text: `<bos> ... <eos>`).
+Families (chosen per example with `DataConfig.mixture`, 4M-style):
+
+  any_to_any   conditioning spans (1..max_inputs other modalities, random order) then one target span
+  single       one span, trained (language modelling, image-only, audio-only, video-only)
+  interleaved  spans of several examples (text and one media each, random order), all trained
+
+Audio is laid out frame-major in sequences (`audio_to_sequence`): frame 0 levels 0..k-1, frame 1, ...
+so a sampler may stop after any whole frame; `audio_from_sequence` restores [k, frames].
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from omni import modality as mod
+from omni.vocab import UnifiedVocab
+
+FAMILIES = ("any_to_any", "single", "interleaved")
+# The end token of these is sampled (so trained); image and video have fixed lengths: it is inserted.
+VARIABLE_LENGTH = ("text", "audio")
+SKIP_REASONS = ("corrupt", "empty", "bad_shape", "out_of_range", "too_long")
+TASKS = ("<task:lm>", "<task:caption>", "<task:generate>", "<task:transcribe>", "<task:speak>",
+         "<task:describe>", "<task:interleaved>")
+
+
+class Skip(Exception):
+    """An example that cannot become a training sequence; `reason` is one of SKIP_REASONS."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        if reason not in SKIP_REASONS:
+            raise ValueError(f"unknown skip reason {reason!r}; expected one of {SKIP_REASONS}")
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """Stands in the example stream for a skipped example, so its reason can be counted downstream."""
+
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """The formatting knobs of `DataConfig`, resolved (max_tokens is the row budget of one example)."""
+
+    max_tokens: int
+    mixture: tuple[tuple[str, float], ...] = (("any_to_any", 0.7), ("single", 0.2), ("interleaved", 0.1))
+    target_weights: tuple[tuple[str, float], ...] = (("text", 1.0), ("image", 1.0), ("audio", 1.0),
+                                                     ("video", 1.0))
+    max_inputs: int = 2
+    interleaved_max_examples: int = 4
+    audio_quantizers: int = 2
+    loss_on_targets_only: bool = True
+    bidirectional_conditioning: bool = True
+
+    @classmethod
+    def from_config(cls, cfg) -> "TaskConfig":
+        d = cfg.data
+        max_tokens = d.max_example_tokens or cfg.train.seq_len
+        if max_tokens > cfg.train.seq_len:
+            raise ValueError(f"data.max_example_tokens ({max_tokens}) must be <= train.seq_len "
+                             f"({cfg.train.seq_len}): an example has to fit in one packed row")
+        return cls(max_tokens=max_tokens, mixture=tuple(d.mixture), target_weights=tuple(d.target_weights),
+                   max_inputs=d.max_inputs, interleaved_max_examples=d.interleaved_max_examples,
+                   audio_quantizers=d.audio_quantizers, loss_on_targets_only=d.loss_on_targets_only,
+                   bidirectional_conditioning=d.bidirectional_conditioning)
+
+
+@dataclasses.dataclass
+class Span:
+    """One media item / text in a sequence: `codes` are global ids [n] (no markers)."""
+
+    modality: str
+    codes: np.ndarray
+    target: bool          # trained (a target) or conditioning
+    bidirectional: bool   # tokens attend to each other both ways (conditioning media only)
+
+
+@dataclasses.dataclass
+class Formatted:
+    """A formatted example: arrays of the batch contract, each [n] (before packing)."""
+
+    arrays: dict[str, np.ndarray]
+    family: str
+    task: str
+    truncated: bool
+
+    @property
+    def length(self) -> int:
+        return int(self.arrays["inputs"].shape[0])
+
+
+# ---- audio layout --------------------------------------------------------------------------------
+
+def audio_to_sequence(levels_frames: np.ndarray, k: int) -> np.ndarray:
+    """[levels, frames] local ids -> [frames * k] frame-major (first k levels)."""
+    a = np.asarray(levels_frames)
+    if a.ndim != 2 or a.shape[0] < k:
+        raise ValueError(f"audio tokens must be [levels >= {k}, frames], got shape {a.shape}")
+    return np.ascontiguousarray(a[:k].T).reshape(-1)
+
+
+def audio_from_sequence(seq: np.ndarray, k: int) -> np.ndarray:
+    """[frames * k] frame-major ids -> [k, frames] (a trailing partial frame is dropped)."""
+    s = np.asarray(seq)
+    frames = s.shape[-1] // k
+    return s[..., :frames * k].reshape(*s.shape[:-1], frames, k).swapaxes(-1, -2)
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+def check_example(example: dict[str, Any], vocab: UnifiedVocab, fixed_lengths: dict[str, int],
+                  audio_quantizers: int) -> dict[str, np.ndarray]:
+    """Local token arrays -> {modality: local 1-D sequence ids}; raises Skip for bad data."""
+    out: dict[str, np.ndarray] = {}
+    for m in mod.names():
+        if m not in example or example[m] is None:
+            continue
+        a = np.asarray(example[m])
+        if a.size == 0:
+            continue
+        if not np.issubdtype(a.dtype, np.integer):
+            raise Skip("bad_shape", f"{m} tokens have dtype {a.dtype}")
+        if m == "audio":
+            if a.ndim != 2 or a.shape[0] < audio_quantizers:
+                raise Skip("bad_shape", f"audio tokens must be [levels >= {audio_quantizers}, frames], "
+                                        f"got {a.shape}")
+            a = audio_to_sequence(a, audio_quantizers)
+        elif a.ndim != 1:
+            raise Skip("bad_shape", f"{m} tokens must be 1-D, got {a.shape}")
+        if m in fixed_lengths and a.shape[0] != fixed_lengths[m]:
+            raise Skip("bad_shape", f"{m} must have {fixed_lengths[m]} tokens, got {a.shape[0]}")
+        if m not in vocab.modalities:
+            raise Skip("out_of_range", f"the vocabulary has no {m} range")
+        n = vocab.num_codes(m)
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi >= n:
+            raise Skip("out_of_range", f"{m} ids span [{lo}, {hi}], expected [0, {n})")
+        out[m] = a.astype(np.int32)
+    if not out:
+        raise Skip("empty", "no modality has tokens")
+    return out
+
+
+# ---- sequence assembly ---------------------------------------------------------------------------
+
+def task_token(inputs: list[str], target: str) -> str:
+    """The task token of an any_to_any example (single: lm / generate; interleaved: interleaved)."""
+    if target == "text":
+        if inputs == ["image"]:
+            return "<task:caption>"
+        if inputs == ["audio"]:
+            return "<task:transcribe>"
+        return "<task:describe>"
+    if target == "audio" and "text" in inputs:
+        return "<task:speak>"
+    return "<task:generate>"
+
+
+def assemble(vocab: UnifiedVocab, task: str, spans: list[Span], loss_on_targets_only: bool = True
+             ) -> dict[str, np.ndarray]:
+    """`<task>` + spans -> the contract's per-example arrays, each [n]: inputs, targets, input_modality,
+    target_modality, span_ids (1.. per bidirectional span), loss_mask."""
+    text = mod.modality_id("text")
+    parts_tok, parts_mod, parts_span, parts_sampled, parts_target = [[vocab.task_id(task)]], [[text]], [[0]], \
+        [[False]], [[False]]
+    next_span = 1
+    for s in spans:
+        mid = mod.modality_id(s.modality)
+        n = len(s.codes)
+        sid = 0
+        if s.bidirectional:
+            sid, next_span = next_span, next_span + 1
+        parts_tok += [[vocab.begin_id(s.modality)], s.codes, [vocab.end_id(s.modality)]]
+        parts_mod += [[text], np.full(n, mid), [mid]]
+        parts_span += [[0], np.full(n, sid), [sid]]
+        parts_sampled += [[False], np.ones(n, bool), [s.modality in VARIABLE_LENGTH]]
+        parts_target += [[False], np.full(n, s.target), [s.target]]
+    tokens = np.concatenate(parts_tok).astype(np.int32)
+    modality = np.concatenate(parts_mod).astype(np.int32)
+    span = np.concatenate(parts_span).astype(np.int32)
+    sampled = np.concatenate(parts_sampled).astype(bool)
+    if loss_on_targets_only:
+        trained = sampled & np.concatenate(parts_target).astype(bool)
+    else:  # everything sampled, except targets a position could already see (inside its own span)
+        leak = np.zeros_like(sampled)
+        leak[1:] = (span[1:] != 0) & (span[1:] == span[:-1])
+        trained = sampled & ~leak
+    pad = np.zeros(1, np.int32)
+    return {
+        "inputs": tokens,
+        "targets": np.concatenate([tokens[1:], pad + vocab.pad_id]),
+        "input_modality": modality,
+        "target_modality": np.concatenate([modality[1:], pad + text]),
+        "span_ids": span,
+        "loss_mask": np.concatenate([trained[1:], [False]]).astype(np.float32),
+    }
+
+
+def sequence_length(spans: list[Span]) -> int:
+    return 1 + sum(2 + len(s.codes) for s in spans)
+
+
+def truncate(spans: list[Span], budget: int, audio_quantizers: int) -> bool:
+    """Shortens text / audio spans (longest first, audio by whole frames) to fit `budget` tokens.
+
+    Returns whether anything was cut; raises Skip("too_long") if fixed-length spans alone do not fit.
+    """
+    excess = sequence_length(spans) - budget
+    cut = False
+    while excess > 0:
+        cand = [s for s in spans if s.modality in VARIABLE_LENGTH and len(s.codes) > _min_len(s, audio_quantizers)]
+        if not cand:
+            raise Skip("too_long", f"{sequence_length(spans)} tokens > budget {budget}")
+        s = max(cand, key=lambda x: len(x.codes))
+        keep = max(len(s.codes) - excess, _min_len(s, audio_quantizers))
+        if s.modality == "audio":
+            keep -= keep % audio_quantizers
+            keep = max(keep, audio_quantizers)
+        excess -= len(s.codes) - keep
+        s.codes = s.codes[:keep]
+        cut = True
+    return cut
+
+
+def _min_len(s: Span, k: int) -> int:
+    return k if s.modality == "audio" else 1
+
+
+def _pick(rng: np.random.Generator, names: list[str], weights: dict[str, float]) -> str | None:
+    w = np.array([weights.get(n, 0.0) for n in names], np.float64)
+    if not len(names) or w.sum() <= 0:
+        return None
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+
+class Formatter:
+    """Turns validated examples into `Formatted` sequences; deterministic given the rng."""
+
+    def __init__(self, vocab: UnifiedVocab, cfg: TaskConfig, fixed_lengths: dict[str, int] | None = None):
+        missing = [t for t in TASKS if t not in vocab.special_tokens]
+        if missing:
+            raise ValueError(f"the vocabulary lacks task tokens {missing}; add them to vocab.task_tokens")
+        if cfg.max_tokens < 4:
+            raise ValueError(f"max_tokens must be >= 4 to hold a task token and one span, got {cfg.max_tokens}")
+        self.vocab, self.cfg = vocab, cfg
+        self.fixed_lengths = dict(fixed_lengths or {})
+        self.family_weights = dict(cfg.mixture)
+        self.target_weights = dict(cfg.target_weights)
+
+    def check(self, example: dict[str, Any]) -> dict[str, np.ndarray]:
+        return check_example(example, self.vocab, self.fixed_lengths, self.cfg.audio_quantizers)
+
+    def _global(self, local: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {m: a + np.int32(self.vocab.code_offset(m)) for m, a in local.items()}
+
+    def __call__(self, example: dict[str, Any], rng: np.random.Generator,
+                 draw_extra: Callable[[np.random.Generator], dict[str, Any]] | None = None) -> Formatted:
+        """Formats one example; `draw_extra(rng)` returns another raw example (interleaved documents)."""
+        codes = self._global(self.check(example))
+        avail = [m for m in mod.names() if m in codes]
+        weighted = [m for m in avail if self.target_weights.get(m, 0) > 0]
+        feasible = {"single": bool(weighted), "interleaved": True,
+                    "any_to_any": len(avail) >= 2 and bool(weighted)}
+        family = _pick(rng, [f for f in FAMILIES if feasible[f]], self.family_weights)
+        if family is None:  # e.g. mixture only any_to_any but a one-modality example: train it as single
+            family = "single" if weighted else "interleaved"
+        if family == "any_to_any":
+            target = _pick(rng, weighted, self.target_weights)
+            others = [m for m in avail if m != target]
+            n_in = int(rng.integers(1, min(self.cfg.max_inputs, len(others)) + 1))
+            inputs = [others[i] for i in rng.permutation(len(others))[:n_in]]
+            bidi = self.cfg.bidirectional_conditioning
+            spans = [Span(m, codes[m], False, bidi and m != "text") for m in inputs]
+            spans.append(Span(target, codes[target], True, False))
+            task = task_token(sorted(inputs, key=mod.modality_id), target)
+        elif family == "single":
+            m = _pick(rng, weighted, self.target_weights)
+            spans = [Span(m, codes[m], True, False)]
+            task = "<task:lm>" if m == "text" else "<task:generate>"
+        else:
+            spans, task = self._document_spans(codes, rng), "<task:interleaved>"
+        truncated = truncate(spans, self.cfg.max_tokens, self.cfg.audio_quantizers)
+        if family == "interleaved" and draw_extra is not None:
+            self._extend_document(spans, rng, draw_extra)
+        arrays = assemble(self.vocab, task, spans, self.cfg.loss_on_targets_only)
+        return Formatted(arrays, family, task, truncated)
+
+    def _document_spans(self, codes: dict[str, np.ndarray], rng: np.random.Generator) -> list[Span]:
+        """Text and one random media item of an example, in random order, all trained."""
+        media = [m for m in codes if m != "text"]
+        chosen = (["text"] if "text" in codes else []) + ([media[int(rng.integers(len(media)))]] if media else [])
+        order = rng.permutation(len(chosen))
+        return [Span(chosen[i], codes[chosen[i]], True, False) for i in order]
+
+    def _extend_document(self, spans: list[Span], rng: np.random.Generator, draw_extra) -> None:
+        """Appends whole (untruncated) spans of more examples while they fit the budget."""
+        for _ in range(self.cfg.interleaved_max_examples - 1):
+            try:
+                more = self._document_spans(self._global(self.check(draw_extra(rng))), rng)
+            except Skip:
+                continue  # a bad neighbour is counted when it is formatted as a main example
+            if sequence_length(spans + more) > self.cfg.max_tokens:
+                break
+            spans.extend(more)
+
+
+def prompt(vocab: UnifiedVocab, task: str, conditioning: list[tuple[str, np.ndarray]], target: str,
+           bidirectional: bool = True) -> dict[str, np.ndarray]:
+    """The prefix a sampler feeds for `conditioning` [(modality, local ids)] -> `target`, as training saw it.
+
+    Returns `inputs`, `input_modality`, `span_ids` [n], ending with the target's begin marker (audio ids
+    must already be frame-major, see `audio_to_sequence`).
+    """
+    spans = [Span(m, vocab.to_global(m, ids), False, bidirectional and m != "text") for m, ids in conditioning]
+    arrays = assemble(vocab, task, spans)
+    text = mod.modality_id("text")
+    return {"inputs": np.append(arrays["inputs"], np.int32(vocab.begin_id(target))),
+            "input_modality": np.append(arrays["input_modality"], np.int32(text)),
+            "span_ids": np.append(arrays["span_ids"], np.int32(0))}

@@ -1,0 +1,192 @@
+"""Token shards: pre-tokenized examples in array_record files, one small JSON header + raw int32 bytes each.
+
+Layout of a token directory:
+
+    meta.json                       tokenizer facts (codes per modality, fixed lengths, audio levels)
+    <split>-00000.array_record      one shard = `shard_size` consecutive corpus examples
+    <split>.manifest.json           finished shards, written atomically after each one (resumption)
+
+A record is `b"OMT1" | u32 header length | JSON header | zero pad to 8 | arrays`. The header names
+each array's modality, dtype (int32), shape and byte offset. Local (per-tokenizer) ids are stored:
+text [n], image [n_img], video [n_vid], audio [levels, frames] (row l holds `l * codebook + code`).
+Nothing is ever unpickled; a record that does not parse raises `ValueError`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import struct
+from typing import Any
+
+import numpy as np
+
+MAGIC = b"OMT1"
+FORMAT = "omni-token-shards"
+VERSION = 1
+META_FILE = "meta.json"
+MODALITY_RANKS = {"text": 1, "image": 1, "video": 1, "audio": 2}
+
+
+# ---- one record --------------------------------------------------------------------------------
+
+def encode_example(example: dict[str, Any]) -> bytes:
+    """{"id", "source", <modality>: int array} -> record bytes (modalities with no tokens are left out)."""
+    arrays, header, body, offset = [], {"id": str(example.get("id", "")),
+                                         "source": str(example.get("source", ""))}, [], 0
+    for m, rank in MODALITY_RANKS.items():
+        if m not in example or example[m] is None:
+            continue
+        a = np.ascontiguousarray(np.asarray(example[m]))
+        if a.ndim != rank or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{m} tokens must be an integer array of rank {rank}, got {a.dtype} {a.shape}")
+        if a.size == 0:
+            continue
+        a = a.astype("<i4")
+        arrays.append([m, "int32", list(a.shape), offset])
+        body.append(a.tobytes())
+        offset += a.nbytes
+    header["arrays"] = arrays
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    pad = (-(len(MAGIC) + 4 + len(h))) % 8
+    return MAGIC + struct.pack("<I", len(h)) + h + b"\0" * pad + b"".join(body)
+
+
+def decode_example(record: bytes) -> dict[str, Any]:
+    """Record bytes -> {"id", "source", <modality>: int32 array}; raises ValueError if malformed."""
+    if not isinstance(record, (bytes, bytearray, memoryview)) or bytes(record[:4]) != MAGIC:
+        raise ValueError("not a token-shard record: expected the OMT1 magic bytes")
+    if len(record) < 8:
+        raise ValueError("truncated token-shard record: no header length")
+    (hlen,) = struct.unpack("<I", bytes(record[4:8]))
+    if 8 + hlen > len(record):
+        raise ValueError(f"truncated token-shard record: header of {hlen} bytes does not fit")
+    try:
+        header = json.loads(bytes(record[8:8 + hlen]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"token-shard record header is not JSON: {e}") from None
+    start = 8 + hlen + ((-(8 + hlen)) % 8)
+    out: dict[str, Any] = {"id": str(header.get("id", "")), "source": str(header.get("source", ""))}
+    for entry in header.get("arrays", []):
+        if not (isinstance(entry, list) and len(entry) == 4):
+            raise ValueError(f"token-shard array entry must be [modality, dtype, shape, offset], got {entry!r}")
+        m, dtype, shape, off = entry
+        if m not in MODALITY_RANKS or dtype != "int32" or len(shape) != MODALITY_RANKS[m]:
+            raise ValueError(f"bad token-shard array entry {entry!r}: expected one of {list(MODALITY_RANKS)} "
+                             "as int32 of the modality's rank")
+        count = int(np.prod(shape))
+        if off < 0 or count < 0 or start + off + 4 * count > len(record):
+            raise ValueError(f"token-shard array {m} of shape {shape} runs past the end of the record")
+        out[m] = np.frombuffer(record, "<i4", count, start + off).reshape(shape).astype(np.int32)
+    return out
+
+
+# ---- directory metadata ------------------------------------------------------------------------
+
+def write_meta(token_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Writes meta.json: `codes` {modality: local vocab}, `fixed_lengths`, `audio` {levels, codebook}."""
+    for k in ("codes", "fixed_lengths", "audio"):
+        if k not in meta:
+            raise ValueError(f"token meta needs {k!r}; got keys {sorted(meta)}")
+    d = pathlib.Path(token_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    _atomic_write(d / META_FILE, json.dumps({"format": FORMAT, "version": VERSION, **meta}, indent=2,
+                                            sort_keys=True))
+
+
+def read_meta(token_dir: str | os.PathLike) -> dict[str, Any]:
+    path = pathlib.Path(token_dir) / META_FILE
+    if not path.is_file():
+        raise ValueError(f"no token shards at {token_dir}: expected {path} "
+                         "(write them with `python launch/tokenize_corpus.py`)")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path}: expected format {FORMAT!r} version {VERSION}, got "
+                         f"{meta.get('format')!r} version {meta.get('version')!r}")
+    return meta
+
+
+def _atomic_write(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ---- shards ------------------------------------------------------------------------------------
+
+def shard_path(token_dir, split: str, index: int) -> pathlib.Path:
+    return pathlib.Path(token_dir) / f"{split}-{index:05d}.array_record"
+
+
+def manifest_path(token_dir, split: str) -> pathlib.Path:
+    return pathlib.Path(token_dir) / f"{split}.manifest.json"
+
+
+def read_manifest(token_dir, split: str) -> dict[str, Any]:
+    """{"shards": {index: {"file", "examples", "skipped"}}, "done": bool}; empty if none written yet."""
+    p = manifest_path(token_dir, split)
+    if not p.is_file():
+        return {"shards": {}, "done": False}
+    m = json.loads(p.read_text())
+    m["shards"] = {int(k): v for k, v in m.get("shards", {}).items()}
+    return m
+
+
+def write_shard(token_dir, split: str, index: int, examples, *, skipped: dict[str, int] | None = None,
+                done: bool = False) -> pathlib.Path:
+    """Writes shard `index` of `split` from example dicts, then records it in the manifest."""
+    from array_record.python.array_record_module import ArrayRecordWriter
+
+    path = shard_path(token_dir, split, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    writer = ArrayRecordWriter(str(tmp), "group_size:1")
+    n = 0
+    try:
+        for ex in examples:
+            writer.write(encode_example(ex))
+            n += 1
+    finally:
+        writer.close()
+    os.replace(tmp, path)
+    mark_shard(token_dir, split, index, path.name, n, skipped or {}, done=done)
+    return path
+
+
+def mark_shard(token_dir, split: str, index: int, file: str, examples: int, skipped: dict[str, int],
+               *, done: bool = False) -> None:
+    m = read_manifest(token_dir, split)
+    m["shards"][index] = {"file": file, "examples": int(examples), "skipped": dict(skipped)}
+    m["done"] = bool(done or m.get("done"))
+    m["shards"] = {str(k): v for k, v in sorted(m["shards"].items())}
+    _atomic_write(manifest_path(token_dir, split), json.dumps(m, indent=1, sort_keys=True))
+
+
+class TokenShardSource:
+    """Random-access records (raw bytes) of one split; decode each with `decode_example`."""
+
+    def __init__(self, token_dir: str | os.PathLike, split: str):
+        self.meta = read_meta(token_dir)
+        m = read_manifest(token_dir, split)
+        if not m["shards"]:
+            raise ValueError(f"no {split!r} shards under {token_dir}: expected {manifest_path(token_dir, split)}")
+        if not m.get("done"):
+            raise ValueError(f"the {split!r} token shards under {token_dir} are incomplete (the tokenize run "
+                             "stopped early); rerun `python launch/tokenize_corpus.py` to finish them")
+        files = [str(pathlib.Path(token_dir) / s["file"]) for _, s in sorted(m["shards"].items())
+                 if s["examples"] > 0]
+        if not files:
+            raise ValueError(f"the {split!r} token shards under {token_dir} hold no examples")
+        from grain.sources import ArrayRecordDataSource
+
+        self.token_dir, self.split, self.files = str(token_dir), split, files
+        self._source = ArrayRecordDataSource(files)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int) -> bytes:
+        return self._source[index]
+
+    def __repr__(self) -> str:
+        return f"TokenShardSource({self.token_dir!r}, {self.split!r}, n={len(self)})"
