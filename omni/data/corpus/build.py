@@ -1,0 +1,122 @@
+"""Build orchestration: each source -> stage file (cached by key), then all stages -> TFDS `omni_corpus`."""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from omni.data.corpus.debian import DebianCache, licenses_in
+from omni.data.corpus.reader import DATASET
+from omni.data.corpus.schema import split_of
+from omni.data.corpus.skips import Skip, SkipCounter
+from omni.data.corpus.source import SOURCES, Context, as_list, load_source
+from omni.data.corpus.spec import CorpusConfig
+from omni.data.corpus.stage import Stage, stage_key
+
+log = logging.getLogger(__name__)
+
+
+def _package_info(ctx: Context, packages) -> dict[str, Any]:
+    info = {}
+    for p in packages:
+        ctx.debs.root(p)
+        info[p] = {"version": ctx.debs.version(p), "licenses": licenses_in(ctx.debs.copyright(p))}
+    return info
+
+
+def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
+    """Run one source into its stage file, or reuse the finished stage with the same key."""
+    mod = load_source(name)
+    cfg = ctx.cfg
+    settings = {**mod.settings(cfg), "media": dataclasses.asdict(cfg.media),
+                "validation_per_mille": cfg.validation_per_mille}
+    stage = Stage(cfg.cache / "corpus_stage", name, stage_key(name, mod.VERSION, settings))
+    if stage.done():
+        log.info("%s: reusing %s", name, stage.records)
+        return stage
+    t0 = time.time()
+    packages = _package_info(ctx, mod.PACKAGES)
+    skips, ctx.notes = SkipCounter(), collections.Counter()
+    splits: collections.Counter[str] = collections.Counter()
+    kinds: collections.Counter[str] = collections.Counter()
+    ids: set[str] = set()
+    cands = list(mod.candidates(ctx))
+
+    def run(c):
+        try:
+            return as_list(c.make())
+        except Skip as s:
+            return s
+
+    def examples():
+        with cf.ThreadPoolExecutor(max(cfg.workers, 1)) as pool:
+            for c, made in tqdm(zip(cands, pool.map(run, cands)), total=len(cands), desc=f"{name:>14s}",
+                                unit="item", disable=not progress, mininterval=1.0):
+                if isinstance(made, Skip):
+                    skips.add(made, c.what)
+                    continue
+                for ex in made:
+                    if ex["source"] != name or ex["id"] in ids:
+                        raise ValueError(f"{name}: bad or duplicate example id {ex['id']!r} (source {ex['source']!r})")
+                    ids.add(ex["id"])
+                    splits[split_of(ex["item"], cfg.validation_per_mille)] += 1
+                    kinds["+".join(k for k in ("image", "audio", "video") if ex[f"has_{k}"]) or "text"] += 1
+                    yield ex
+
+    summary: dict[str, Any] = {"source": name, "version": mod.VERSION, "license": mod.LICENSE,
+                               "packages": packages, "settings": settings}
+    stage.write(examples(), summary)  # the counters fill while the generator runs
+    full = {**stage.summary(), "candidates": len(cands), "skipped": skips.as_dict(),
+            "skip_examples": dict(skips.examples), "notes": dict(ctx.notes), "splits": dict(splits),
+            "kinds": dict(kinds), "seconds": round(time.time() - t0, 1)}
+    stage.summary_path.write_text(json.dumps(full, indent=1, sort_keys=True))
+    return stage
+
+
+def build_corpus(cfg: CorpusConfig, ctx: Context | None = None, progress: bool = True) -> dict[str, Any]:
+    """Build (incrementally) every configured source and the TFDS dataset; returns the metadata dict."""
+    cfg.validate()
+    t0 = time.time()
+    ctx = ctx or Context(cfg, DebianCache(cfg.cache / "debian"))
+    names = cfg.sources or SOURCES
+    stages = [build_source(n, ctx, progress) for n in names]
+    corpus_key = hashlib.sha1(json.dumps([s.key for s in stages] + [cfg.validation_per_mille]).encode()).hexdigest()[:12]
+    summaries = {s.source: s.summary() for s in stages}
+    metadata = {
+        "corpus_key": corpus_key,
+        "media": dataclasses.asdict(cfg.media),
+        "validation_per_mille": cfg.validation_per_mille,
+        "sources": summaries,
+        "licenses": {n: s["license"] for n, s in summaries.items()},
+        "skipped": {n: s["skipped"] for n, s in summaries.items() if s["skipped"]},
+        "counts": {n: s["examples"] for n, s in summaries.items()},
+        "splits": dict(sum((collections.Counter(s["splits"]) for s in summaries.values()), collections.Counter())),
+    }
+    version_dir = cfg.out / DATASET / "1.0.0"
+    meta_path = version_dir / "metadata.json"
+    if meta_path.exists() and json.loads(meta_path.read_text()).get("corpus_key") == corpus_key:
+        log.info("corpus %s unchanged (key %s)", version_dir, corpus_key)
+        return json.loads(meta_path.read_text())
+    shutil.rmtree(version_dir, ignore_errors=True)
+    metadata["build_seconds"] = round(time.time() - t0, 1)
+    _write_tfds(cfg, [str(s.records) for s in stages], metadata)
+    return json.loads(meta_path.read_text())
+
+
+def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, Any]):
+    import tensorflow_datasets as tfds
+
+    from omni.data.builders.omni_corpus import OmniCorpus
+
+    builder = OmniCorpus(data_dir=str(cfg.out), file_format="array_record", stage_files=stage_files,
+                         validation_per_mille=cfg.validation_per_mille, corpus_metadata=metadata)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))

@@ -1,0 +1,72 @@
+"""Per-source stage files: a source's finished examples in one array_record file plus a summary JSON.
+
+A stage is keyed by source name + version + settings; a finished stage with the same key is reused,
+which makes rebuilding incremental. Files appear atomically (written to a temp name, then renamed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+from typing import Any, Iterator
+
+from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
+
+from omni.data.corpus.records import decode_example, encode_example
+
+
+def stage_key(source: str, version: int, settings: dict[str, Any]) -> str:
+    blob = json.dumps({"source": source, "version": version, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+@dataclasses.dataclass
+class Stage:
+    """One source's stage: `<dir>/<source>-<key>.array_record` and `.json` (counts, skips, license)."""
+
+    dir: pathlib.Path
+    source: str
+    key: str
+
+    @property
+    def records(self) -> pathlib.Path:
+        return self.dir / f"{self.source}-{self.key}.array_record"
+
+    @property
+    def summary_path(self) -> pathlib.Path:
+        return self.dir / f"{self.source}-{self.key}.json"
+
+    def done(self) -> bool:
+        return self.records.exists() and self.summary_path.exists()
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads(self.summary_path.read_text())
+
+    def write(self, examples: Iterator[dict[str, Any]], summary: dict[str, Any]) -> int:
+        """Write all examples, then the summary (which `examples` may fill while being consumed)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.records.with_suffix(".array_record.tmp")
+        writer = ArrayRecordWriter(str(tmp), "group_size:1")
+        n = 0
+        try:
+            for ex in examples:
+                writer.write(encode_example(ex))
+                n += 1
+        finally:
+            writer.close()
+        os.replace(tmp, self.records)
+        summary = dict(summary, examples=n, key=self.key)
+        tmp_json = self.summary_path.with_suffix(".json.tmp")
+        tmp_json.write_text(json.dumps(summary, indent=1, sort_keys=True))
+        os.replace(tmp_json, self.summary_path)
+        return n
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        reader = ArrayRecordReader(str(self.records))
+        try:
+            for i in range(reader.num_records()):
+                yield decode_example(reader.read([i])[0])
+        finally:
+            reader.close()
