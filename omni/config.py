@@ -27,7 +27,7 @@ DEFAULT_TASK_TOKENS: tuple[str, ...] = (
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class VocabConfig:
     """Codes per modality (text: SentencePiece vocabulary size; others: tokenizer codebook)."""
 
@@ -49,7 +49,7 @@ class VocabConfig:
                 raise ConfigError(f"vocab.{k} must be > 0, got {getattr(self, k)}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     d_model: int = 64
     n_layers: int = 2
@@ -93,7 +93,7 @@ class ModelConfig:
         return not (self.untie_attention or self.untie_ffn or self.untie_norms)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class MeshConfig:
     """Mesh axis sizes; exactly one may be -1 (fill with the remaining devices)."""
 
@@ -123,7 +123,7 @@ class MeshConfig:
             raise ConfigError(f"mesh axis sizes must be positive or -1, got {sizes}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = 8
     seq_len: int = 128
@@ -153,7 +153,7 @@ class TrainConfig:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where training tokens come from and how examples become packed rows (docs/data.md)."""
 
@@ -224,7 +224,7 @@ class DataConfig:
                 raise ConfigError(f"data.tfds_features: unknown modality {m!r}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Config:
     name: str = "tiny"
     run_dir: str = "runs/default"
@@ -387,29 +387,33 @@ def from_dict(cls, d: dict, prefix: str = ""):
     return cls(**kwargs)
 
 
+def _set_path(obj, parts: list[str], text: str, key: str):
+    """Returns a copy of dataclass `obj` with the dotted path `parts` set from `text`."""
+    p = parts[0]
+    names = [f.name for f in dataclasses.fields(obj)]
+    if p not in names:
+        where = key[: len(key) - len(".".join(parts))].rstrip(".") or "the top level"
+        raise ConfigError(f"unknown config key {key!r}: {p!r} is not one of {names} under {where}")
+    tp = _hints(type(obj))[p]
+    if len(parts) == 1:
+        if dataclasses.is_dataclass(tp):
+            sub = [f.name for f in dataclasses.fields(tp)]
+            raise ConfigError(f"{key} is a section; set one of its keys, e.g. {key}.{sub[0]}")
+        return dataclasses.replace(obj, **{p: _parse_value(text.strip(), tp, key)})
+    child = getattr(obj, p)
+    if not dataclasses.is_dataclass(child):
+        raise ConfigError(f"{p!r} is not a config section; cannot set {key}")
+    return dataclasses.replace(obj, **{p: _set_path(child, parts[1:], text, key)})
+
+
 def apply_overrides(cfg, overrides) -> Any:
     """Returns a copy of `cfg` with each `a.b.c=value` applied; validates the result."""
-    cfg = from_dict(type(cfg), to_dict(cfg))  # deep copy
     for ov in overrides:
         if "=" not in ov:
             raise ConfigError(f"override {ov!r} must look like key=value (e.g. model.d_model=256)")
         key, text = ov.split("=", 1)
-        parts = key.strip().split(".")
-        obj = cfg
-        for i, p in enumerate(parts):
-            if not dataclasses.is_dataclass(obj):
-                raise ConfigError(f"{'.'.join(parts[:i])} is not a config section; cannot set {key}")
-            names = [f.name for f in dataclasses.fields(obj)]
-            if p not in names:
-                where = ".".join(parts[:i]) or "the top level"
-                raise ConfigError(f"unknown config key {key!r}: {p!r} is not one of {names} under {where}")
-            if i == len(parts) - 1:
-                tp = _hints(type(obj))[p]
-                if dataclasses.is_dataclass(tp):
-                    raise ConfigError(f"{key} is a section; set one of its keys, e.g. {key}.{names[0]}")
-                setattr(obj, p, _parse_value(text.strip(), tp, key))
-            else:
-                obj = getattr(obj, p)
+        key = key.strip()
+        cfg = _set_path(cfg, key.split("."), text, key)
     if hasattr(cfg, "validate"):
         cfg.validate()
     return cfg

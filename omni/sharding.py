@@ -1,0 +1,80 @@
+"""Logical axis names -> mesh axes: building the mesh, parameter specs and shardings from rules."""
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from omni.config import MeshConfig
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+
+def mesh_shape(cfg: MeshConfig, num_devices: int) -> tuple[int, int, int]:
+    """Resolves the one -1 axis so the product equals `num_devices`; clear error otherwise."""
+    sizes = [cfg.data, cfg.fsdp, cfg.tensor]
+    fixed = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if num_devices % fixed:
+            raise ValueError(f"cannot fill mesh {dict(zip(MESH_AXES, sizes))} on {num_devices} devices: "
+                             f"{num_devices} is not a multiple of {fixed}")
+        sizes[sizes.index(-1)] = num_devices // fixed
+    if math.prod(sizes) != num_devices:
+        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices, "
+                         f"{num_devices} are available")
+    return tuple(sizes)
+
+
+def make_mesh(cfg: MeshConfig, devices=None) -> Mesh:
+    devices = jax.devices() if devices is None else devices
+    shape = mesh_shape(cfg, len(devices))
+    return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+
+
+def logical_to_spec(axes, rules, shape=None, mesh: Mesh | None = None) -> PartitionSpec:
+    """Maps logical axis names to a PartitionSpec with `rules` ((logical, mesh axes | None), ...).
+
+    A mesh axis is used at most once per array; with `shape` and `mesh` given, an axis whose size is not
+    divisible by the mesh axes is left replicated rather than failing.
+    """
+    table = dict(rules)
+    used: set[str] = set()
+    out = []
+    for i, name in enumerate(axes):
+        target = table.get(name) if name is not None else None
+        if target is None:
+            out.append(None)
+            continue
+        names = (target,) if isinstance(target, str) else tuple(target)
+        names = tuple(n for n in names if n not in used)
+        if mesh is not None:
+            names = tuple(n for n in names if mesh.shape[n] > 1)
+            if shape is not None and names and shape[i] % math.prod(mesh.shape[n] for n in names):
+                names = ()
+        used.update(names)
+        out.append(None if not names else names[0] if len(names) == 1 else names)
+    return PartitionSpec(*out)
+
+
+def state_specs(state, rules, mesh: Mesh | None = None):
+    """PartitionSpecs for an nnx.State whose variables carry `axes` metadata (replicated otherwise)."""
+    def spec(v):
+        axes = getattr(v, "axes", None) if isinstance(v, nnx.Variable) else None
+        if axes is None:
+            return PartitionSpec()
+        return logical_to_spec(axes, rules, v.get_value().shape, mesh)
+    return jax.tree.map(spec, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def state_shardings(state, mesh: Mesh, rules):
+    specs = state_specs(state, rules, mesh)
+    return jax.tree.map(lambda s: NamedSharding(mesh, s), specs,
+                        is_leaf=lambda x: isinstance(x, PartitionSpec))
+
+
+def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
+    """Sharding of [B, L] batch arrays: batch over the rule's mesh axes, sequence replicated."""
+    return NamedSharding(mesh, logical_to_spec(("batch", "seq"), rules, mesh=mesh))
