@@ -1,0 +1,176 @@
+"""Flash attention under `jax.custom_vjp` on top of the TPU or GPU Pallas kernels.
+
+`flash_attention(q, k, v, q_info, kv_info, platform=...)` pads lengths to the block sizes (padding
+tokens get segment 0, so they are masked and their tiles skipped), builds the block schedules from
+per-block min/max statistics and runs the forward kernel; the backward pass recomputes attention
+probabilities from the saved log-sum-exp (O(L) memory) in a dq kernel and a dk/dv kernel.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from omni.attention import MaskInfo
+from omni.kernels import gpu_flash, tpu_flash
+from omni.kernels.block_mask import pad_info, tile_schedules
+
+PLATFORMS = ("tpu", "gpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSizes:
+    """Tile sizes: forward (block_q x block_k) and backward (defaults to the forward sizes)."""
+
+    block_q: int = 128
+    block_k: int = 128
+    block_q_bwd: int | None = None
+    block_k_bwd: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cfg:
+    platform: str
+    scale: float
+    bq: int
+    bk: int
+    bq_bwd: int
+    bk_bwd: int
+    interpret: Any
+    num_warps: int
+    num_stages: int
+
+
+def _fit(block: int, length: int, platform: str) -> int:
+    """Clamps a block size to the (padded) length and checks the platform's constraints."""
+    if platform == "gpu":
+        if block < 16 or block & (block - 1):
+            raise ValueError(f"GPU (Triton) block sizes must be powers of two >= 16, got {block}")
+        return min(block, max(16, 1 << (length - 1).bit_length()))
+    if block % 8:
+        raise ValueError(f"TPU block sizes must be multiples of 8, got {block}")
+    return min(block, -(-length // 8) * 8)
+
+
+def make_cfg(platform, Lq, Lk, D, *, scale=None, block_sizes: BlockSizes | None = None, interpret=False,
+             num_warps=4, num_stages=2) -> _Cfg:
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {PLATFORMS}, got {platform!r}")
+    bs = block_sizes or BlockSizes()
+    scale = D ** -0.5 if scale is None else float(scale)
+    return _Cfg(platform, scale, _fit(bs.block_q, Lq, platform), _fit(bs.block_k, Lk, platform),
+                _fit(bs.block_q_bwd or bs.block_q, Lq, platform), _fit(bs.block_k_bwd or bs.block_k, Lk, platform),
+                interpret, num_warps, num_stages)
+
+
+def _info(x3: jax.Array) -> MaskInfo:
+    return MaskInfo(x3[:, 0], x3[:, 1], x3[:, 2])
+
+
+def _kw(cfg: _Cfg, bq, bk, count):
+    kw = dict(scale=cfg.scale, block_q=bq, block_k=bk, interpret=cfg.interpret, count=count)
+    if cfg.platform == "gpu":
+        kw.update(num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    return kw
+
+
+def _t(x):  # [B, L, H, D] <-> [B, H, L, D]
+    return jnp.swapaxes(x, 1, 2)
+
+
+def kernel_forward(cfg: _Cfg, q, k, v, qi3, ki3, *, count=False):
+    """Runs the forward kernel: (o [B,Lq,H,D], lse [B,H,Lq][, tile counts [B,H,nq]])."""
+    sched, _ = tile_schedules(_info(qi3), _info(ki3), cfg.bq, cfg.bk)
+    if cfg.platform == "gpu":
+        return gpu_flash.forward(q, k, v, qi3, ki3, sched, **_kw(cfg, cfg.bq, cfg.bk, count))
+    outs = tpu_flash.forward(_t(q), _t(k), _t(v), jnp.swapaxes(qi3, 1, 2), ki3, sched,
+                             **_kw(cfg, cfg.bq, cfg.bk, count))
+    res = (_t(outs[0]), outs[1][..., 0])
+    return res + ((outs[2][:, :, ::8, 0],) if count else ())
+
+
+def kernel_backward(cfg: _Cfg, q, k, v, qi3, ki3, o, lse, do, *, count=False):
+    """Runs the dq and dk/dv kernels: (dq, dk, dv[, dq tile counts, dkv tile counts])."""
+    sq, sk = tile_schedules(_info(qi3), _info(ki3), cfg.bq_bwd, cfg.bk_bwd)
+    delta = jnp.einsum("blhd,blhd->bhl", o.astype(jnp.float32), do.astype(jnp.float32))
+    kw = _kw(cfg, cfg.bq_bwd, cfg.bk_bwd, count)
+    if cfg.platform == "gpu":
+        return gpu_flash.backward(q, k, v, qi3, ki3, do, lse, delta, sq, sk, **kw)
+    outs = tpu_flash.backward(_t(q), _t(k), _t(v), jnp.swapaxes(qi3, 1, 2), ki3, _t(do), lse[..., None],
+                              delta[..., None], sq, sk, **kw)
+    res = (_t(outs[0]), _t(outs[1]), _t(outs[2]))
+    return res + ((outs[3][:, :, ::8, 0], outs[4][:, :, ::8, 0]) if count else ())
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _flash(q, k, v, qi3, ki3, cfg):
+    return kernel_forward(cfg, q, k, v, qi3, ki3)[0]
+
+
+def _flash_fwd(q, k, v, qi3, ki3, cfg):
+    o, lse = kernel_forward(cfg, q, k, v, qi3, ki3)[:2]
+    return o, (q, k, v, qi3, ki3, o, lse)
+
+
+def _flash_bwd(cfg, res, do):
+    q, k, v, qi3, ki3, o, lse = res
+    dq, dk, dv = kernel_backward(cfg, q, k, v, qi3, ki3, o, lse, do)
+    return dq, dk, dv, None, None
+
+
+_flash.defvjp(_flash_fwd, _flash_bwd)
+
+
+def _round_up(n, m):
+    return -(-n // m) * m
+
+
+def prepare(cfg: _Cfg, q, k, v, q_info: MaskInfo, kv_info: MaskInfo):
+    """Pads q/k/v and the mask info to block multiples; infos stacked as [B, 3, L] int32."""
+    Lq, Lk = q.shape[1], k.shape[1]
+    Lq_p = _round_up(Lq, math.lcm(cfg.bq, cfg.bq_bwd))
+    Lk_p = _round_up(Lk, math.lcm(cfg.bk, cfg.bk_bwd))
+    pad = lambda x, L: jnp.pad(x, ((0, 0), (0, L - x.shape[1]), (0, 0), (0, 0)))  # noqa: E731
+    qi3 = jnp.stack(pad_info(q_info, Lq_p), 1)
+    ki3 = jnp.stack(pad_info(kv_info, Lk_p), 1)
+    return pad(q, Lq_p), pad(k, Lk_p), pad(v, Lk_p), qi3, ki3
+
+
+def check_shapes(q, k, v, q_info: MaskInfo, kv_info: MaskInfo):
+    if q.ndim != 4 or k.shape != v.shape or k.ndim != 4:
+        raise ValueError(f"expected q [B, Lq, H, D] and k, v [B, Lk, Hkv, D]; got {q.shape}, {k.shape}, {v.shape}")
+    B, Lq, H, D = q.shape
+    if k.shape[0] != B or k.shape[3] != D or H % k.shape[2]:
+        raise ValueError(f"k/v {k.shape} do not match q {q.shape} (same B and D, H a multiple of Hkv)")
+    for name, info, L in (("q_info", q_info, Lq), ("kv_info", kv_info, k.shape[1])):
+        for x in info:
+            if x.shape != (B, L):
+                raise ValueError(f"{name} fields must be [B, L] = {(B, L)}, got {x.shape}")
+
+
+def flash_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, platform: str, scale: float | None = None,
+                    block_sizes: BlockSizes | None = None, interpret=False, num_warps: int = 4,
+                    num_stages: int = 2):
+    """Attention under the mask rule with the `platform` ('tpu' | 'gpu') Pallas kernels; differentiable."""
+    check_shapes(q, k, v, q_info, kv_info)
+    cfg = make_cfg(platform, q.shape[1], k.shape[1], q.shape[3], scale=scale, block_sizes=block_sizes,
+                   interpret=interpret, num_warps=num_warps, num_stages=num_stages)
+    qp, kp, vp, qi3, ki3 = prepare(cfg, q, k, v, q_info, kv_info)
+    return _flash(qp, kp, vp, qi3, ki3, cfg)[:, :q.shape[1]]
+
+
+def count_computed_tiles(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, platform: str,
+                         block_sizes: BlockSizes | None = None, interpret=False) -> dict[str, int]:
+    """Runs the three kernels with their debug tile counters; returns computed tiles per kernel."""
+    check_shapes(q, k, v, q_info, kv_info)
+    cfg = make_cfg(platform, q.shape[1], k.shape[1], q.shape[3], block_sizes=block_sizes, interpret=interpret)
+    qp, kp, vp, qi3, ki3 = prepare(cfg, q, k, v, q_info, kv_info)
+    o, lse, c_fwd = kernel_forward(cfg, qp, kp, vp, qi3, ki3, count=True)
+    *_, c_dq, c_dkv = kernel_backward(cfg, qp, kp, vp, qi3, ki3, o, lse, jnp.ones_like(o), count=True)
+    return {"forward": int(c_fwd.sum()), "dq": int(c_dq.sum()), "dkv": int(c_dkv.sum()),
+            "block_q": cfg.bq, "block_k": cfg.bk, "block_q_bwd": cfg.bq_bwd, "block_k_bwd": cfg.bk_bwd,
+            "padded_lq": qp.shape[1], "padded_lk": kp.shape[1]}
