@@ -20,8 +20,8 @@ import numpy as np
 
 from omni.data import packing
 from omni.data.synthetic import SyntheticSource
-from omni.data.tasks import Formatter, Skip, Skipped, TaskConfig
-from omni.data.token_shards import TokenShardSource, decode_example
+from omni.data.tasks import DecodeRecord, FormatExample, Formatter, TaskConfig
+from omni.data.token_shards import TokenShardSource
 
 STATE_FORMAT = "omni-data-iterator"
 STATE_VERSION = 1
@@ -29,16 +29,6 @@ SPLITS = ("train", "validation")
 
 
 # ---- sources -------------------------------------------------------------------------------------
-
-class _DecodeRecord:
-    """Token-shard bytes -> example dict, or Skipped("corrupt") for a record that does not parse."""
-
-    def __call__(self, record):
-        try:
-            return decode_example(record)
-        except ValueError:
-            return Skipped("corrupt")
-
 
 def open_source(cfg, split: str) -> tuple[grain.MapDataset, dict[str, int], dict[str, Any]]:
     """(records as example dicts, fixed token lengths per modality, source description) for `split`."""
@@ -61,29 +51,8 @@ def open_source(cfg, split: str) -> tuple[grain.MapDataset, dict[str, int], dict
     if levels and cfg.data.audio_quantizers > levels:
         raise ValueError(f"data.audio_quantizers={cfg.data.audio_quantizers} but the token shards hold "
                          f"{levels} audio levels")
-    ds = grain.MapDataset.source(src).map(_DecodeRecord())
+    ds = grain.MapDataset.source(src).map(DecodeRecord())
     return ds, {k: int(v) for k, v in meta["fixed_lengths"].items()}, {"source": "tokens", "records": len(src)}
-
-
-class _FormatExample:
-    """random_map fn: example dict -> Formatted | Skipped; draws interleaved neighbours from `records`."""
-
-    def __init__(self, formatter: Formatter, records: grain.MapDataset):
-        self.formatter, self.records = formatter, records
-
-    def __call__(self, example, rng: np.random.Generator):
-        if isinstance(example, Skipped):
-            return example
-        try:
-            return self.formatter(example, rng, self._draw)
-        except Skip as e:
-            return Skipped(e.reason)
-
-    def _draw(self, rng: np.random.Generator):
-        ex = self.records[int(rng.integers(len(self.records)))]
-        if isinstance(ex, Skipped):
-            raise Skip(ex.reason)
-        return ex
 
 
 # ---- datasets ------------------------------------------------------------------------------------
@@ -107,7 +76,7 @@ def make_dataset(cfg, split: str, *, seed: int, process_index: int = 0, process_
     records = records[process_index * per:(process_index + 1) * per]
     formatter = Formatter(cfg.vocab.build(), TaskConfig.from_config(cfg), fixed_lengths)
     ds = records.shuffle(seed=seed) if cfg.data.shuffle else records
-    ds = ds.repeat().random_map(_FormatExample(formatter, records), seed=seed)
+    ds = ds.repeat().random_map(FormatExample(formatter, records), seed=seed)
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=cfg.data.read_threads, prefetch_buffer_size=256))
     B, L = local_batch_size(cfg, process_count), cfg.train.seq_len
     it = packing.PackIterDataset(it, B, L)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from omni import modality as mod
+from omni.data.token_shards import decode_example
 from omni.vocab import UnifiedVocab
 
 FAMILIES = ("any_to_any", "single", "interleaved")
@@ -309,6 +310,37 @@ class Formatter:
             if sequence_length(spans + more) > self.cfg.max_tokens:
                 break
             spans.extend(more)
+
+
+class DecodeRecord:
+    """Pipeline stage: token-shard bytes -> example dict, or Skipped("corrupt") if the record does not parse."""
+
+    def __call__(self, record):
+        try:
+            return decode_example(record)
+        except ValueError:
+            return Skipped("corrupt")
+
+
+class FormatExample:
+    """Pipeline stage (grain random_map): example -> Formatted | Skipped; neighbours come from `records`."""
+
+    def __init__(self, formatter: Formatter, records):
+        self.formatter, self.records = formatter, records
+
+    def __call__(self, example, rng: np.random.Generator):
+        if isinstance(example, Skipped):
+            return example
+        try:
+            return self.formatter(example, rng, self._draw)
+        except Skip as e:
+            return Skipped(e.reason)
+
+    def _draw(self, rng: np.random.Generator):
+        ex = self.records[int(rng.integers(len(self.records)))]
+        if isinstance(ex, Skipped):
+            raise Skip(ex.reason)
+        return ex
 
 
 def prompt(vocab: UnifiedVocab, task: str, conditioning: list[tuple[str, np.ndarray]], target: str,
