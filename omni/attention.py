@@ -12,7 +12,8 @@ Shapes: q [B, Lq, H, D], k/v [B, Lk, Hkv, D] with H a multiple of Hkv (grouped-q
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -65,10 +66,16 @@ _AUTO_ORDER: dict[str, tuple[str, ...]] = {"tpu": ("pallas", "xla"), "gpu": ("pa
                                            "cpu": ("xla",)}
 
 
-def register(name: str, fn: Callable, available: Callable[[str], bool]):
+# names of implementations that can also run on CPU in Pallas interpret mode (tests): `interpret=...`.
+_INTERPRETABLE: set[str] = set()
+
+
+def register(name: str, fn: Callable, available: Callable[[str], bool], *, interpretable: bool = False):
     """Registers an attention implementation (the kernels package calls this on import)."""
     _IMPLS[name] = fn
     _AVAILABLE[name] = available
+    if interpretable:
+        _INTERPRETABLE.add(name)
 
 
 def _load_kernels():
@@ -78,7 +85,7 @@ def _load_kernels():
         pass
 
 
-def resolve_impl(impl: str, backend: str | None = None) -> str:
+def resolve_impl(impl: str, backend: str | None = None, *, interpret=None) -> str:
     _load_kernels()
     backend = backend or jax.default_backend()
     if impl == "auto":
@@ -88,10 +95,12 @@ def resolve_impl(impl: str, backend: str | None = None) -> str:
         return "xla"
     if impl not in _IMPLS:
         raise ValueError(f"unknown attention impl {impl!r}; expected one of {sorted(_IMPLS) + ['auto']}")
-    if not _AVAILABLE[impl](backend):
+    if not _AVAILABLE[impl](backend) and not (interpret and impl in _INTERPRETABLE):
         ok = [n for n in _IMPLS if _AVAILABLE[n](backend)]
+        hint = (f"; to test the Pallas kernels on {backend!r} run them in interpret mode: "
+                f"impl={impl!r}, interpret='gpu' or interpret='tpu'") if impl in _INTERPRETABLE else ""
         raise ValueError(f"attention impl {impl!r} cannot run on backend {backend!r}; "
-                         f"available here: {ok + ['auto']}")
+                         f"available here: {ok + ['auto']}{hint}")
     return impl
 
 
@@ -99,5 +108,5 @@ def attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo | None = None, *, imp
               scale: float | None = None, **kwargs):
     """Attention under the mask rule. `kv_info` defaults to `q_info` (self-attention)."""
     kv_info = q_info if kv_info is None else kv_info
-    name = resolve_impl(impl)
+    name = resolve_impl(impl, interpret=kwargs.get("interpret"))
     return _IMPLS[name](q, k, v, q_info, kv_info, scale=scale, **kwargs)

@@ -48,7 +48,7 @@ class UnifiedVocab:
             raise ValueError(f"duplicate modality in vocabulary: {names}")
 
     @classmethod
-    def create(cls, sizes: dict[str, int], task_tokens: tuple[str, ...] = ()) -> "UnifiedVocab":
+    def create(cls, sizes: dict[str, int], task_tokens: tuple[str, ...] = ()) -> UnifiedVocab:
         order = [n for n in mod.names() if n in sizes]
         unknown = set(sizes) - set(mod.names())
         if unknown:
@@ -162,6 +162,6 @@ class UnifiedVocab:
         return json.dumps({"sizes": dict(self.sizes), "task_tokens": list(self.task_tokens)})
 
     @classmethod
-    def from_json(cls, s: str) -> "UnifiedVocab":
+    def from_json(cls, s: str) -> UnifiedVocab:
         d = json.loads(s)
         return cls.create(d["sizes"], tuple(d.get("task_tokens", ())))

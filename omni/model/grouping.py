@@ -33,7 +33,7 @@ class Layout(NamedTuple):
 
 jax.tree_util.register_pytree_node(
     Layout,
-    lambda l: ((l.src, l.dest, l.slot_group, l.tile_group, l.group_sizes), (l.tile, l.num_groups)),
+    lambda lay: ((lay.src, lay.dest, lay.slot_group, lay.tile_group, lay.group_sizes), (lay.tile, lay.num_groups)),
     lambda aux, ch: Layout(*ch, *aux),
 )
 
@@ -90,7 +90,7 @@ def _to_layout_fwd(x, src, dest):
 
 
 def _to_layout_bwd(res, g):
-    src, dest = res
+    _, dest = res
     return jax.vmap(lambda a, i: a[i])(g, dest), None, None
 
 
@@ -107,7 +107,7 @@ def _from_layout_fwd(y, src, dest):
 
 
 def _from_layout_bwd(res, g):
-    src, dest = res
+    src, _ = res
     return _gather_rows(g, src), None, None
 
 

@@ -1,0 +1,62 @@
+"""Configs: loading by path/name, dotted overrides, validation errors, JSON round trip, size report."""
+import pytest
+
+from omni.config import ConfigError, config_from_json, config_to_json, load_config
+from omni.model import model_stats
+
+
+def test_load_by_name_and_path_with_overrides(repo_root):
+    a = load_config("tiny", ["model.d_model=96", "steps=7", "train.learning_rate=1e-4",
+                             "model.untie_ffn=false", "model.dtype=bfloat16"])
+    b = load_config(str(repo_root / "configs" / "tiny.py"), ["steps=7"])
+    assert (a.model.d_model, a.steps, a.train.learning_rate, a.model.untie_ffn) == (96, 7, 1e-4, False)
+    assert a.model.dtype == "bfloat16" and b.steps == 7 and b.model.d_model == 64
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.d_modle=3", "unknown config key 'model.d_modle'"),
+    ("nosuch=1", "unknown config key 'nosuch'"),
+    ("model.d_model=abc", "expected an integer"),
+    ("model.dtype=float16", "expected one of"),
+    ("model.untie_ffn=maybe", "expected a boolean"),
+    ("model.n_kv_heads=3", "multiple of model.n_kv_heads"),
+    ("model", "must look like key=value"),
+    ("model=1", "is a section"),
+    ("train.seq_len=4096", "exceeds model.max_seq_len"),
+    ("mesh.data=-1", None),
+])
+def test_bad_overrides_give_clear_errors(override, message):
+    if message is None:
+        load_config("tiny", [override])
+        return
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config("tiny", [override])
+
+
+def test_unknown_config_name_lists_available():
+    with pytest.raises(ConfigError, match="available"):
+        load_config("nonexistent_size")
+
+
+def test_json_round_trip_and_unknown_keys():
+    cfg = load_config("demo", ["data.mixture=[[\"single\", 1.0]]"])
+    assert config_from_json(config_to_json(cfg)) == cfg
+    bad = config_to_json(cfg).replace('"d_model"', '"d_mdl"')
+    with pytest.raises(ConfigError, match="d_mdl"):
+        config_from_json(bad)
+
+
+def test_all_sizes_report_params_and_flops():
+    expect_active = {"tiny": (0.05e6, 0.5e6), "demo": (1e6, 10e6), "base": (250e6, 400e6),
+                     "1b": (0.9e9, 1.4e9), "7b": (6.0e9, 7.5e9)}
+    for name, (lo, hi) in expect_active.items():
+        cfg = load_config(name)
+        s = model_stats(cfg)
+        assert lo <= s.active_params <= hi, (name, s.active_params)
+        assert s.total_params > s.active_params  # MoT: each modality owns its copy
+        assert s.train_flops_per_token == pytest.approx(3 * s.forward_flops_per_token)
+    c7 = load_config("7b")
+    assert (c7.model.d_model, c7.model.n_layers, c7.model.n_heads, c7.model.max_seq_len) == (4096, 32, 32, 4096)
+    assert c7.vocab.build().size == 65536
+    dense = load_config("tiny", ["model.untie_attention=false", "model.untie_ffn=false", "model.untie_norms=false"])
+    assert model_stats(dense).train_flops_per_token == model_stats(load_config("tiny")).train_flops_per_token
