@@ -163,14 +163,29 @@ def flash_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, platform: s
     return _flash(qp, kp, vp, qi3, ki3, cfg)[:, :q.shape[1]]
 
 
+def run_kernels(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, do, *, platform: str, scale: float | None = None,
+                block_sizes: BlockSizes | None = None, interpret=False) -> dict:
+    """Forward + backward kernels with their debug tile counters (tests, benchmarks).
+
+    Returns o, lse, dq, dk, dv (unpadded) and the tiles each kernel computed, summed over the
+    grid (`tiles_forward`, `tiles_dq`, `tiles_dkv`): counted inside the kernels, per computed tile.
+    """
+    check_shapes(q, k, v, q_info, kv_info)
+    cfg = make_cfg(platform, q.shape[1], k.shape[1], q.shape[3], scale=scale, block_sizes=block_sizes,
+                   interpret=interpret)
+    qp, kp, vp, qi3, ki3 = prepare(cfg, q, k, v, q_info, kv_info)
+    dop = jnp.pad(do, ((0, 0), (0, qp.shape[1] - q.shape[1]), (0, 0), (0, 0)))
+    o, lse, c_fwd = kernel_forward(cfg, qp, kp, vp, qi3, ki3, count=True)
+    dq, dk, dv, c_dq, c_dkv = kernel_backward(cfg, qp, kp, vp, qi3, ki3, o, lse, dop, count=True)
+    Lq, Lk = q.shape[1], k.shape[1]
+    return {"o": o[:, :Lq], "lse": lse[:, :, :Lq], "dq": dq[:, :Lq], "dk": dk[:, :Lk], "dv": dv[:, :Lk],
+            "tiles_forward": c_fwd.sum(), "tiles_dq": c_dq.sum(), "tiles_dkv": c_dkv.sum(),
+            "blocks": (cfg.bq, cfg.bk, cfg.bq_bwd, cfg.bk_bwd), "padded": (qp.shape[1], kp.shape[1])}
+
+
 def count_computed_tiles(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, platform: str,
                          block_sizes: BlockSizes | None = None, interpret=False) -> dict[str, int]:
-    """Runs the three kernels with their debug tile counters; returns computed tiles per kernel."""
-    check_shapes(q, k, v, q_info, kv_info)
-    cfg = make_cfg(platform, q.shape[1], k.shape[1], q.shape[3], block_sizes=block_sizes, interpret=interpret)
-    qp, kp, vp, qi3, ki3 = prepare(cfg, q, k, v, q_info, kv_info)
-    o, lse, c_fwd = kernel_forward(cfg, qp, kp, vp, qi3, ki3, count=True)
-    *_, c_dq, c_dkv = kernel_backward(cfg, qp, kp, vp, qi3, ki3, o, lse, jnp.ones_like(o), count=True)
-    return {"forward": int(c_fwd.sum()), "dq": int(c_dq.sum()), "dkv": int(c_dkv.sum()),
-            "block_q": cfg.bq, "block_k": cfg.bk, "block_q_bwd": cfg.bq_bwd, "block_k_bwd": cfg.bk_bwd,
-            "padded_lq": qp.shape[1], "padded_lk": kp.shape[1]}
+    """Tiles computed by the forward, dq and dk/dv kernels (their own counters), summed over the grid."""
+    r = run_kernels(q, k, v, q_info, kv_info, jnp.ones(q.shape, q.dtype), platform=platform,
+                    block_sizes=block_sizes, interpret=interpret)
+    return {"forward": int(r["tiles_forward"]), "dq": int(r["tiles_dq"]), "dkv": int(r["tiles_dkv"])}

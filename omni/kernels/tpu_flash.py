@@ -180,8 +180,8 @@ def forward(q, k, v, qi, ki, sched: Schedule, *, scale, block_q, block_k, interp
     kv_at = lambda b, i, s, idx: idx[(b * nq + i) * nk + s]  # noqa: E731
     in_specs = [
         pl.BlockSpec((None, None, block_q, D), lambda b, h, i, s, idx, nf, nv: (b, h, i, 0)),
-        pl.BlockSpec((None, None, block_k, D), lambda b, h, i, s, idx, nf, nv: (b, h // G, kv_at(b, i, s, idx), 0)),
-        pl.BlockSpec((None, None, block_k, D), lambda b, h, i, s, idx, nf, nv: (b, h // G, kv_at(b, i, s, idx), 0)),
+        pl.BlockSpec((None, None, block_k, D), lambda b, h, i, s, idx, nf, nv: (b, lax.div(h, G), kv_at(b, i, s, idx), 0)),
+        pl.BlockSpec((None, None, block_k, D), lambda b, h, i, s, idx, nf, nv: (b, lax.div(h, G), kv_at(b, i, s, idx), 0)),
         pl.BlockSpec((None, block_q, 3), lambda b, h, i, s, idx, nf, nv: (b, i, 0)),
         pl.BlockSpec((None, 3, block_k), lambda b, h, i, s, idx, nf, nv: (b, 0, kv_at(b, i, s, idx))),
     ]
@@ -219,7 +219,7 @@ def backward(q, k, v, qi, ki, do, lse, delta, sched_q: Schedule, sched_k: Schedu
     q_spec = pl.BlockSpec((None, None, block_q, D), lambda b, h, i, s, *_: (b, h, i, 0))
     row_spec = pl.BlockSpec((None, None, block_q, 1), lambda b, h, i, s, *_: (b, h, i, 0))
     kv_spec = pl.BlockSpec((None, None, block_k, D),
-                           lambda b, h, i, s, idx, nf, nv: (b, h // G, kv_at(b, i, s, idx), 0))
+                           lambda b, h, i, s, idx, nf, nv: (b, lax.div(h, G), kv_at(b, i, s, idx), 0))
     in_specs = [q_spec, kv_spec, kv_spec,
                 pl.BlockSpec((None, block_q, 3), lambda b, h, i, s, *_: (b, i, 0)),
                 pl.BlockSpec((None, 3, block_k), lambda b, h, i, s, idx, nf, nv: (b, 0, kv_at(b, i, s, idx))),
