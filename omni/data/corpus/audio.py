@@ -38,8 +38,11 @@ def resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
     return resample_poly(x, target // g, sr // g).astype(np.float32)
 
 
-def conform_audio(data: np.ndarray, sr: int, spec: MediaSpec) -> np.ndarray:
-    """[T, C] at `sr` -> mono [T'] at `spec.sample_rate`, silence trimmed, length checked, 16-bit grid."""
+def conform_audio(data: np.ndarray, sr: int, spec: MediaSpec, crop: bool = False) -> np.ndarray:
+    """[T, C] at `sr` -> mono [T'] at `spec.sample_rate`, silence trimmed, length checked, 16-bit grid.
+
+    Speech with a transcript must fit the cap (`audio_too_long`); sounds (`crop=True`) are cut to it.
+    """
     if not spec.min_sample_rate <= sr <= spec.max_sample_rate:
         raise Skip("bad_sample_rate", f"{sr} Hz not in [{spec.min_sample_rate}, {spec.max_sample_rate}]")
     if data.ndim != 2 or data.shape[0] == 0:
@@ -54,12 +57,14 @@ def conform_audio(data: np.ndarray, sr: int, spec: MediaSpec) -> np.ndarray:
     secs = x.size / spec.sample_rate
     if secs < spec.min_audio_s:
         raise Skip("audio_too_short", f"{secs:.2f}s < {spec.min_audio_s}s")
-    if secs > spec.max_audio_s:
+    if secs > spec.max_audio_s and crop:
+        x = x[:spec.max_audio_samples] * np.minimum(1.0, np.linspace(40.0, 0.0, spec.max_audio_samples))
+    elif secs > spec.max_audio_s:
         raise Skip("audio_too_long", f"{secs:.2f}s > {spec.max_audio_s}s")
     x = x * (0.9 / max(float(np.abs(x).max()), 1e-6))  # peak-normalize: sources differ a lot in level
     return (np.round(np.clip(x, -1.0, 1.0) * 32767.0) / 32768.0).astype(np.float32)
 
 
-def load_audio(src, spec: MediaSpec) -> np.ndarray:
+def load_audio(src, spec: MediaSpec, crop: bool = False) -> np.ndarray:
     data, sr = read_audio(src)
-    return conform_audio(data, sr, spec)
+    return conform_audio(data, sr, spec, crop)

@@ -36,14 +36,15 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
     """Run one source into its stage file, or reuse the finished stage with the same key."""
     mod = load_source(name)
     cfg = ctx.cfg
+    packages = _package_info(ctx, mod.PACKAGES)  # fetched first: their versions are part of the key
     settings = {**mod.settings(cfg), "media": dataclasses.asdict(cfg.media),
-                "validation_per_mille": cfg.validation_per_mille}
+                "validation_per_mille": cfg.validation_per_mille,
+                "packages": {p: v["version"] for p, v in packages.items()}}
     stage = Stage(cfg.cache / "corpus_stage", name, stage_key(name, mod.VERSION, settings))
     if stage.done():
         log.info("%s: reusing %s", name, stage.records)
         return stage
     t0 = time.time()
-    packages = _package_info(ctx, mod.PACKAGES)
     skips, ctx.notes = SkipCounter(), collections.Counter()
     splits: collections.Counter[str] = collections.Counter()
     kinds: collections.Counter[str] = collections.Counter()
