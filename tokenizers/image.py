@@ -1,0 +1,154 @@
+"""Image tokenizer: conv encoder -> FSQ/LFQ codes on an (H/d) x (W/d) grid -> conv decoder.
+
+encode: float32 [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)] (raster order);
+decode: int32 [B, h*w] -> float32 [B, H, W, 3] in [0, 1]. H, W must be multiples of d = 2**len(channels).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from omni_tokenizers import base
+from omni_tokenizers.conv import Decoder2D, Encoder2D
+from omni_tokenizers.quantizers import make_quantizer
+
+
+@dataclasses.dataclass
+class ImageTokenizerConfig:
+    """Architecture; downsampling is 2 ** len(channels) (8x: 3 stages, 16x: 4 stages)."""
+
+    channels: tuple[int, ...] = (32, 64, 128)
+    res_blocks: int = 1
+    quantizer: Literal["fsq", "lfq"] = "fsq"
+    levels: tuple[int, ...] = (8, 8, 8, 8)   # FSQ levels (codebook = product); LFQ: all 2
+    max_side: int = 1024                     # larger inputs are refused (memory)
+
+    def validate(self) -> "ImageTokenizerConfig":
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise ValueError(f"channels must be positive, got {self.channels}")
+        if self.res_blocks < 0:
+            raise ValueError(f"res_blocks must be >= 0, got {self.res_blocks}")
+        make_quantizer(self.quantizer, self.levels)  # validates levels
+        return self
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** len(self.channels)
+
+    @property
+    def codebook_size(self) -> int:
+        return int(np.prod(self.levels))
+
+
+class ImageAutoencoder(nnx.Module):
+    """The trainable network: x [B, H, W, 3] -> (recon [B, H, W, 3], z, zq [B, h, w, D], ids [B, h, w])."""
+
+    def __init__(self, cfg: ImageTokenizerConfig, rngs: nnx.Rngs):
+        d = len(cfg.levels)
+        self.encoder = Encoder2D(tuple(cfg.channels), cfg.res_blocks, d, rngs)
+        self.decoder = Decoder2D(tuple(cfg.channels), cfg.res_blocks, d, rngs)
+        self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
+
+    def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        z = self.encoder(x)
+        zq, ids = self.quantizer(z)
+        return z, zq, ids
+
+    def decode_codes(self, zq: jax.Array) -> jax.Array:
+        return self.decoder(zq)
+
+    def __call__(self, x: jax.Array):
+        z, zq, ids = self.encode(x)
+        return self.decoder(zq), z, zq, ids
+
+
+class ImageTokenizer(base.Tokenizer):
+    """Discrete image tokenizer (see module docstring for layouts)."""
+
+    kind = "image_conv"
+    modality = "image"
+
+    def __init__(self, cfg: ImageTokenizerConfig, model: ImageAutoencoder | None = None, seed: int = 0):
+        self.config = cfg.validate()
+        self.model = model if model is not None else ImageAutoencoder(cfg, nnx.Rngs(seed))
+        self.vocab_size = cfg.codebook_size
+        self.downsample = cfg.downsample
+        self._build()
+
+    def _build(self):
+        graphdef, state = nnx.split(self.model)
+
+        def enc(state, x):
+            _, _, ids = nnx.merge(graphdef, state).encode(x)
+            return ids.reshape(ids.shape[0], -1).astype(jnp.int32)
+
+        def dec(state, ids, h, w):
+            m = nnx.merge(graphdef, state)
+            zq = m.quantizer.ids_to_codes(ids.reshape(ids.shape[0], h, w))
+            return jnp.clip(m.decode_codes(zq), 0.0, 1.0)
+
+        self._state = state
+        self._enc = jax.jit(enc)
+        self._dec = jax.jit(dec, static_argnums=(2, 3))
+
+    def refresh(self) -> None:
+        """Re-reads the model's weights (call after training the model in place)."""
+        self._build()
+
+    # ---- contract ---------------------------------------------------------------------------
+    def check_images(self, x, name: str = "images"):
+        x = base.check_media(x, name, "B,H,W,3")
+        for ax, what in ((1, "height"), (2, "width")):
+            base.check_multiple(int(x.shape[ax]), self.downsample, f"{name} {what}")
+            base.check_max(int(x.shape[ax]), self.config.max_side, f"{name} {what}")
+        return x
+
+    def encode(self, images) -> jax.Array:
+        """float [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)]."""
+        x = self.check_images(images)
+        return self._enc(self._state, jnp.asarray(x, jnp.float32))
+
+    def decode(self, ids, grid: tuple[int, int] | None = None) -> jax.Array:
+        """int [B, h*w] -> float32 [B, h*d, w*d, 3]; `grid` = (h, w), default square."""
+        ids = base.check_ids(ids, self.vocab_size, "image ids", ndim=2)
+        h, w = self._grid(int(ids.shape[1]), grid)
+        return self._dec(self._state, jnp.asarray(ids, jnp.int32), h, w)
+
+    def _grid(self, n: int, grid) -> tuple[int, int]:
+        if grid is None:
+            s = math.isqrt(n)
+            if s * s != n:
+                raise ValueError(f"image ids: {n} tokens is not a square grid; pass grid=(h, w)")
+            return s, s
+        h, w = (int(g) for g in grid)
+        if h * w != n:
+            raise ValueError(f"image ids: grid {h}x{w} needs {h * w} tokens per item, got {n}")
+        return h, w
+
+    def tokens_per_item(self, shape) -> int:
+        """shape (H, W, 3) -> (H/d) * (W/d)."""
+        if len(shape) != 3 or shape[-1] != 3:
+            raise ValueError(f"image shape must be (H, W, 3), got {tuple(shape)}")
+        for v in shape[:2]:
+            base.check_multiple(int(v), self.downsample, "image side")
+        return (shape[0] // self.downsample) * (shape[1] // self.downsample)
+
+    def save(self, directory) -> None:
+        base.write_config(directory, self.kind, self.modality, self.config)
+        base.save_module(self.model, directory)
+
+    @classmethod
+    def load(cls, directory) -> "ImageTokenizer":
+        payload = base.read_config(directory, cls.kind)
+        cfg = base.config_from_payload(ImageTokenizerConfig, payload)
+        tok = cls(cfg)
+        base.load_module(tok.model, directory)
+        tok.refresh()
+        return tok
+
