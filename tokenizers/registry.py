@@ -12,8 +12,8 @@ from omni_tokenizers.base import MODALITIES, Tokenizer, read_config
 
 KINDS: dict[str, str] = {
     "text_sentencepiece": "omni_tokenizers.text:TextTokenizer",
-    "image_fsq": "omni_tokenizers.image:ImageTokenizer",
-    "video_fsq": "omni_tokenizers.video:VideoTokenizer",
+    "image_conv": "omni_tokenizers.image:ImageTokenizer",
+    "video_causal": "omni_tokenizers.video:VideoTokenizer",
 }
 
 
