@@ -5,7 +5,8 @@ written files (`omni.data.corpus.open_corpus`), never this class and never Tenso
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from omni.data.corpus.audio import load_audio
 from omni.data.corpus.schema import make_example

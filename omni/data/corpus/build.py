@@ -89,7 +89,8 @@ def build_corpus(cfg: CorpusConfig, ctx: Context | None = None, progress: bool =
     ctx = ctx or Context(cfg, DebianCache(cfg.cache / "debian"))
     names = cfg.sources or SOURCES
     stages = [build_source(n, ctx, progress) for n in names]
-    corpus_key = hashlib.sha1(json.dumps([s.key for s in stages] + [cfg.validation_per_mille]).encode()).hexdigest()[:12]
+    keys = json.dumps([s.key for s in stages] + [cfg.validation_per_mille])
+    corpus_key = hashlib.sha1(keys.encode()).hexdigest()[:12]
     summaries = {s.source: s.summary() for s in stages}
     metadata = {
         "corpus_key": corpus_key,

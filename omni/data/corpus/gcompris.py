@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from omni.data.corpus.audio import load_audio
 from omni.data.corpus.images import load_image
@@ -118,7 +118,8 @@ def candidates(ctx: Context) -> Iterator[Candidate]:
             if "/" in rel:
                 continue
             obj = words_of(rel[:-5])
-            text = f"{_capital(cat)}: {obj}." if obj != cat else f"{_capital(cat)}."
+            obj = obj.title() if cat == "monument" else obj
+            text = f"{_capital(cat)}: {obj}." if obj.lower() != cat else f"{_capital(cat)}."
             item = f"{NAME}/{folder.split('/')[0]}/{rel[:-5]}"
             yield Candidate(path, lambda p=path, i=item, t=text, o=obj, c=cat: _image_example(
                 ctx, files, p, i, t, {"object": o, "category": c}))

@@ -29,7 +29,7 @@ class Speaker:
     timeout_s: float = 30.0
 
     @classmethod
-    def from_debian(cls, cache) -> "Speaker":
+    def from_debian(cls, cache) -> Speaker:
         flite, lib = cache.root("flite"), cache.root("libflite1")
         binary = flite / "usr/bin/flite"
         libdirs = sorted(lib.glob("usr/lib/*/libflite.so*"))

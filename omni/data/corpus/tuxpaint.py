@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from omni.data.corpus.audio import load_audio
 from omni.data.corpus.images import load_image
@@ -30,6 +30,11 @@ class Stamp:
     sound: pathlib.Path | None  # the stamp's sound effect (`<name>.ogg`)
 
 
+def _existing(stem: pathlib.Path, suffix: str) -> pathlib.Path | None:
+    p = stem.parent / (stem.name + suffix)
+    return p if p.exists() else None
+
+
 def stamps(root: pathlib.Path) -> list[Stamp]:
     """Every stamp (one caption file each) under an unpacked tuxpaint-stamps tree."""
     base = root / STAMPS
@@ -38,9 +43,8 @@ def stamps(root: pathlib.Path) -> list[Stamp]:
     out = []
     for txt in sorted(base.rglob("*.txt")):
         stem = txt.with_suffix("")
-        opt = lambda suffix: (p if (p := stem.parent / (stem.name + suffix)).exists() else None)  # noqa: E731
-        out.append(Stamp(f"{NAME}/{stem.relative_to(base).as_posix()}", txt, opt(".png"), opt("_desc.ogg"),
-                         opt(".ogg")))
+        png, desc, sound = (_existing(stem, suffix) for suffix in (".png", "_desc.ogg", ".ogg"))
+        out.append(Stamp(f"{NAME}/{stem.relative_to(base).as_posix()}", txt, png, desc, sound))
     return out
 
 
