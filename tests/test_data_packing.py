@@ -14,7 +14,8 @@ def _example(n, span=0, base=10):
     if span:
         span_ids[1:1 + span] = 1
         span_ids[1 + span:min(1 + 2 * span, n)] = 2
-    return {"inputs": np.arange(base, base + n, dtype=np.int32), "targets": np.arange(base + 1, base + n + 1, dtype=np.int32),
+    return {"inputs": np.arange(base, base + n, dtype=np.int32),
+            "targets": np.arange(base + 1, base + n + 1, dtype=np.int32),
             "input_modality": np.zeros(n, np.int32), "target_modality": np.zeros(n, np.int32),
             "span_ids": span_ids, "loss_mask": np.ones(n, np.float32)}
 

@@ -5,9 +5,9 @@ import jax
 import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordWriter
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from omni import modality as mod
 from omni.config import load_config
 from omni.data import pipeline
 from omni.data import token_shards as ts

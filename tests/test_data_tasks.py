@@ -60,8 +60,9 @@ def test_caption_layout_and_loss():
 
 
 def test_image_target_end_token_is_structural_audio_end_is_trained():
-    img = tasks.assemble(VOCAB, "<task:generate>", [Span("text", VOCAB.to_global("text", [3]), False, False),
-                                                    Span("image", VOCAB.to_global("image", np.arange(16)), True, False)])
+    img = tasks.assemble(VOCAB, "<task:generate>",
+                         [Span("text", VOCAB.to_global("text", [3]), False, False),
+                          Span("image", VOCAB.to_global("image", np.arange(16)), True, False)])
     _check_contract(img)
     assert VOCAB.end_id("image") not in img["targets"][img["loss_mask"] == 1]
     assert img["loss_mask"].sum() == 16

@@ -13,7 +13,8 @@ so a sampler may stop after any whole frame; `audio_from_sequence` restores [k, 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class TaskConfig:
     bidirectional_conditioning: bool = True
 
     @classmethod
-    def from_config(cls, cfg) -> "TaskConfig":
+    def from_config(cls, cfg) -> TaskConfig:
         d = cfg.data
         max_tokens = d.max_example_tokens or cfg.train.seq_len
         if max_tokens > cfg.train.seq_len:

@@ -1,0 +1,210 @@
+"""Corpus -> token shards: runs the trained tokenizers once, batched, resumable shard by shard.
+
+Shard i of a split holds corpus examples [i * shard_size, (i + 1) * shard_size) in order; the split's
+manifest lists finished shards, so a rerun skips them and redoes only the unfinished one. Media are
+encoded in fixed-shape batches (the batch axis padded to `batch_size`) so each shape compiles once;
+audio clips are grouped into length buckets, zero-padded to the bucket and cut back to their exact
+frame count (`tokens_per_item`). Examples whose media fail to load or that have no content are
+skipped and counted per reason in the manifest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pathlib
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from omni.data import token_shards as ts
+
+MEDIA = ("image", "audio", "video")
+
+
+def _digest(tok) -> str:
+    d = getattr(tok, "directory", None)
+    if d and (pathlib.Path(d) / "config.json").is_file():
+        return hashlib.sha256((pathlib.Path(d) / "config.json").read_bytes()).hexdigest()[:16]
+    return f"{type(tok).__name__}:{tok.vocab_size}"
+
+
+def token_meta(tokenizers: dict[str, Any], image_shape, video_shape, source: str) -> dict[str, Any]:
+    """meta.json contents: local codes per modality, fixed token lengths, audio levels, provenance."""
+    meta: dict[str, Any] = {"codes": {m: int(t.vocab_size) for m, t in tokenizers.items()},
+                            "fixed_lengths": {}, "audio": {}, "source": source,
+                            "tokenizers": {m: _digest(t) for m, t in sorted(tokenizers.items())}}
+    if "image" in tokenizers:
+        meta["fixed_lengths"]["image"] = int(tokenizers["image"].tokens_per_item(tuple(image_shape)))
+    if "video" in tokenizers:
+        meta["fixed_lengths"]["video"] = int(tokenizers["video"].tokens_per_item(tuple(video_shape)))
+    if "audio" in tokenizers:
+        a = tokenizers["audio"]
+        k = int(a.num_quantizers)
+        meta["audio"] = {"num_quantizers": k, "codebook_size": int(a.vocab_size) // k,
+                         "sample_rate": int(getattr(a, "sample_rate", 16000))}
+    return meta
+
+
+def _encode_fixed(tok, items: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+    """uint8 media of one shape -> token arrays, in batches padded to `batch_size`."""
+    out = []
+    for i in range(0, len(items), batch_size):
+        chunk = np.stack(items[i:i + batch_size]).astype(np.float32) / 255.0
+        n = len(chunk)
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], np.float32)])
+        ids = np.asarray(tok.encode(chunk))
+        out.extend(ids[j].astype(np.int32) for j in range(n))
+    return out
+
+
+def _encode_audio(tok, clips: list[np.ndarray], batch_size: int, bucket: int) -> list[np.ndarray]:
+    """float32 clips [T] -> [levels, frames] each, batched by padded-length bucket."""
+    k = int(tok.num_quantizers)
+    out: list[np.ndarray | None] = [None] * len(clips)
+    buckets: dict[int, list[int]] = {}
+    for i, c in enumerate(clips):
+        buckets.setdefault(bucket * math.ceil(len(c) / bucket), []).append(i)
+    for T, idx in sorted(buckets.items()):
+        frames_padded = tok.tokens_per_item((T,)) // k
+        for s in range(0, len(idx), batch_size):
+            part = idx[s:s + batch_size]
+            x = np.zeros((batch_size, T), np.float32)
+            for row, i in enumerate(part):
+                x[row, :len(clips[i])] = clips[i]
+            ids = np.asarray(tok.encode(x)).reshape(batch_size, k, frames_padded)
+            for row, i in enumerate(part):
+                frames = tok.tokens_per_item((len(clips[i]),)) // k
+                out[i] = ids[row, :, :frames].astype(np.int32)
+    return out  # type: ignore[return-value]
+
+
+def tokenize_examples(examples: Sequence[dict], tokenizers: dict[str, Any], *, batch_size: int,
+                      audio_bucket: int = 8000) -> tuple[list[dict], Counter]:
+    """Corpus example dicts -> token-shard example dicts (local ids), plus skip counts."""
+    skipped: Counter = Counter()
+    out = [{"id": str(ex.get("id", "")), "source": str(ex.get("source", ""))} for ex in examples]
+    if "text" in tokenizers:
+        which = [i for i, ex in enumerate(examples) if str(ex.get("text", "")).strip()]
+        for i, ids in zip(which, tokenizers["text"].encode([str(examples[i]["text"]) for i in which])):
+            out[i]["text"] = np.asarray(ids, np.int32)
+    for m in MEDIA:
+        if m not in tokenizers:
+            continue
+        which = [i for i, ex in enumerate(examples) if np.asarray(ex.get(m, np.zeros(0))).size]
+        if not which:
+            continue
+        items = [np.asarray(examples[i][m]) for i in which]
+        if m == "audio":
+            keep = [j for j, a in enumerate(items) if np.isfinite(a).all()]
+            if len(keep) < len(items):
+                skipped["non_finite_audio"] += len(items) - len(keep)
+            which, items = [which[j] for j in keep], [np.clip(items[j], -1, 1).astype(np.float32) for j in keep]
+            encoded = _encode_audio(tokenizers[m], items, batch_size, audio_bucket)
+        else:
+            shapes = {a.shape for a in items}
+            if len(shapes) != 1:
+                raise ValueError(f"{m} items must share one shape to batch, got {sorted(shapes)}")
+            encoded = _encode_fixed(tokenizers[m], items, batch_size)
+        for i, ids in zip(which, encoded):
+            out[i][m] = ids
+    kept = []
+    for ex in out:
+        if any(k in ex and np.asarray(ex[k]).size for k in ("text",) + MEDIA):
+            kept.append(ex)
+        else:
+            skipped["empty"] += 1
+    return kept, skipped
+
+
+def _check_meta(token_dir, meta: dict, overwrite: bool) -> None:
+    p = pathlib.Path(token_dir) / ts.META_FILE
+    if p.is_file() and not overwrite:
+        old = ts.read_meta(token_dir)
+        old = {k: v for k, v in old.items() if k not in ("format", "version")}
+        if json.loads(json.dumps(old)) != json.loads(json.dumps(meta)):
+            raise ValueError(f"{token_dir} holds tokens from other tokenizers or another corpus "
+                             f"({p}); use a fresh token_dir or --overwrite")
+    ts.write_meta(token_dir, meta)
+
+
+def tokenize_split(source, tokenizers: dict[str, Any], token_dir, split: str, *, shard_size: int = 1024,
+                   batch_size: int = 64, progress: bool = True) -> dict[str, Any]:
+    """Writes every unfinished shard of `split`; returns counts (examples, skipped per reason, shards)."""
+    from tqdm import tqdm
+
+    n = len(source)
+    shards = max(1, math.ceil(n / shard_size))
+    manifest = ts.read_manifest(token_dir, split)
+    done = {i for i in manifest["shards"] if i < shards}
+    report = {"split": split, "corpus_examples": n, "shards": shards, "resumed_shards": len(done),
+              "examples": 0, "skipped": Counter(), "seconds": 0.0}
+    t0 = time.perf_counter()
+    bar = tqdm(total=n, initial=sum(min(shard_size, n - i * shard_size) for i in done), unit="ex",
+               desc=f"tokenize {split}", disable=not progress)
+    for s in range(shards):
+        if s in done:
+            continue
+        lo, hi = s * shard_size, min((s + 1) * shard_size, n)
+        examples, skipped = [], Counter()
+        for i in range(lo, hi):
+            try:
+                examples.append(source[i])
+            except ValueError:  # media that cannot be converted (e.g. a broken TFDS image)
+                skipped["bad_media"] += 1
+        tokens, sk = tokenize_examples(examples, tokenizers, batch_size=batch_size)
+        skipped.update(sk)
+        ts.write_shard(token_dir, split, s, tokens, skipped=dict(skipped), done=(s == shards - 1))
+        report["examples"] += len(tokens)
+        report["skipped"].update(skipped)
+        bar.update(hi - lo)
+    bar.close()
+    report["seconds"] = time.perf_counter() - t0
+    report["skipped"] = dict(report["skipped"])
+    return report
+
+
+def open_corpus_source(cfg, split: str):
+    """The raw examples `tokenize_corpus` reads: a TFDS dataset if data.tfds_name is set, else the corpus."""
+    if cfg.data.tfds_name:
+        from omni.data.tfds_source import open_tfds
+
+        return open_tfds(cfg, split), f"tfds:{cfg.data.tfds_name}"
+    from omni.data.corpus import open_corpus
+
+    return open_corpus(cfg.data.corpus_dir, split), f"corpus:{pathlib.Path(cfg.data.corpus_dir).resolve()}"
+
+
+def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tokenizers=None,
+                    overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Tokenizes `splits` of the configured corpus into cfg.data.token_dir; returns per-split reports."""
+    from omni.data.corpus.spec import MediaSpec
+
+    if not cfg.data.token_dir:
+        raise ValueError("data.token_dir must name the output folder for token shards")
+    if tokenizers is None:
+        from omni_tokenizers.registry import load_all
+
+        tokenizers = load_all(cfg.data.tokenizer_dir)
+    vocab = cfg.vocab.build()
+    for m, t in tokenizers.items():
+        need = t.vocab_size if m != "audio" else (t.vocab_size // t.num_quantizers) * cfg.data.audio_quantizers
+        if m in vocab.modalities and need > vocab.num_codes(m):
+            raise ValueError(f"vocab.{m}={vocab.num_codes(m)} is smaller than the {m} tokenizer's {need} codes "
+                             f"used in sequences; set vocab.{m} >= {need}")
+    spec = MediaSpec()
+    sources = {split: open_corpus_source(cfg, split) for split in splits}
+    desc = sorted({d for _, d in sources.values()})
+    meta = token_meta(tokenizers, (spec.image_size, spec.image_size, 3),
+                      (spec.video_frames, spec.video_size, spec.video_size, 3), ",".join(desc))
+    _check_meta(cfg.data.token_dir, meta, overwrite)
+    if overwrite:
+        for split in splits:
+            ts.manifest_path(cfg.data.token_dir, split).unlink(missing_ok=True)
+    return {split: tokenize_split(src, tokenizers, cfg.data.token_dir, split, shard_size=cfg.data.shard_size,
+                                  batch_size=cfg.data.tokenize_batch_size, progress=progress)
+            for split, (src, _) in sources.items()}
