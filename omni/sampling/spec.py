@@ -21,6 +21,7 @@ class SamplingSpec:
     video_tokens: int = 48
     video_frames: int = 9
     video_size: int = 32
+    video_fps: float = 8.0             # playback rate of written clips
     audio_quantizers: int = 2          # levels per frame in sequences (frame-major, tasks.audio_to_sequence)
     audio_codebook: int = 0            # codes per level: level l owns local ids [l*cb, (l+1)*cb); 0 = unknown
     audio_frame_rate: float = 50.0     # frames per second of the audio tokenizer
@@ -65,3 +66,48 @@ class SamplingSpec:
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d).validate()
+
+
+def _fit_side(tok, fixed: int, side: int, shape) -> int:
+    """The square side whose token count is `fixed` for this tokenizer (starting from `side`)."""
+    n = tok.tokens_per_item(shape(side))
+    if n == fixed:
+        return side
+    guess = int(round(side * (fixed / n) ** 0.5))
+    if guess > 0 and tok.tokens_per_item(shape(guess)) == fixed:
+        return guess
+    raise ValueError(f"the {tok.modality} tokenizer makes {n} tokens of a {side}-pixel item, but the model was "
+                     f"trained on {fixed} tokens per {tok.modality}; export with the tokenizers used for training")
+
+
+def infer_spec(cfg, tokenizers: dict, *, text_max_tokens: int = 64) -> SamplingSpec:
+    """The spec of a model trained with `cfg`: token counts from its data source, shapes from the corpus
+    defaults fitted to the tokenizers, targets from the mixture's target weights."""
+    from omni.data.corpus.spec import MediaSpec
+    media = MediaSpec()
+    vocab = cfg.vocab.build()
+    k = cfg.data.audio_quantizers
+    if cfg.data.source == "synthetic":
+        from omni.data.synthetic import IMAGE_TOKENS, VIDEO_FRAMES, VIDEO_TOKENS_PER_FRAME
+        fixed = {"image": IMAGE_TOKENS, "video": VIDEO_FRAMES * VIDEO_TOKENS_PER_FRAME}
+        codebook, present = vocab.num_codes("audio") // k, vocab.modalities
+    else:
+        from omni.data.token_shards import read_meta
+        meta = read_meta(cfg.data.token_dir)
+        fixed = {m: int(n) for m, n in meta["fixed_lengths"].items()}
+        codebook, present = int(meta["audio"].get("codebook_size", 0)), tuple(meta["codes"])
+    targets = tuple(m for m, w in cfg.data.target_weights if w > 0 and m in present and m in vocab.modalities)
+    inputs = tuple(m for m in MODALITIES if m in present and m in vocab.modalities)
+    image_size, video_size = media.image_size, media.video_size
+    if "image" in tokenizers and "image" in fixed:
+        image_size = _fit_side(tokenizers["image"], fixed["image"], image_size, lambda s: (s, s, 3))
+    if "video" in tokenizers and "video" in fixed:
+        f = media.video_frames
+        video_size = _fit_side(tokenizers["video"], fixed["video"], video_size, lambda s: (f, s, s, 3))
+    frame_rate = float(getattr(tokenizers.get("audio"), "frame_rate", 50.0))
+    return SamplingSpec(
+        image_tokens=fixed.get("image", 64), image_size=image_size, video_tokens=fixed.get("video", 48),
+        video_frames=media.video_frames, video_size=video_size, audio_quantizers=k, audio_codebook=codebook,
+        audio_frame_rate=frame_rate, sample_rate=media.sample_rate, max_audio_s=media.max_audio_s,
+        text_max_tokens=text_max_tokens, trained_targets=targets, trained_inputs=inputs,
+        bidirectional_conditioning=cfg.data.bidirectional_conditioning).validate()

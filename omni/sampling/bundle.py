@@ -1,0 +1,300 @@
+"""Inference bundles: `export` writes one, `load` verifies and opens it (`omni.load`).
+
+A bundle is a folder (no pickle anywhere):
+
+    manifest.json        format + version, omni version, step, param dtype, config, sampling spec, metrics,
+                         and {file: {bytes, sha256}} of every other file, plus the manifest's own sha256
+    config.json          the training Config (omni.config.config_to_json)
+    params.safetensors   model parameters by name ("embed", "wq", ...), fp32 or bf16; readable with
+                         safetensors from NumPy or PyTorch without JAX
+    tokenizers/<m>/      each modality's tokenizer, copied in its own save/load format
+    README.md            the model card
+
+`load` checks the format version, the omni version, every file's size (truncation) and hash (tampering)
+and the parameter names/shapes against the config before building anything, and raises `BundleError`.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+import numpy as np
+
+import omni
+from omni.config import config_from_json, config_to_json, to_dict
+from omni.sampling.loaded import LoadedModel
+from omni.sampling.spec import SamplingSpec
+
+FORMAT = "omni-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PARAMS = "params.safetensors"
+CONFIG = "config.json"
+CARD = "README.md"
+TOKENIZERS = "tokenizers"
+DTYPES = ("float32", "bfloat16")
+
+
+class BundleError(ValueError):
+    """A bundle is missing, truncated, tampered with, or from an incompatible version."""
+
+
+# ---- hashing ---------------------------------------------------------------------------------------
+
+def sha256_file(path: pathlib.Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _manifest_digest(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in str(v).split(".")[:2])
+    except ValueError:
+        raise BundleError(f"bundle names omni version {v!r}, which is not a version number") from None
+
+
+# ---- params ----------------------------------------------------------------------------------------
+
+def flat_params(params) -> dict[str, np.ndarray]:
+    """nnx.State / nested dict of arrays -> {"a/b": np.ndarray} (host copies)."""
+    import jax
+    from flax import nnx
+    if isinstance(params, nnx.State):
+        params = nnx.to_pure_dict(params)
+    out: dict[str, np.ndarray] = {}
+
+    def walk(prefix, node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = np.asarray(jax.device_get(getattr(node, "value", node)))
+    walk("", params)
+    return out
+
+
+def _cast(arrays: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
+    if dtype not in DTYPES:
+        raise ValueError(f"param dtype must be one of {DTYPES}, got {dtype!r}")
+    import ml_dtypes
+    np_dtype = np.float32 if dtype == "float32" else ml_dtypes.bfloat16
+    return {k: np.ascontiguousarray(v.astype(np_dtype) if np.issubdtype(v.dtype, np.floating) or
+                                    v.dtype == ml_dtypes.bfloat16 else v) for k, v in arrays.items()}
+
+
+# ---- export ----------------------------------------------------------------------------------------
+
+def export(out, *, config, params, step: int, tokenizer_dir=None, spec: SamplingSpec | None = None,
+           metrics: dict | None = None, dtype: str = "float32", notes: str = "", overwrite: bool = False
+           ) -> pathlib.Path:
+    """Writes a bundle to `out` atomically (a sibling temp folder renamed into place)."""
+    from safetensors.numpy import save_file
+
+    from omni.sampling.card import model_card
+    out = pathlib.Path(out)
+    if out.exists() and not overwrite:
+        raise BundleError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    tokenizers = {}
+    if tokenizer_dir is not None:
+        from omni_tokenizers.registry import load_all
+        tokenizers = load_all(tokenizer_dir)
+        check_tokenizers(config.vocab.build(), tokenizers)
+    if spec is None:
+        from omni.sampling.spec import infer_spec
+        spec = infer_spec(config, tokenizers)
+    arrays = _cast(flat_params(params), dtype)
+    check_param_shapes(config, {k: (v.shape, str(v.dtype)) for k, v in arrays.items()})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a bundle is shared like any folder
+    try:
+        (tmp / CONFIG).write_text(config_to_json(config))
+        save_file(arrays, str(tmp / PARAMS), metadata={"format": "omni-params", "omni_version": omni.__version__,
+                                                       "step": str(int(step)), "dtype": dtype})
+        for m in tokenizers:
+            shutil.copytree(pathlib.Path(tokenizer_dir) / m, tmp / TOKENIZERS / m)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "omni_version": omni.__version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "step": int(step), "param_dtype": dtype, "config": to_dict(config), "sampling": spec.to_dict(),
+            "tokenizers": sorted(tokenizers), "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "num_params": int(sum(v.size for v in arrays.values())),
+        }
+        (tmp / CARD).write_text(model_card(manifest, notes))
+        manifest["files"] = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                             for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def check_tokenizers(vocab, tokenizers: dict) -> None:
+    """Each tokenizer's codes must fit its modality's range of the unified vocabulary."""
+    for m, tok in tokenizers.items():
+        if m not in vocab.modalities:
+            continue
+        n = vocab.num_codes(m)
+        need = tok.vocab_size
+        if m == "text" and need != n:
+            raise BundleError(f"the text tokenizer has {need} ids but vocab.text is {n}; they must be equal")
+        if need > n:
+            raise BundleError(f"the {m} tokenizer has {need} codes but vocab.{m} is only {n}")
+
+
+def check_param_shapes(config, shapes: dict[str, tuple]) -> None:
+    """Parameter names and shapes must be exactly those of the model `config` builds."""
+    from flax import nnx
+
+    from omni.model import build_model
+    abstract = nnx.eval_shape(lambda: build_model(config))
+    want = {k: tuple(v.shape) for k, v in flat_params_abstract(nnx.state(abstract, nnx.Param)).items()}
+    got = {k: tuple(s) for k, (s, _) in shapes.items()}
+    if set(want) != set(got):
+        raise BundleError(f"parameters do not match the config's model: missing {sorted(set(want) - set(got))[:5]}, "
+                          f"unexpected {sorted(set(got) - set(want))[:5]}")
+    bad = [f"{k}: {got[k]} != {want[k]}" for k in sorted(want) if want[k] != got[k]]
+    if bad:
+        raise BundleError(f"parameter shapes do not match the config's model: {bad[:5]}")
+
+
+def flat_params_abstract(state) -> dict:
+    from flax import nnx
+    return {"/".join(str(p) for p in path): v.get_value() for path, v in nnx.to_flat_state(state)}
+
+
+# ---- verify + load ---------------------------------------------------------------------------------
+
+def read_manifest(path) -> dict:
+    """Reads and checks manifest.json (format, versions, self-hash); raises BundleError."""
+    root = pathlib.Path(path)
+    if not root.is_dir():
+        raise BundleError(f"no bundle at {root}: expected a folder written by `python launch/export.py`")
+    mf = root / MANIFEST
+    if not mf.is_file():
+        raise BundleError(f"{root} is not an omni bundle: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{mf} is corrupt (not valid JSON: {e}); re-export the bundle") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{mf} is not an omni bundle manifest (expected format {FORMAT!r})")
+    fv = manifest.get("format_version")
+    if fv != FORMAT_VERSION:
+        newer = isinstance(fv, int) and fv > FORMAT_VERSION
+        raise BundleError(f"{root} has bundle format version {fv!r}; this omni ({omni.__version__}) reads version "
+                          f"{FORMAT_VERSION}" + ("; upgrade omni" if newer else "; re-export it with this omni"))
+    if _version_tuple(manifest.get("omni_version", "")) != _version_tuple(omni.__version__):
+        raise BundleError(f"{root} was written by omni {manifest.get('omni_version')}, incompatible with omni "
+                          f"{omni.__version__} (major.minor must match); re-export it with this version")
+    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise BundleError(f"{mf} was modified after export (its sha256 does not match); re-export the bundle")
+    return manifest
+
+
+def verify(path, *, hashes: bool = True) -> dict:
+    """Checks every file listed in the manifest: present, exact size, and (with `hashes`) sha256."""
+    root = pathlib.Path(path)
+    manifest = read_manifest(root)
+    for name, info in manifest.get("files", {}).items():
+        f = root / name
+        if not f.is_file():
+            raise BundleError(f"{root} is incomplete: {name} is missing")
+        size = f.stat().st_size
+        if size != info["bytes"]:
+            raise BundleError(f"{root}/{name} is truncated or altered: {size} bytes, the manifest says "
+                              f"{info['bytes']}")
+        if hashes and sha256_file(f) != info["sha256"]:
+            raise BundleError(f"{root}/{name} was modified: its sha256 does not match the manifest")
+    for need in (CONFIG, PARAMS):
+        if need not in manifest.get("files", {}):
+            raise BundleError(f"{root}: the manifest lists no {need}")
+    return manifest
+
+
+def load(path, *, devices=None, mesh_config=None, param_dtype: str | None = None, verify_hashes: bool = True
+         ) -> LoadedModel:
+    """Verifies a bundle and returns a ready model + tokenizers, sharded over `devices` (default: all)."""
+    root = pathlib.Path(path)
+    manifest = verify(root, hashes=verify_hashes)
+    try:
+        cfg = config_from_json((root / CONFIG).read_text())
+    except ValueError as e:
+        raise BundleError(f"{root}/{CONFIG} does not match this omni's config schema: {e}") from None
+    if to_dict(cfg) != manifest["config"]:
+        raise BundleError(f"{root}: {CONFIG} disagrees with the manifest's config")
+    spec = SamplingSpec.from_dict(manifest["sampling"])
+    model, mesh = _load_model(root / PARAMS, cfg, devices, mesh_config, param_dtype)
+    tokenizers = {}
+    if manifest.get("tokenizers"):
+        from omni_tokenizers.registry import load_all
+        try:
+            tokenizers = load_all(root / TOKENIZERS)
+        except ValueError as e:
+            raise BundleError(f"{root}: cannot load the bundled tokenizers: {e}") from None
+        missing = sorted(set(manifest["tokenizers"]) - set(tokenizers))
+        if missing:
+            raise BundleError(f"{root}: tokenizers {missing} listed in the manifest are missing")
+    return LoadedModel(model, cfg, spec, tokenizers, mesh=mesh, manifest=manifest)
+
+
+def _load_model(params_path: pathlib.Path, cfg, devices, mesh_config, param_dtype):
+    """Reads params.safetensors into the model of `cfg`, placed on one device or a mesh."""
+    import jax
+    from flax import nnx
+    from safetensors import SafetensorError, safe_open
+
+    from omni import sharding
+    from omni.config import MeshConfig
+    from omni.model import build_model
+    devices = list(jax.devices() if devices is None else devices)
+    abstract = nnx.eval_shape(lambda: build_model(cfg))
+    graphdef, state = nnx.split(abstract)
+    mesh, shardings = None, None
+    if len(devices) > 1:
+        mc = mesh_config or cfg.mesh
+        try:
+            sharding.mesh_shape(mc, len(devices))
+        except ValueError:
+            mc = MeshConfig(data=-1, fsdp=1, tensor=1, rules=mc.rules)  # replicate over the devices
+        mesh = sharding.make_mesh(mc, devices)
+        shardings = dict(nnx.to_flat_state(sharding.state_shardings(state, mesh, mc.rules)))
+    flat = nnx.to_flat_state(state)
+    try:
+        with safe_open(str(params_path), "np") as f:
+            names = set(f.keys())
+            want = {"/".join(map(str, p)) for p, _ in flat}
+            if names != want:
+                raise BundleError(f"{params_path} does not match the config's model: missing "
+                                  f"{sorted(want - names)[:5]}, unexpected {sorted(names - want)[:5]}")
+            for p, v in flat:
+                a = f.get_tensor("/".join(map(str, p)))
+                if a.shape != v.get_value().shape:
+                    raise BundleError(f"{params_path}: {'/'.join(map(str, p))} has shape {a.shape}, the config's "
+                                      f"model expects {v.get_value().shape}")
+                if param_dtype:
+                    a = a.astype(jax.numpy.dtype(param_dtype))
+                v.set_value(jax.device_put(a, shardings[p] if shardings else devices[0]))
+    except SafetensorError as e:
+        raise BundleError(f"{params_path} is not a readable safetensors file: {e}") from None
+    return nnx.merge(graphdef, nnx.from_flat_state(flat)), mesh
