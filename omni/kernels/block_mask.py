@@ -9,6 +9,7 @@ FULL tiles first, then PARTIAL ones.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -139,7 +140,11 @@ def dense_tile_visibility(q_info: MaskInfo, kv_info: MaskInfo, block_q: int, blo
     return m.reshape(B, Lq // block_q, block_q, Lk // block_k, block_k).any(axis=(2, 4))
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _visible_fraction(q_info: MaskInfo, kv_info: MaskInfo, block_q: int, block_k: int) -> jax.Array:
+    return jnp.mean(tile_classes(block_stats(q_info, block_q), block_stats(kv_info, block_k)) != SKIP)
+
+
 def visible_tile_fraction(q_info: MaskInfo, kv_info: MaskInfo, block_q: int, block_k: int) -> float:
     """Fraction of tiles the block schedule computes (1.0 = dense)."""
-    classes = tile_classes(block_stats(q_info, block_q), block_stats(kv_info, block_k))
-    return float(jnp.mean(classes != SKIP))
+    return float(_visible_fraction(q_info, kv_info, block_q, block_k))
