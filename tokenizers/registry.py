@@ -14,6 +14,7 @@ KINDS: dict[str, str] = {
     "text_sentencepiece": "omni_tokenizers.text:TextTokenizer",
     "image_conv": "omni_tokenizers.image:ImageTokenizer",
     "video_causal": "omni_tokenizers.video:VideoTokenizer",
+    "audio_rvq": "omni_tokenizers.audio:AudioTokenizer",
 }
 
 

@@ -1,0 +1,161 @@
+"""The neural audio codec: STFT-feature encoder -> residual VQ -> Vocos-style decoder -> iSTFT.
+
+Encoder: log-magnitude STFT frames (one per hop) -> ConvNeXt-1D blocks -> latent [B, N, D].
+Decoder: ConvNeXt-1D blocks -> per-frame log-magnitude and phase -> inverse STFT (Vocos), which
+trains far faster on CPU than upsampling transposed convolutions. Everything runs at the frame
+rate (sample_rate / hop), so the model is cheap.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from omni_tokenizers import audio_losses
+from omni_tokenizers.audio_dsp import istft, magnitude, stft
+from omni_tokenizers.rvq import ResidualVQ
+
+
+@dataclasses.dataclass
+class AudioCodecConfig:
+    """Codec hyper-parameters; the demo preset is 16 kHz, hop 320 (50 frames/s), 4 x 256 codes."""
+
+    sample_rate: int = 16000
+    hop: int = 320
+    enc_n_fft: int = 640
+    dec_n_fft: int = 1280
+    channels: int = 192
+    enc_blocks: int = 3
+    dec_blocks: int = 4
+    kernel: int = 7
+    mlp_ratio: int = 3
+    latent_dim: int = 64
+    num_quantizers: int = 4
+    codebook_size: int = 256
+    ema_decay: float = 0.99
+    dead_threshold: float = 0.1
+    quantizer_dropout: float = 0.5
+    max_seconds: float = 600.0
+    # loss weights
+    mel_weight: float = 1.0
+    stft_weight: float = 0.5
+    complex_weight: float = 0.0
+    commit_weight: float = 0.1
+    seed: int = 0
+
+    def validate(self) -> AudioCodecConfig:
+        for k in ("sample_rate", "hop", "enc_n_fft", "dec_n_fft", "channels", "kernel", "mlp_ratio",
+                  "latent_dim", "num_quantizers", "codebook_size"):
+            if getattr(self, k) <= 0:
+                raise ValueError(f"audio codec {k} must be > 0, got {getattr(self, k)}")
+        for k in ("enc_n_fft", "dec_n_fft"):
+            n = getattr(self, k)
+            if n % self.hop or (n - self.hop) % 2:
+                raise ValueError(f"audio codec {k} ({n}) must be a multiple of hop ({self.hop}) with "
+                                 f"{k} - hop even")
+        if self.codebook_size < 2:
+            raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
+        if self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
+        return self
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop
+
+
+class ConvNeXt1D(nnx.Module):
+    """Depthwise conv -> LayerNorm -> MLP, residual with a small layer scale: [B, N, C] -> [B, N, C]."""
+
+    def __init__(self, channels: int, kernel: int, mlp_ratio: int, scale: float, *, rngs: nnx.Rngs):
+        self.dw = nnx.Conv(channels, channels, (kernel,), feature_group_count=channels, padding="SAME",
+                           rngs=rngs)
+        self.norm = nnx.LayerNorm(channels, rngs=rngs)
+        self.up = nnx.Linear(channels, mlp_ratio * channels, rngs=rngs)
+        self.down = nnx.Linear(mlp_ratio * channels, channels, rngs=rngs)
+        self.gamma = nnx.Param(jnp.full((channels,), scale, jnp.float32))
+
+    def __call__(self, x):
+        return x + self.gamma[...] * self.down(jax.nn.gelu(self.up(self.norm(self.dw(x)))))
+
+
+class Backbone(nnx.Module):
+    """Input projection, a stack of ConvNeXt1D blocks, output projection: [B, N, Din] -> [B, N, Dout]."""
+
+    def __init__(self, d_in: int, d_out: int, cfg: AudioCodecConfig, blocks: int, in_kernel: int, *,
+                 rngs: nnx.Rngs):
+        self.inp = nnx.Conv(d_in, cfg.channels, (in_kernel,), padding="SAME", rngs=rngs)
+        self.norm_in = nnx.LayerNorm(cfg.channels, rngs=rngs)
+        self.blocks = nnx.List([ConvNeXt1D(cfg.channels, cfg.kernel, cfg.mlp_ratio, 1.0 / max(blocks, 1),
+                                           rngs=rngs) for _ in range(blocks)])
+        self.norm_out = nnx.LayerNorm(cfg.channels, rngs=rngs)
+        self.out = nnx.Linear(cfg.channels, d_out, rngs=rngs)
+
+    def __call__(self, x):
+        h = self.norm_in(self.inp(x))
+        for blk in self.blocks:
+            h = blk(h)
+        return self.out(self.norm_out(h))
+
+
+class AudioCodec(nnx.Module):
+    """wave [B, T] (T a multiple of hop) <-> latents [B, T / hop, D] <-> RVQ codes [B, T / hop, Q]."""
+
+    def __init__(self, cfg: AudioCodecConfig, *, rngs: nnx.Rngs | None = None):
+        cfg.validate()
+        rngs = rngs if rngs is not None else nnx.Rngs(cfg.seed)
+        self.cfg = cfg
+        self.encoder = Backbone(cfg.enc_n_fft // 2 + 1, cfg.latent_dim, cfg, cfg.enc_blocks, 1, rngs=rngs)
+        self.rvq = ResidualVQ(cfg.num_quantizers, cfg.codebook_size, cfg.latent_dim, decay=cfg.ema_decay,
+                              dead_threshold=cfg.dead_threshold, dropout_prob=cfg.quantizer_dropout,
+                              rngs=rngs)
+        self.n_bins = cfg.dec_n_fft // 2 + 1
+        self.decoder = Backbone(cfg.latent_dim, 2 * self.n_bins, cfg, cfg.dec_blocks, cfg.kernel, rngs=rngs)
+        # start quiet: the log-magnitude half of the head begins near exp(-5)
+        bias = self.decoder.out.bias
+        bias[...] = bias[...].at[: self.n_bins].set(-5.0)
+
+    def encode_latents(self, wave_bt: jax.Array) -> jax.Array:
+        """wave [B, T] -> continuous latents [B, T / hop, D]."""
+        mag = magnitude(stft(wave_bt.astype(jnp.float32), self.cfg.enc_n_fft, self.cfg.hop))
+        return self.encoder(jnp.log(mag + 1e-4))
+
+    def decode_latents(self, z_bnd: jax.Array) -> jax.Array:
+        """latents [B, N, D] -> wave [B, N * hop] via predicted log-magnitude + phase and iSTFT."""
+        out = self.decoder(z_bnd)
+        logmag, phase = out[..., : self.n_bins], out[..., self.n_bins:]
+        mag = jnp.exp(jnp.minimum(logmag, 5.0))
+        spec = jax.lax.complex(mag * jnp.cos(phase), mag * jnp.sin(phase))
+        return istft(spec, self.cfg.dec_n_fft, self.cfg.hop)
+
+    def encode(self, wave_bt: jax.Array, num_quantizers: int) -> jax.Array:
+        """wave [B, T] -> codes [B, T / hop, k] (k = num_quantizers first levels)."""
+        return self.rvq.encode(self.encode_latents(wave_bt), num_quantizers)
+
+    def decode(self, codes_bnk: jax.Array) -> jax.Array:
+        """codes [B, N, k] -> wave [B, N * hop]."""
+        return self.decode_latents(self.rvq.decode(codes_bnk))
+
+    def __call__(self, wave_bt: jax.Array, key: jax.Array | None = None, train: bool = False):
+        """Full pass: returns (reconstruction [B, T], codes [B, N, Q], rvq parts)."""
+        zq, codes, parts = self.rvq(self.encode_latents(wave_bt), key, train=train)
+        return self.decode_latents(zq), codes, parts
+
+
+def codec_loss(model: AudioCodec, batch: dict) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Training objective for `omni_tokenizers.training.fit`: batch {"wave": [B, T], "key": PRNG key}."""
+    cfg = model.cfg
+    wave = batch["wave"]
+    recon, _, parts = model(wave, batch["key"], train=True)
+    mel = audio_losses.multiscale_mel_loss(wave, recon, cfg.sample_rate)
+    total = cfg.mel_weight * mel + cfg.commit_weight * parts["commit"]
+    out = {"mel": mel, "commit": parts["commit"], "code_usage": parts["code_usage"]}
+    if cfg.stft_weight:
+        out["stft"] = audio_losses.multiresolution_stft_loss(wave, recon)
+        total = total + cfg.stft_weight * out["stft"]
+    if cfg.complex_weight:
+        out["complex"] = audio_losses.complex_stft_loss(wave, recon)
+        total = total + cfg.complex_weight * out["complex"]
+    return total, out
