@@ -13,6 +13,7 @@ so a sampler may stop after any whole frame; `audio_from_sequence` restores [k, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -138,9 +139,10 @@ def check_example(example: dict[str, Any], vocab: UnifiedVocab, fixed_lengths: d
             raise Skip("bad_shape", f"{m} tokens must be 1-D, got {a.shape}")
         if m in fixed_lengths and a.shape[0] != fixed_lengths[m]:
             raise Skip("bad_shape", f"{m} must have {fixed_lengths[m]} tokens, got {a.shape[0]}")
-        if m not in vocab.modalities:
+        codes = vocab_ids(vocab)["codes"]
+        if m not in codes:
             raise Skip("out_of_range", f"the vocabulary has no {m} range")
-        n = vocab.num_codes(m)
+        n = codes[m]
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi >= n:
             raise Skip("out_of_range", f"{m} ids span [{lo}, {hi}], expected [0, {n})")
@@ -165,44 +167,58 @@ def task_token(inputs: list[str], target: str) -> str:
     return "<task:generate>"
 
 
+@functools.lru_cache(maxsize=16)
+def vocab_ids(vocab: UnifiedVocab) -> dict[str, Any]:
+    """Cached id lookups of `vocab` (its methods rebuild tuples on every call; formatting is hot)."""
+    mods = vocab.modalities
+    return {"begin": {m: vocab.begin_id(m) for m in mods}, "end": {m: vocab.end_id(m) for m in mods},
+            "task": {t: vocab.task_id(t) for t in vocab.special_tokens if t.startswith("<task:")},
+            "offset": {m: np.int32(vocab.code_offset(m)) for m in mods},
+            "codes": {m: vocab.num_codes(m) for m in mods}, "mid": {m: mod.modality_id(m) for m in mods},
+            "pad": vocab.pad_id}
+
+
 def assemble(vocab: UnifiedVocab, task: str, spans: list[Span], loss_on_targets_only: bool = True
              ) -> dict[str, np.ndarray]:
     """`<task>` + spans -> the contract's per-example arrays, each [n]: inputs, targets, input_modality,
     target_modality, span_ids (1.. per bidirectional span), loss_mask."""
-    text = mod.modality_id("text")
-    parts_tok, parts_mod, parts_span, parts_sampled, parts_target = [[vocab.task_id(task)]], [[text]], [[0]], \
-        [[False]], [[False]]
-    next_span = 1
+    ids = vocab_ids(vocab)
+    if task not in ids["task"]:
+        raise ValueError(f"unknown task token {task!r}; known: {sorted(ids['task'])}")
+    n = sequence_length(spans)
+    tokens = np.empty(n, np.int32)
+    modality = np.zeros(n, np.int32)      # markers are text (0)
+    span = np.zeros(n, np.int32)
+    sampled = np.zeros(n, bool)
+    target = np.zeros(n, bool)
+    tokens[0] = ids["task"][task]
+    i, next_span = 1, 1
     for s in spans:
-        mid = mod.modality_id(s.modality)
-        n = len(s.codes)
-        sid = 0
+        k = len(s.codes)
+        a, b, e = i + 1, i + 1 + k, i + 1 + k  # codes [a, b), end token at e
+        tokens[i], tokens[a:b], tokens[e] = ids["begin"][s.modality], s.codes, ids["end"][s.modality]
+        modality[a:e + 1] = ids["mid"][s.modality]
         if s.bidirectional:
-            sid, next_span = next_span, next_span + 1
-        parts_tok += [[vocab.begin_id(s.modality)], s.codes, [vocab.end_id(s.modality)]]
-        parts_mod += [[text], np.full(n, mid), [mid]]
-        parts_span += [[0], np.full(n, sid), [sid]]
-        parts_sampled += [[False], np.ones(n, bool), [s.modality in VARIABLE_LENGTH]]
-        parts_target += [[False], np.full(n, s.target), [s.target]]
-    tokens = np.concatenate(parts_tok).astype(np.int32)
-    modality = np.concatenate(parts_mod).astype(np.int32)
-    span = np.concatenate(parts_span).astype(np.int32)
-    sampled = np.concatenate(parts_sampled).astype(bool)
+            span[a:e + 1] = next_span
+            next_span += 1
+        sampled[a:b] = True
+        sampled[e] = s.modality in VARIABLE_LENGTH
+        target[a:e + 1] = s.target
+        i = e + 1
     if loss_on_targets_only:
-        trained = sampled & np.concatenate(parts_target).astype(bool)
+        trained = sampled & target
     else:  # everything sampled, except targets a position could already see (inside its own span)
         leak = np.zeros_like(sampled)
         leak[1:] = (span[1:] != 0) & (span[1:] == span[:-1])
         trained = sampled & ~leak
-    pad = np.zeros(1, np.int32)
-    return {
-        "inputs": tokens,
-        "targets": np.concatenate([tokens[1:], pad + vocab.pad_id]),
-        "input_modality": modality,
-        "target_modality": np.concatenate([modality[1:], pad + text]),
-        "span_ids": span,
-        "loss_mask": np.concatenate([trained[1:], [False]]).astype(np.float32),
-    }
+    targets = np.empty(n, np.int32)
+    targets[:-1], targets[-1] = tokens[1:], ids["pad"]
+    target_modality = np.zeros(n, np.int32)  # the final pad target is text
+    target_modality[:-1] = modality[1:]
+    loss = np.zeros(n, np.float32)
+    loss[:-1] = trained[1:]
+    return {"inputs": tokens, "targets": targets, "input_modality": modality, "target_modality": target_modality,
+            "span_ids": span, "loss_mask": loss}
 
 
 def sequence_length(spans: list[Span]) -> int:
@@ -236,10 +252,16 @@ def _min_len(s: Span, k: int) -> int:
 
 
 def _pick(rng: np.random.Generator, names: list[str], weights: dict[str, float]) -> str | None:
-    w = np.array([weights.get(n, 0.0) for n in names], np.float64)
-    if not len(names) or w.sum() <= 0:
+    """One of `names` with probability proportional to its weight (None if all weights are 0)."""
+    total = sum(weights.get(n, 0.0) for n in names)
+    if total <= 0:
         return None
-    return names[int(rng.choice(len(names), p=w / w.sum()))]
+    u, acc = rng.random() * total, 0.0
+    for n in names:
+        acc += weights.get(n, 0.0)
+        if u < acc and weights.get(n, 0.0) > 0:
+            return n
+    return next(n for n in reversed(names) if weights.get(n, 0.0) > 0)
 
 
 class Formatter:
@@ -260,7 +282,8 @@ class Formatter:
         return check_example(example, self.vocab, self.fixed_lengths, self.cfg.audio_quantizers)
 
     def _global(self, local: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {m: a + np.int32(self.vocab.code_offset(m)) for m, a in local.items()}
+        offset = vocab_ids(self.vocab)["offset"]
+        return {m: a + offset[m] for m, a in local.items()}
 
     def __call__(self, example: dict[str, Any], rng: np.random.Generator,
                  draw_extra: Callable[[np.random.Generator], dict[str, Any]] | None = None) -> Formatted:
