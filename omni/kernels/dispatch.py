@@ -44,8 +44,11 @@ def context_mesh():
     m = jax.sharding.get_abstract_mesh()
     if m is not None and not m.empty:
         return m
-    from jax._src import mesh as mesh_lib
-    pm = mesh_lib.thread_resources.env.physical_mesh
+    try:  # legacy `with mesh:` context; private API, so tolerate its absence in later jax versions
+        from jax._src import mesh as mesh_lib
+        pm = mesh_lib.thread_resources.env.physical_mesh
+    except (ImportError, AttributeError):
+        return None
     return None if pm.empty else pm
 
 
@@ -64,7 +67,7 @@ def partition_specs(mesh, batch: int, kv_heads: int, batch_axes=("data", "fsdp")
 def pallas_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: float | None = None,
                      block_sizes: BlockSizes | None = None, interpret=None, mesh=None,
                      batch_axes=("data", "fsdp"), head_axis: str = "tensor", decode_max_queries: int = 16,
-                     num_warps: int = 4, num_stages: int = 2):
+                     num_warps: int | None = None, num_stages: int = 2):
     """Attention under the mask rule with the Pallas kernels; q [B, Lq, H, D], k/v [B, Lk, Hkv, D]."""
     check_shapes(q, k, v, q_info, kv_info)
     platform = kernel_platform(interpret)

@@ -32,6 +32,11 @@ class BlockSizes:
     block_k_bwd: int | None = None
 
 
+# Starting points, not tuned on hardware here (no accelerator): TPU tiles keep the kv block a multiple of
+# 128 lanes; GPU backward tiles are smaller because dq/dk/dv accumulators and p/ds live in registers.
+DEFAULT_BLOCKS = {"tpu": BlockSizes(128, 128), "gpu": BlockSizes(128, 64, 64, 64)}
+
+
 @dataclasses.dataclass(frozen=True)
 class _Cfg:
     platform: str
@@ -57,10 +62,11 @@ def _fit(block: int, length: int, platform: str) -> int:
 
 
 def make_cfg(platform, Lq, Lk, D, *, scale=None, block_sizes: BlockSizes | None = None, interpret=False,
-             num_warps=4, num_stages=2) -> _Cfg:
+             num_warps: int | None = None, num_stages: int = 2) -> _Cfg:
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {PLATFORMS}, got {platform!r}")
-    bs = block_sizes or BlockSizes()
+    bs = block_sizes or DEFAULT_BLOCKS[platform]
+    num_warps = num_warps or (8 if D >= 128 else 4)
     scale = D ** -0.5 if scale is None else float(scale)
     return _Cfg(platform, scale, _fit(bs.block_q, Lq, platform), _fit(bs.block_k, Lk, platform),
                 _fit(bs.block_q_bwd or bs.block_q, Lq, platform), _fit(bs.block_k_bwd or bs.block_k, Lk, platform),
@@ -153,7 +159,7 @@ def check_shapes(q, k, v, q_info: MaskInfo, kv_info: MaskInfo):
 
 
 def flash_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, platform: str, scale: float | None = None,
-                    block_sizes: BlockSizes | None = None, interpret=False, num_warps: int = 4,
+                    block_sizes: BlockSizes | None = None, interpret=False, num_warps: int | None = None,
                     num_stages: int = 2):
     """Attention under the mask rule with the `platform` ('tpu' | 'gpu') Pallas kernels; differentiable."""
     check_shapes(q, k, v, q_info, kv_info)
