@@ -111,7 +111,7 @@ def export(out, *, config, params, step: int, tokenizer_dir=None, spec: Sampling
     if tokenizer_dir is not None:
         from omni_tokenizers.registry import load_all
         tokenizers = load_all(tokenizer_dir)
-        check_tokenizers(config.vocab.build(), tokenizers)
+        check_tokenizers(config, tokenizers)
     if spec is None:
         from omni.sampling.spec import infer_spec
         spec = infer_spec(config, tokenizers)
@@ -149,13 +149,16 @@ def export(out, *, config, params, step: int, tokenizer_dir=None, spec: Sampling
     return out
 
 
-def check_tokenizers(vocab, tokenizers: dict) -> None:
-    """Each tokenizer's codes must fit its modality's range of the unified vocabulary."""
+def check_tokenizers(config, tokenizers: dict) -> None:
+    """Each tokenizer's codes must fit its modality's range of the unified vocabulary (audio: the levels used)."""
+    vocab = config.vocab.build()
     for m, tok in tokenizers.items():
         if m not in vocab.modalities:
             continue
         n = vocab.num_codes(m)
         need = tok.vocab_size
+        if m == "audio" and hasattr(tok, "codebook_size"):
+            need = tok.codebook_size * config.data.audio_quantizers
         if m == "text" and need != n:
             raise BundleError(f"the text tokenizer has {need} ids but vocab.text is {n}; they must be equal")
         if need > n:

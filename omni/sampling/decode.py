@@ -52,7 +52,7 @@ class PromptBatch:
     lengths: np.ndarray
 
     @classmethod
-    def pad(cls, prompts: list[dict[str, np.ndarray]], multiple: int = 16) -> "PromptBatch":
+    def pad(cls, prompts: list[dict[str, np.ndarray]], multiple: int = 32) -> "PromptBatch":
         """From `tasks.prompt` dicts (inputs, input_modality, span_ids); P rounded up to `multiple`."""
         if not prompts:
             raise ValueError("no prompts to decode")
@@ -84,12 +84,12 @@ class PromptBatch:
 
 
 class Decoder:
-    """Holds a model split into (graph, state) and one jitted generate function (compiled per shape)."""
+    """A model split into (graph, state) for the jitted generate program (compiled once per graph + shapes,
+    shared by every Decoder of an equal graph)."""
 
     def __init__(self, model):
         self.graphdef, self.state = nnx.split(model)
         self.max_seq_len = int(model.cfg.max_seq_len)
-        self._jit = jax.jit(self._generate, static_argnames=("max_new", "guided", "use_cache"))
 
     def generate(self, prompts: PromptBatch, plan: TargetPlan, controls: Controls = Controls(), *,
                  uncond: PromptBatch | None = None, use_cache: bool = True) -> np.ndarray:
@@ -111,71 +111,75 @@ class Decoder:
             target_mid=np.int32(plan.modality_id), temperature=np.float32(controls.temperature),
             top_k=np.int32(controls.top_k), top_p=np.float32(controls.top_p),
             guidance=np.float32(controls.guidance), key=jax.random.key(controls.seed))
-        out = self._jit(self.state, **args, max_new=plan.max_new, guided=guided, use_cache=use_cache)
+        out = _generate_jit(self.graphdef, self.state, **args, max_new=plan.max_new, guided=guided,
+                            use_cache=use_cache)
         return np.asarray(jax.device_get(out))
 
-    # ---- the jitted program ----------------------------------------------------------------
-    def _generate(self, state, *, tokens, modality, span_ids, lengths, allowed, end_id, fixed_len, min_new,
-                  target_mid, temperature, top_k, top_p, guidance, key, max_new: int, guided: bool,
-                  use_cache: bool):
-        model = nnx.merge(self.graphdef, state)
-        R, P = tokens.shape
-        B = R // 2 if guided else R
-        S = P + max_new
-        V = allowed.shape[-1]
-        period = allowed.shape[0]
-        ids = jnp.arange(V)
-        rows = jnp.arange(R)
-        seg = (jnp.arange(P)[None, :] < lengths[:, None]).astype(jnp.int32)
-        pos = jnp.broadcast_to(jnp.arange(P, dtype=jnp.int32), (R, P))
-        tm = jnp.full((R, 1), target_mid, jnp.int32)
-        one = jnp.ones((R, 1), jnp.int32)
 
+def _generate(graphdef, state, *, tokens, modality, span_ids, lengths, allowed, end_id, fixed_len, min_new,
+              target_mid, temperature, top_k, top_p, guidance, key, max_new: int, guided: bool, use_cache: bool):
+    """Prefill + while_loop; returns int32 [B, max_new] generated global ids (pad 0 after the end)."""
+    model = nnx.merge(graphdef, state)
+    R, P = tokens.shape
+    B = R // 2 if guided else R
+    S = P + max_new
+    V = allowed.shape[-1]
+    period = allowed.shape[0]
+    ids = jnp.arange(V)
+    rows = jnp.arange(R)
+    seg = (jnp.arange(P)[None, :] < lengths[:, None]).astype(jnp.int32)
+    pos = jnp.broadcast_to(jnp.arange(P, dtype=jnp.int32), (R, P))
+    tm = jnp.full((R, 1), target_mid, jnp.int32)
+    one = jnp.ones((R, 1), jnp.int32)
+
+    if use_cache:
+        h, mem = model(tokens, modality, MaskInfo(seg, pos, span_ids), cache=model.init_cache(R, S),
+                       cache_index=0)
+    else:
+        def grow(x):
+            return jnp.pad(x, ((0, 0), (0, max_new)))
+        mem = (grow(tokens), grow(modality), grow(seg), grow(pos), grow(span_ids))
+        h = model(tokens, modality, MaskInfo(seg, pos, span_ids))
+    h_last = h[rows, lengths - 1]                                               # [R, D]
+
+    def feed(mem, tok, t):
+        """Writes token t of every row at slot P + t; returns its hidden state [R, D] and the memory."""
+        p = (lengths + t)[:, None]
         if use_cache:
-            h, mem = model(tokens, modality, MaskInfo(seg, pos, span_ids), cache=model.init_cache(R, S),
-                           cache_index=0)
-        else:
-            def grow(x):
-                return jnp.pad(x, ((0, 0), (0, max_new)))
-            mem = (grow(tokens), grow(modality), grow(seg), grow(pos), grow(span_ids))
-            h = model(tokens, modality, MaskInfo(seg, pos, span_ids))
-        h_last = h[rows, lengths - 1]                                               # [R, D]
+            h, mem = model(tok[:, None], tm, MaskInfo(one, p, 0 * one), cache=mem, cache_index=P + t)
+            return h[:, 0], mem
+        upd = (tok[:, None], tm, one, p, 0 * one)
+        mem = tuple(jax.lax.dynamic_update_slice(m, u.astype(m.dtype), (0, P + t)) for m, u in zip(mem, upd))
+        h = model(mem[0], mem[1], MaskInfo(*mem[2:]))
+        return h[:, P + t], mem
 
-        def feed(mem, tok, t):
-            """Writes token t of every row at slot P + t; returns its hidden state [R, D] and the memory."""
-            p = (lengths + t)[:, None]
-            if use_cache:
-                h, mem = model(tok[:, None], tm, MaskInfo(one, p, 0 * one), cache=mem, cache_index=P + t)
-                return h[:, 0], mem
-            upd = (tok[:, None], tm, one, p, 0 * one)
-            mem = tuple(jax.lax.dynamic_update_slice(m, u.astype(m.dtype), (0, P + t)) for m, u in zip(mem, upd))
-            h = model(mem[0], mem[1], MaskInfo(*mem[2:]))
-            return h[:, P + t], mem
+    def body(carry):
+        t, h_last, mem, out, done = carry
+        logits = model.logits(h_last[:, None], tm)[:, 0]                          # [R, V]
+        if guided:
+            logits = filters.guide(logits[:B], logits[B:], guidance)
+        fixed = fixed_len > 0
+        codes_ok = allowed[t % period] & jnp.where(fixed, t < fixed_len, True)
+        end_ok = jnp.where(fixed, t == fixed_len, (t >= min_new) & (t % period == 0))
+        mask = codes_ok | ((ids == end_id) & end_ok)
+        tok = filters.choose(jax.random.fold_in(key, t), jnp.where(mask, logits, filters.NEG),
+                             temperature, top_k, top_p)
+        tok = jnp.where(fixed & (t == fixed_len), end_id, tok)                  # inserted, not sampled
+        tok = jnp.where(done, 0, tok)
+        out = jax.lax.dynamic_update_slice(out, tok[:, None], (0, t))
+        done = done | (tok == end_id)
+        h_last, mem = feed(mem, jnp.concatenate([tok, tok]) if guided else tok, t)
+        return t + 1, h_last, mem, out, done
 
-        def body(carry):
-            t, h_last, mem, out, done = carry
-            logits = model.logits(h_last[:, None], tm)[:, 0]                          # [R, V]
-            if guided:
-                logits = filters.guide(logits[:B], logits[B:], guidance)
-            fixed = fixed_len > 0
-            codes_ok = allowed[t % period] & jnp.where(fixed, t < fixed_len, True)
-            end_ok = jnp.where(fixed, t == fixed_len, (t >= min_new) & (t % period == 0))
-            mask = codes_ok | ((ids == end_id) & end_ok)
-            tok = filters.choose(jax.random.fold_in(key, t), jnp.where(mask, logits, filters.NEG),
-                                 temperature, top_k, top_p)
-            tok = jnp.where(fixed & (t == fixed_len), end_id, tok)                  # inserted, not sampled
-            tok = jnp.where(done, 0, tok)
-            out = jax.lax.dynamic_update_slice(out, tok[:, None], (0, t))
-            done = done | (tok == end_id)
-            h_last, mem = feed(mem, jnp.concatenate([tok, tok]) if guided else tok, t)
-            return t + 1, h_last, mem, out, done
+    def cond(carry):
+        t, _, _, _, done = carry
+        return (t < max_new) & ~jnp.all(done)
 
-        def cond(carry):
-            t, _, _, _, done = carry
-            return (t < max_new) & ~jnp.all(done)
+    init = (jnp.int32(0), h_last, mem, jnp.zeros((B, max_new), jnp.int32), jnp.zeros((B,), bool))
+    return jax.lax.while_loop(cond, body, init)[3]
 
-        init = (jnp.int32(0), h_last, mem, jnp.zeros((B, max_new), jnp.int32), jnp.zeros((B,), bool))
-        return jax.lax.while_loop(cond, body, init)[3]
+
+_generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new", "guided", "use_cache"))
 
 
 def strip(row: np.ndarray, plan: TargetPlan) -> np.ndarray:

@@ -147,3 +147,31 @@ def kind_of(path) -> str:
         return "image"
     raise MediaError(f"unknown media suffix {s!r} of {path}; expected one of "
                      f"{sorted(set(IMAGE_EXTS + AUDIO_EXTS + VIDEO_EXTS))}")
+
+
+OUTPUT_EXTS = {"text": (".txt",), "image": (".png", ".jpg", ".jpeg", ".bmp", ".webp"), "audio": AUDIO_EXTS,
+               "video": (".mp4", ".gif")}
+
+
+def check_output_path(path, modality: str) -> pathlib.Path:
+    """The suffix must suit `modality` (checked before any work is done)."""
+    p = pathlib.Path(path)
+    if modality not in OUTPUT_EXTS:
+        raise MediaError(f"cannot write {modality!r} media; expected one of {sorted(OUTPUT_EXTS)}")
+    if p.suffix.lower() not in OUTPUT_EXTS[modality]:
+        raise MediaError(f"{modality} output {p.name!r} must end in one of {OUTPUT_EXTS[modality]}")
+    return p
+
+
+def write_output(path, modality: str, media, *, sample_rate: int = 16000, fps: float = 8.0) -> pathlib.Path:
+    """Writes one generated item: text .txt, image PNG/JPEG, audio WAV/FLAC/OGG, video MP4/GIF."""
+    p = check_output_path(path, modality)
+    if modality == "text":
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(str(media) + "\n")
+        return p
+    if modality == "image":
+        return write_image(p, media)
+    if modality == "audio":
+        return write_audio(p, media, sample_rate)
+    return write_video(p, media, fps)

@@ -43,6 +43,18 @@ class Tokens:
     ids: np.ndarray
 
 
+def load_file(kind: str, path) -> object:
+    """Reads a media file as a prompt item of `kind` (image / audio / video; a GIF may be either)."""
+    if kind == "image":
+        return media_io.read_image(path)
+    if kind == "audio":
+        wave, sr = media_io.read_audio(path)
+        return Audio(wave, sr)
+    if kind == "video":
+        return Video(media_io.read_video(path))
+    raise ValueError(f"cannot read a {kind!r} file; expected image, audio or video")
+
+
 def classify(item) -> tuple[str, object]:
     """-> (modality, the item in a canonical form); unrecognised items raise naming what is accepted."""
     if isinstance(item, Tokens):
@@ -50,13 +62,7 @@ def classify(item) -> tuple[str, object]:
     if isinstance(item, str):
         return "text", item
     if isinstance(item, pathlib.Path):
-        kind = media_io.kind_of(item)
-        if kind == "image":
-            return "image", media_io.read_image(item)
-        if kind == "video":
-            return "video", Video(media_io.read_video(item))
-        wave, sr = media_io.read_audio(item)
-        return "audio", Audio(wave, sr)
+        return classify(load_file(media_io.kind_of(item), item))
     if isinstance(item, Image.Image):
         return "image", media_io.pil_to_array(item)
     if isinstance(item, Audio):
@@ -133,24 +139,6 @@ def prepare_audio(audio: Audio, spec: SamplingSpec) -> np.ndarray:
                          f"that is not silent") from None
 
 
-def audio_levels(codes: np.ndarray, k: int, tokenizer_codes: int, codebook: int) -> np.ndarray:
-    """Tokenizer audio ids [k * frames] (level by level) -> unified-vocab local ids [k, frames]
-    (level l offset by l * codebook when the tokenizer numbers each level from 0)."""
-    c = np.asarray(codes).reshape(k, -1)
-    if codebook and tokenizer_codes == codebook:
-        c = c + (np.arange(k) * codebook)[:, None]
-    return c.astype(np.int32)
-
-
-def audio_codes(levels_frames: np.ndarray, tokenizer_codes: int, codebook: int) -> np.ndarray:
-    """Inverse of `audio_levels`: [k, frames] local ids -> tokenizer ids [k * frames] (level by level)."""
-    c = np.asarray(levels_frames)
-    k = c.shape[0]
-    if codebook and tokenizer_codes == codebook:
-        c = c - (np.arange(k) * codebook)[:, None]
-    return c.reshape(-1).astype(np.int32)
-
-
 def tokenize_item(modality: str, item, tokenizers: dict, spec: SamplingSpec) -> np.ndarray:
     """One classified item -> local ids in sequence layout (audio frame-major, `tasks.audio_to_sequence`)."""
     k = spec.audio_quantizers
@@ -172,9 +160,9 @@ def tokenize_item(modality: str, item, tokenizers: dict, spec: SamplingSpec) -> 
     elif modality == "video":
         ids = np.asarray(tok.encode(prepare_video(item.frames, spec)[None]))[0]
     else:
-        wave = prepare_audio(item, spec)
+        wave = prepare_audio(item, spec)  # level-offset ids l * codebook + code, level by level
         codes = np.asarray(tok.encode(wave[None], sample_rate=spec.sample_rate, num_quantizers=k))[0]
-        return tasks.audio_to_sequence(audio_levels(codes, k, tok.vocab_size, spec.audio_codebook), k)
+        return tasks.audio_to_sequence(codes.reshape(k, -1), k)
     want = spec.fixed_tokens(modality)
     if ids.shape[-1] != want:
         raise ValueError(f"the {modality} tokenizer gave {ids.shape[-1]} tokens but the model was trained on "

@@ -15,8 +15,8 @@ from omni import modality as mod
 from omni.data import tasks
 from omni.sampling.decode import Controls, PromptBatch, strip
 from omni.sampling.loaded import LoadedModel
-from omni.sampling.prompt import audio_codes, tokenize_prompt
-from omni.sampling.targets import plan_target
+from omni.sampling.prompt import tokenize_prompt
+from omni.sampling.targets import fit_budget, plan_target
 
 
 @dataclasses.dataclass
@@ -75,9 +75,11 @@ def _decode(lm: LoadedModel, modality: str, codes: np.ndarray, decode: bool) -> 
     if modality == "audio":
         if tokens.shape[-1] == 0:
             return Generated(modality, tokens, np.zeros(0, np.float32), spec.sample_rate)
-        ids = audio_codes(tokens, tok.vocab_size, spec.audio_codebook)
-        wave = np.asarray(tok.decode(ids[None]))[0]
+        wave = np.asarray(tok.decode(tokens.reshape(1, -1), num_quantizers=spec.audio_quantizers))[0]
         return Generated(modality, tokens, wave.astype(np.float32), spec.sample_rate)
+    if modality == "video":
+        shape = (spec.video_frames, spec.video_size, spec.video_size, 3)
+        return Generated(modality, tokens, np.asarray(tok.decode_like(tokens[None], shape))[0].astype(np.float32))
     return Generated(modality, tokens, np.asarray(tok.decode(tokens[None]))[0].astype(np.float32))
 
 
@@ -112,6 +114,8 @@ def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: i
     for i, target in enumerate(targets):
         plan = plan_target(vocab, model.spec, target, max_new_tokens=max_new_tokens, max_seconds=max_seconds)
         rows = [tasks.prompt(vocab, _task(c, target), c, target, bidi) for c in conds]
+        if max_new_tokens is None and max_seconds is None:  # default caps shrink to what fits
+            plan = fit_budget(plan, model.config.model.max_seq_len - max(len(r["inputs"]) for r in rows))
         uncond = None
         if guidance != 1.0:
             empty = tasks.prompt(vocab, _task([], target), [], target, bidi)

@@ -96,6 +96,7 @@ def infer_spec(cfg, tokenizers: dict, *, text_max_tokens: int = 64) -> SamplingS
         meta = read_meta(cfg.data.token_dir)
         fixed = {m: int(n) for m, n in meta["fixed_lengths"].items()}
         codebook, present = int(meta["audio"].get("codebook_size", 0)), tuple(meta["codes"])
+        media = dataclasses.replace(media, sample_rate=int(meta["audio"].get("sample_rate", media.sample_rate)))
     targets = tuple(m for m, w in cfg.data.target_weights if w > 0 and m in present and m in vocab.modalities)
     inputs = tuple(m for m in MODALITIES if m in present and m in vocab.modalities)
     image_size, video_size = media.image_size, media.video_size
@@ -105,6 +106,8 @@ def infer_spec(cfg, tokenizers: dict, *, text_max_tokens: int = 64) -> SamplingS
         f = media.video_frames
         video_size = _fit_side(tokenizers["video"], fixed["video"], video_size, lambda s: (f, s, s, 3))
     frame_rate = float(getattr(tokenizers.get("audio"), "frame_rate", 50.0))
+    if "audio" in tokenizers:
+        media = dataclasses.replace(media, sample_rate=int(tokenizers["audio"].sample_rate))
     return SamplingSpec(
         image_tokens=fixed.get("image", 64), image_size=image_size, video_tokens=fixed.get("video", 48),
         video_frames=media.video_frames, video_size=video_size, audio_quantizers=k, audio_codebook=codebook,

@@ -75,3 +75,14 @@ def plan_target(vocab: UnifiedVocab, spec: SamplingSpec, target: str, *, max_new
     if n <= 0:
         raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
     return TargetPlan(target, end, 0, n + 1, 1, _codes_mask(vocab, target)[None])  # text: codes + eos
+
+
+def fit_budget(plan: TargetPlan, budget: int) -> TargetPlan:
+    """Shrinks a variable-length plan's step budget to `budget` (audio: whole frames + end)."""
+    if plan.fixed_len or plan.max_new <= budget:
+        return plan
+    steps = (budget - 1) // plan.period * plan.period + 1
+    if steps <= plan.min_new:
+        raise ValueError(f"only {budget} positions are left for {plan.modality} after the prompt; "
+                         f"the model's max_seq_len is too small for this prompt")
+    return dataclasses.replace(plan, max_new=steps)
