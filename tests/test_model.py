@@ -27,6 +27,7 @@ def _jbatch(b):
     return {k: jnp.asarray(v) for k, v in b.items()}
 
 
+@nnx.jit
 def _grads(model, batch):
     (loss, _), g = nnx.value_and_grad(loss_fn, has_aux=True)(model, batch)
     return loss, nnx.state(g, nnx.Param)
@@ -117,7 +118,7 @@ def test_mixed_batch_gradients_match_per_token_reference(mode):
     batch = _jbatch(random_batch(vocab, 3, 80, seed=5))
     loss, g = _grads(model, batch)
     params = {k: v[...] for k, v in nnx.state(model, nnx.Param).items()}
-    ref_loss, ref_g = jax.value_and_grad(_reference_loss)(params, cfg, vocab, batch)
+    ref_loss, ref_g = jax.jit(jax.value_and_grad(_reference_loss), static_argnums=(1, 2))(params, cfg, vocab, batch)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
     for name, rg in ref_g.items():
         np.testing.assert_allclose(g[name][...], rg, atol=2e-6, rtol=2e-4, err_msg=name)
@@ -151,24 +152,26 @@ def test_kv_cache_decoding_matches_full_forward():
     b["span_ids"][:, 10:] = 0
     jb = _jbatch(b)
     info = MaskInfo(jb["segment_ids"], jb["positions"], jb["span_ids"])
-    full = model(jb["inputs"], jb["input_modality"], info)
+    full = nnx.jit(lambda m, t, mo, i: m(t, mo, i))(model, jb["inputs"], jb["input_modality"], info)
     cache = model.init_cache(2, 64)
+    step = nnx.jit(lambda m, t, mo, i, c, idx: m(t, mo, i, cache=c, cache_index=idx))
     P = 24
 
     def sl(a, s, e):
         return a[:, s:e]
-    h1, cache = model(sl(jb["inputs"], 0, P), sl(jb["input_modality"], 0, P),
-                      MaskInfo(*(sl(x, 0, P) for x in info)), cache=cache, cache_index=0)
+    h1, cache = step(model, sl(jb["inputs"], 0, P), sl(jb["input_modality"], 0, P),
+                     MaskInfo(*(sl(x, 0, P) for x in info)), cache, 0)
     outs = [h1]
-    for t in range(P, 40):
-        h, cache = model(sl(jb["inputs"], t, t + 1), sl(jb["input_modality"], t, t + 1),
-                         MaskInfo(*(sl(x, t, t + 1) for x in info)), cache=cache, cache_index=t)
+    for t in range(P, 40):  # one compiled decode step reused for every token
+        h, cache = step(model, sl(jb["inputs"], t, t + 1), sl(jb["input_modality"], t, t + 1),
+                        MaskInfo(*(sl(x, t, t + 1) for x in info)), cache, t)
         outs.append(h)
     np.testing.assert_allclose(jnp.concatenate(outs, 1), full, atol=2e-5, rtol=1e-4)
 
 
 def test_forward_under_8_device_mesh_with_sharded_params():
     from jax.sharding import NamedSharding
+
     from omni import sharding
     cfg = load_config("tiny", ["mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2", "model.dtype=float32"])
     mesh = sharding.make_mesh(cfg.mesh)
