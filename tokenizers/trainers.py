@@ -1,0 +1,52 @@
+"""One entry per modality: its trainer module, its presets, and how its corpus data is loaded.
+
+A trainer module defines `train(job, train_items, eval_items, out_dir, progress, until) -> dict`; its
+presets come from `preset(name)` in the module, or else from `configs/tokenizers_<modality>.py`'s
+`get_config(name)`.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pathlib
+from typing import Any
+
+from omni_tokenizers.base import MODALITIES
+
+TRAINERS: dict[str, str] = {
+    "text": "omni_tokenizers.text_train",
+    "image": "omni_tokenizers.image_train",
+    "audio": "omni_tokenizers.audio_train",
+    "video": "omni_tokenizers.video_train",
+}
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
+
+
+def trainer(modality: str):
+    if modality not in TRAINERS:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+    return importlib.import_module(TRAINERS[modality])
+
+
+def load_config_file(path: pathlib.Path):
+    spec = importlib.util.spec_from_file_location(f"omni_tokcfg_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def preset(modality: str, name: str) -> Any:
+    """The typed job config of `modality` for preset `name` ("tiny" | "demo")."""
+    module = trainer(modality)
+    if hasattr(module, "preset"):
+        return module.preset(name)
+    path = CONFIG_DIR / f"tokenizers_{modality}.py"
+    if not path.is_file():
+        raise ValueError(f"no presets for {modality}: {module.__name__} has no preset() and {path} is missing")
+    return load_config_file(path).get_config(name)
+
+
+def corpus_split(modality: str, data_dir: str | pathlib.Path, split: str, limit: int | None = None):
+    """The modality's items of one corpus split (arrays for image/video, lists for text/audio)."""
+    from omni_tokenizers.data import corpus_media
+    return corpus_media(data_dir, split, modality, limit)

@@ -1,0 +1,175 @@
+"""Video tokenizer: causal 3-D encoder -> FSQ/LFQ codes -> causal 3-D decoder (MAGVIT-v2 style).
+
+encode: float32 [B, F, H, W, 3] in [0, 1], F = 1 + temporal_group * k -> int32 [B, (1 + k) * h * w],
+latent-frame-major, raster order within a frame (h = H/d, w = W/d). The first frame is encoded alone,
+so its h*w tokens are the same whether the clip has 1 or F frames. decode: the inverse.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from omni_tokenizers import base
+from omni_tokenizers.causal import VideoDecoder, VideoEncoder
+from omni_tokenizers.quantizers import make_quantizer
+
+
+@dataclasses.dataclass
+class VideoTokenizerConfig:
+    """Architecture; spatial downsampling is 2 ** len(channels); `kts` are per-stage temporal kernels."""
+
+    channels: tuple[int, ...] = (32, 64, 96)
+    kts: tuple[int, ...] = (1, 3, 3)
+    temporal_group: int = 4
+    quantizer: Literal["fsq", "lfq"] = "fsq"
+    levels: tuple[int, ...] = (8, 8, 8, 8)
+    frame_size: int = 32     # default frame side assumed by decode() when no grid is given
+    max_frames: int = 257
+    max_side: int = 512
+
+    def validate(self) -> "VideoTokenizerConfig":
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise ValueError(f"channels must be positive, got {self.channels}")
+        if len(self.kts) != len(self.channels) or any(k < 1 for k in self.kts):
+            raise ValueError(f"kts needs one temporal kernel >= 1 per stage {self.channels}, got {self.kts}")
+        if self.temporal_group < 1:
+            raise ValueError(f"temporal_group must be >= 1, got {self.temporal_group}")
+        make_quantizer(self.quantizer, self.levels)
+        return self
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** len(self.channels)
+
+    @property
+    def codebook_size(self) -> int:
+        return int(np.prod(self.levels))
+
+
+class VideoAutoencoder(nnx.Module):
+    """x [B, F, H, W, 3] -> (recon, z, zq [B, 1+k, h, w, D], ids [B, 1+k, h, w])."""
+
+    def __init__(self, cfg: VideoTokenizerConfig, rngs: nnx.Rngs):
+        d, ch, kts = len(cfg.levels), tuple(cfg.channels), tuple(cfg.kts)
+        self.encoder = VideoEncoder(ch, kts, cfg.temporal_group, d, rngs)
+        self.decoder = VideoDecoder(ch, kts, cfg.temporal_group, d, rngs)
+        self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
+
+    def encode(self, x: jax.Array):
+        z = self.encoder(x)
+        zq, ids = self.quantizer(z)
+        return z, zq, ids
+
+    def decode_codes(self, zq: jax.Array) -> jax.Array:
+        return self.decoder(zq)
+
+    def __call__(self, x: jax.Array):
+        z, zq, ids = self.encode(x)
+        return self.decoder(zq), z, zq, ids
+
+
+class VideoTokenizer(base.Tokenizer):
+    """Discrete causal video tokenizer (see module docstring for layouts)."""
+
+    kind = "video_causal"
+    modality = "video"
+
+    def __init__(self, cfg: VideoTokenizerConfig, model: VideoAutoencoder | None = None, seed: int = 0):
+        self.config = cfg.validate()
+        self.model = model if model is not None else VideoAutoencoder(cfg, nnx.Rngs(seed))
+        self.vocab_size = cfg.codebook_size
+        self.downsample = cfg.downsample
+        self.temporal_group = cfg.temporal_group
+        self._build()
+
+    def _build(self):
+        graphdef, state = nnx.split(self.model)
+
+        def enc(state, x):
+            _, _, ids = nnx.merge(graphdef, state).encode(x)
+            return ids.reshape(ids.shape[0], -1).astype(jnp.int32)
+
+        def dec(state, ids, t, h, w):
+            m = nnx.merge(graphdef, state)
+            zq = m.quantizer.ids_to_codes(ids.reshape(ids.shape[0], t, h, w))
+            return jnp.clip(m.decode_codes(zq), 0.0, 1.0)
+
+        self._state = state
+        self._enc = jax.jit(enc)
+        self._dec = jax.jit(dec, static_argnums=(2, 3, 4))
+
+    def refresh(self) -> None:
+        """Re-reads the model's weights (call after training the model in place)."""
+        self._build()
+
+    def check_frames(self, frames: int, name: str = "video") -> None:
+        tg = self.temporal_group
+        if frames < 1 or (frames - 1) % tg:
+            raise ValueError(f"{name} must have 1 + {tg}*k frames (1, {1 + tg}, {1 + 2 * tg}, ...), got {frames}")
+        base.check_max(frames, self.config.max_frames, f"{name} frame count")
+
+    def check_videos(self, x, name: str = "video"):
+        x = base.check_media(x, name, "B,F,H,W,3")
+        self.check_frames(int(x.shape[1]), name)
+        for ax, what in ((2, "height"), (3, "width")):
+            base.check_multiple(int(x.shape[ax]), self.downsample, f"{name} {what}")
+            base.check_max(int(x.shape[ax]), self.config.max_side, f"{name} {what}")
+        return x
+
+    def encode(self, videos) -> jax.Array:
+        """float [B, F, H, W, 3] in [0, 1] -> int32 [B, (1 + (F-1)/tg) * (H/d) * (W/d)]."""
+        x = self.check_videos(videos)
+        return self._enc(self._state, jnp.asarray(x, jnp.float32))
+
+    def decode(self, ids, grid: tuple[int, int, int] | None = None) -> jax.Array:
+        """int [B, T] -> float32 [B, F, H, W, 3]; grid = (latent frames, h, w), default frames of
+        config.frame_size squared (T must then be a multiple of (frame_size/d)**2)."""
+        ids = base.check_ids(ids, self.vocab_size, "video ids", ndim=2)
+        t, h, w = self._grid(int(ids.shape[1]), grid)
+        return self._dec(self._state, jnp.asarray(ids, jnp.int32), t, h, w)
+
+    def _grid(self, n: int, grid) -> tuple[int, int, int]:
+        if grid is not None:
+            t, h, w = (int(g) for g in grid)
+            if t * h * w != n:
+                raise ValueError(f"video ids: grid {t}x{h}x{w} needs {t * h * w} tokens per item, got {n}")
+            return t, h, w
+        s = self.config.frame_size // self.downsample
+        if s < 1 or n % (s * s):
+            raise ValueError(f"video ids: {n} tokens is not a whole number of {s}x{s} latent frames; "
+                             f"pass grid=(latent_frames, h, w)")
+        return n // (s * s), s, s
+
+    def latent_grid(self, shape) -> tuple[int, int, int]:
+        """(F, H, W, 3) -> (latent frames, h, w)."""
+        if len(shape) != 4 or shape[-1] != 3:
+            raise ValueError(f"video shape must be (F, H, W, 3), got {tuple(shape)}")
+        self.check_frames(int(shape[0]))
+        for v in shape[1:3]:
+            base.check_multiple(int(v), self.downsample, "video side")
+        return 1 + (shape[0] - 1) // self.temporal_group, shape[1] // self.downsample, shape[2] // self.downsample
+
+    def decode_like(self, ids, shape) -> jax.Array:
+        """Decodes ids of clips of `shape` (F, H, W, 3)."""
+        return self.decode(ids, grid=self.latent_grid(shape))
+
+    def tokens_per_item(self, shape) -> int:
+        return math.prod(self.latent_grid(shape))
+
+    def save(self, directory) -> None:
+        base.write_config(directory, self.kind, self.modality, self.config)
+        base.save_module(self.model, directory)
+
+    @classmethod
+    def load(cls, directory) -> "VideoTokenizer":
+        payload = base.read_config(directory, cls.kind)
+        tok = cls(base.config_from_payload(VideoTokenizerConfig, payload))
+        base.load_module(tok.model, directory)
+        tok.refresh()
+        return tok

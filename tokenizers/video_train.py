@@ -1,0 +1,116 @@
+"""Training and held-out evaluation of the video tokenizer (presets `tiny` for tests, `demo` for make demo)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from omni_tokenizers import losses
+from omni_tokenizers.data import to_float
+from omni_tokenizers.image_train import ImageLossConfig
+from omni_tokenizers.metrics import frames_psnr
+from omni_tokenizers.quantizers import LFQ, codebook_usage
+from omni_tokenizers.training import TrainLoopConfig, fit
+from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
+
+
+@dataclasses.dataclass
+class VideoTrainConfig:
+    model: VideoTokenizerConfig = dataclasses.field(default_factory=VideoTokenizerConfig)
+    loss: ImageLossConfig = dataclasses.field(default_factory=ImageLossConfig)
+    train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
+    eval_items: int = 64
+    augment: bool = True   # random horizontal flips
+
+    def validate(self) -> "VideoTrainConfig":
+        self.model.validate()
+        self.train.validate()
+        if self.eval_items <= 0:
+            raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
+        return self
+
+
+def preset(name: str) -> VideoTrainConfig:
+    """`tiny`: seconds on CPU (tests); `demo`: 9x32x32 -> 3x4x4 = 48 tokens, FSQ 4096."""
+    if name == "tiny":
+        return VideoTrainConfig(
+            model=VideoTokenizerConfig(channels=(16, 24, 32), kts=(1, 1, 3), levels=(8, 8, 8, 8)),
+            train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=3e-3, warmup_steps=10,
+                                  log_every=20, eval_every=1000, checkpoint_every=1000),
+            eval_items=16)
+    if name == "demo":
+        return VideoTrainConfig(
+            model=VideoTokenizerConfig(channels=(32, 64, 96), kts=(1, 3, 3), levels=(8, 8, 8, 8)),
+            train=TrainLoopConfig(steps=600, batch_size=8, learning_rate=2e-3, warmup_steps=30,
+                                  log_every=10, eval_every=200, checkpoint_every=100),
+            eval_items=64)
+    raise ValueError(f"unknown video preset {name!r}; expected 'tiny' or 'demo'")
+
+
+def _frames(x: jax.Array) -> jax.Array:
+    return x.reshape((-1,) + x.shape[2:])
+
+
+def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
+    """batch: float [B, F, H, W, 3] in [0, 1] -> (loss, parts); image terms averaged over frames."""
+    recon, z, zq, _ = model(batch)
+    total, parts = losses.image_loss(_frames(batch), _frames(recon), cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad)
+    if isinstance(model.quantizer, LFQ):
+        per_sample, codebook = model.quantizer.entropy_loss(z)
+        commit = jnp.mean((z - jax.lax.stop_gradient(zq)) ** 2)
+        total = total + cfg.w_entropy * (per_sample - codebook) + cfg.w_commit * commit
+        parts.update(entropy=per_sample, codebook_entropy=codebook, commit=commit)
+    parts["psnr"] = jnp.mean(frames_psnr(batch, jnp.clip(recon, 0, 1)))
+    return total, parts
+
+
+def evaluate(tok: VideoTokenizer, videos: np.ndarray, batch_size: int = 16) -> dict[str, float]:
+    """Round trip on uint8 [N, F, H, W, 3]: mean per-frame PSNR (and of the first frame), usage."""
+    p, ids_all = [], []
+    for i in range(0, len(videos), batch_size):
+        x = to_float(videos[i:i + batch_size])
+        ids = tok.encode(x)
+        y = tok.decode_like(ids, x.shape[1:])
+        p.append(np.asarray(frames_psnr(x, y)))
+        ids_all.append(np.asarray(ids))
+    p = np.concatenate(p)
+    usage = codebook_usage(np.concatenate(ids_all), tok.vocab_size)
+    return {"psnr": float(p.mean()), "psnr_first_frame": float(p[:, 0].mean()),
+            "codebook_usage": usage["usage"], "codebook_perplexity": usage["perplexity"]}
+
+
+def train(job: VideoTrainConfig, train_videos: np.ndarray, eval_videos: np.ndarray,
+          out_dir: str | pathlib.Path, progress: bool = True, until: int | None = None) -> dict:
+    """Fits a tokenizer on uint8 [N, F, H, W, 3] clips, saves it to out_dir, returns held-out metrics."""
+    job.validate()
+    out_dir = pathlib.Path(out_dir)
+    if train_videos.ndim != 5 or train_videos.dtype != np.uint8:
+        raise ValueError(f"train_videos must be uint8 [N, F, H, W, 3], got {train_videos.dtype} "
+                         f"{train_videos.shape}")
+    tok = VideoTokenizer(job.model, seed=job.train.seed)
+    tok.check_videos(to_float(train_videos[:1]), "train_videos")
+    eval_videos = eval_videos[:job.eval_items]
+    bs = job.train.batch_size
+
+    def data(step: int):
+        rng = np.random.default_rng((job.train.seed, step))
+        x = train_videos[rng.integers(0, len(train_videos), bs)]
+        if job.augment:
+            flip = rng.random(bs) < 0.5
+            x = np.where(flip[:, None, None, None, None], x[:, :, :, ::-1], x)
+        return jnp.asarray(to_float(x))
+
+    def eval_fn(model):
+        tok.refresh()
+        return evaluate(tok, eval_videos)
+
+    result = fit(tok.model, lambda m, b: loss_fn(m, b, job.loss), data, job.train,
+                 workdir=out_dir / "train", eval_fn=eval_fn, progress=progress, desc="video", until=until)
+    tok.refresh()
+    tok.save(out_dir)
+    (out_dir / "eval.json").write_text(json.dumps({"step": result["step"], **result["eval"]}, indent=2))
+    return result
