@@ -34,7 +34,8 @@ def built(tmp_path_factory):
     stage = Stage(tmp / "stage", "toy", "k1")
     stage.write(iter(exs), {"license": "test"})
     cfg = CorpusConfig(out=tmp / "out", cache=tmp / "cache")
-    _write_tfds(cfg, [str(stage.records)], {"corpus_key": "abc", "sources": {"toy": stage.summary()}})
+    _write_tfds(cfg, [str(stage.records)], {"corpus_key": "abc", "sources": {"toy": stage.summary()},
+                                             "splits": {"train": 1, "validation": 1}})
     return tmp / "out", {e["id"]: e for e in exs}
 
 

@@ -46,9 +46,12 @@ class OmniCorpus(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Tux Paint, GCompris, Asterisk, scikit-image, flite speech, KJV text, motion video."}
 
+    SPLITS = ("train", "validation")
+
     def __init__(self, *, stage_files: Sequence[str] = (), validation_per_mille: int = 100,
-                 corpus_metadata: dict[str, Any] | None = None, **kwargs):
+                 corpus_metadata: dict[str, Any] | None = None, splits: Sequence[str] = SPLITS, **kwargs):
         self._stage_files = list(stage_files)
+        self._splits = tuple(splits)  # TFDS cannot write an empty split: a tiny build may lack validation
         self._validation_per_mille = validation_per_mille
         self._corpus_metadata = dict(corpus_metadata or {})
         super().__init__(**kwargs)
@@ -64,7 +67,7 @@ class OmniCorpus(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         if not self._stage_files:
             raise ValueError("OmniCorpus needs stage_files (built by omni.data.corpus.build); got none")
-        return {split: self._generate_examples(split) for split in ("train", "validation")}
+        return {split: self._generate_examples(split) for split in self._splits}
 
     def _generate_examples(self, split: str):
         from array_record.python.array_record_module import ArrayRecordReader

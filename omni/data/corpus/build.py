@@ -19,7 +19,7 @@ from omni.data.corpus.schema import split_of
 from omni.data.corpus.skips import Skip, SkipCounter
 from omni.data.corpus.source import SOURCES, Context, as_list, load_source
 from omni.data.corpus.spec import CorpusConfig
-from omni.data.corpus.stage import Stage, stage_key
+from omni.data.corpus.stage import Stage, code_digest, stage_key
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
     settings = {**mod.settings(cfg), "media": dataclasses.asdict(cfg.media),
                 "validation_per_mille": cfg.validation_per_mille,
                 "packages": {p: v["version"] for p, v in packages.items()}}
-    stage = Stage(cfg.cache / "corpus_stage", name, stage_key(name, mod.VERSION, settings))
+    stage = Stage(cfg.cache / "corpus_stage", name, stage_key(name, mod.VERSION, settings,
+                                                                  code_digest(mod.__name__.rsplit(".", 1)[1])))
     if stage.done():
         log.info("%s: reusing %s", name, stage.records)
         return stage
@@ -79,6 +80,9 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
             "skip_examples": dict(skips.examples), "notes": dict(ctx.notes), "splits": dict(splits),
             "kinds": dict(kinds), "seconds": round(time.time() - t0, 1)}
     stage.summary_path.write_text(json.dumps(full, indent=1, sort_keys=True))
+    for old in stage.dir.glob(f"{name}-*"):  # stages of older settings or code are never read again
+        if old not in (stage.records, stage.summary_path):
+            old.unlink()
     return stage
 
 
@@ -108,9 +112,11 @@ def build_corpus(cfg: CorpusConfig, ctx: Context | None = None, progress: bool =
         log.info("corpus %s unchanged (key %s)", version_dir, corpus_key)
         return json.loads(meta_path.read_text())
     shutil.rmtree(version_dir, ignore_errors=True)
-    metadata["build_seconds"] = round(time.time() - t0, 1)
     _write_tfds(cfg, [str(s.records) for s in stages], metadata)
-    return json.loads(meta_path.read_text())
+    written = json.loads(meta_path.read_text())
+    written["build_seconds"] = round(time.time() - t0, 1)  # this run: reused stages cost nothing
+    meta_path.write_text(json.dumps(written, indent=1, sort_keys=True))
+    return written
 
 
 def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, Any]):
@@ -118,7 +124,10 @@ def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, A
 
     from omni.data.builders.omni_corpus import OmniCorpus
 
+    splits = [s for s in OmniCorpus.SPLITS if metadata["splits"].get(s, 0) > 0]
+    if not splits:
+        raise ValueError("the corpus has no examples: every source was empty or skipped (see the stage summaries)")
     builder = OmniCorpus(data_dir=str(cfg.out), file_format="array_record", stage_files=stage_files,
-                         validation_per_mille=cfg.validation_per_mille, corpus_metadata=metadata)
+                         validation_per_mille=cfg.validation_per_mille, corpus_metadata=metadata, splits=splits)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +18,30 @@ from array_record.python.array_record_module import ArrayRecordReader, ArrayReco
 
 from omni.data.corpus.records import decode_example, encode_example
 
+_IMPORT = re.compile(r"^from omni\.data\.corpus(?:\.(\w+))? import ([\w, ]+)", re.M)
 
-def stage_key(source: str, version: int, settings: dict[str, Any]) -> str:
-    blob = json.dumps({"source": source, "version": version, "settings": settings}, sort_keys=True, default=str)
+
+def code_digest(module: str) -> str:
+    """Hash of a corpus module's source and of the corpus modules it imports, transitively."""
+    pkg = pathlib.Path(__file__).parent
+    seen, todo, h = set(), [module], hashlib.sha1()
+    while todo:
+        name = todo.pop()
+        path = pkg / f"{name}.py"
+        if name in seen or not path.exists():
+            continue
+        seen.add(name)
+        text = path.read_text()
+        h.update(name.encode() + text.encode())
+        for sub, names in _IMPORT.findall(text):
+            todo.extend([sub] if sub else [n.strip() for n in names.split(",")])
+    return h.hexdigest()[:12]
+
+
+def stage_key(source: str, version: int, settings: dict[str, Any], code: str = "") -> str:
+    """Key of a stage: changes with the source's version, settings, or code (so stale stages are rebuilt)."""
+    blob = json.dumps({"source": source, "version": version, "settings": settings, "code": code}, sort_keys=True,
+                      default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 

