@@ -1,0 +1,98 @@
+"""Pure evaluation metrics: text (token-F1, WER), majority baselines, retrieval accuracy, perplexity.
+
+Text is compared after `words`: lower-cased, punctuation dropped, split on whitespace, so "A goat." and
+"a goat" are equal.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import re
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+
+
+def words(text: str) -> list[str]:
+    """Normalised words of `text`: lower case, letters/digits (inner apostrophes kept), no punctuation."""
+    return _WORD.findall(str(text).lower())
+
+
+def token_f1(reference: str, hypothesis: str) -> float:
+    """Bag-of-words F1 between two texts (SQuAD style); 1 if both are empty, 0 if only one is."""
+    ref, hyp = words(reference), words(hypothesis)
+    if not ref or not hyp:
+        return float(ref == hyp)
+    common = sum((collections.Counter(ref) & collections.Counter(hyp)).values())
+    if common == 0:
+        return 0.0
+    p, r = common / len(hyp), common / len(ref)
+    return 2 * p * r / (p + r)
+
+
+def exact_match(reference: str, hypothesis: str) -> float:
+    return float(words(reference) == words(hypothesis))
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Levenshtein distance between two word lists (substitutions, insertions, deletions cost 1)."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def wer(references: list[str], hypotheses: list[str]) -> float:
+    """Corpus word error rate: total word edits / total reference words (may exceed 1)."""
+    if len(references) != len(hypotheses):
+        raise ValueError(f"wer needs as many hypotheses as references, got {len(hypotheses)} and {len(references)}")
+    edits = sum(edit_distance(words(r), words(h)) for r, h in zip(references, hypotheses))
+    total = sum(len(words(r)) for r in references)
+    if total == 0:
+        raise ValueError("wer is undefined when the references hold no words")
+    return edits / total
+
+
+def mean(values) -> float:
+    values = list(values)
+    if not values:
+        raise ValueError("mean of no values")
+    return float(np.mean(values))
+
+
+def majority(labels: list) -> tuple[object, float]:
+    """(most common label, the accuracy of always predicting it); ties go to the first seen."""
+    if not labels:
+        raise ValueError("majority of no labels")
+    counts = collections.Counter(labels)
+    label = max(counts, key=lambda k: (counts[k], -labels.index(k)))
+    return label, counts[label] / len(labels)
+
+
+def majority_text(texts: list[str]) -> str:
+    """The most common text after normalisation (the constant 'predict the usual caption' baseline)."""
+    label, _ = majority([" ".join(words(t)) for t in texts])
+    return label
+
+
+def retrieval_accuracy(queries: np.ndarray, bank: np.ndarray, truth) -> float:
+    """Fraction of queries [N, D] whose nearest bank row [K, D] (Euclidean) is their own item `truth` [N]."""
+    q, b = np.asarray(queries, np.float64), np.asarray(bank, np.float64)
+    truth = np.asarray(truth)
+    if q.ndim != 2 or b.ndim != 2 or q.shape[1] != b.shape[1] or truth.shape != (q.shape[0],):
+        raise ValueError(f"retrieval needs queries [N, D], bank [K, D], truth [N]; got {q.shape}, {b.shape}, "
+                         f"{truth.shape}")
+    d = ((q[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return float((d.argmin(axis=1) == truth).mean())
+
+
+def perplexity(loss: float) -> float:
+    """exp(mean nll in nats); inf when it overflows."""
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
