@@ -107,6 +107,8 @@ def package(cache: pathlib.Path, name: str, files: dict[str, bytes | str]) -> pa
 
 def make_packages(cache: pathlib.Path):
     """Fake trees of every Debian package the corpus reads, with injected bad files."""
+    for name in ("flite", "libflite1"):  # the tests speak with a fake binary; these give license metadata
+        package(cache, name, {f"usr/share/doc/{name}/copyright": "Files: *\nLicense: BSD-4-clause-CMU\n"})
     st = "usr/share/tuxpaint/stamps/animals"
     copyright_ = "Format: x\n\nFiles: *\nLicense: GPL-2+\n"
     package(cache, "tuxpaint-stamps-default", {

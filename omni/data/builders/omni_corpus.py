@@ -70,12 +70,22 @@ class OmniCorpus(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(split) for split in self._splits}
 
     def _generate_examples(self, split: str):
+        import json
+        import pathlib
+
         from array_record.python.array_record_module import ArrayRecordReader
 
         for path in self._stage_files:
             reader = ArrayRecordReader(str(path))
             try:
-                for i in range(reader.num_records()):
+                n = reader.num_records()
+                items_path = pathlib.Path(str(path).removesuffix(".array_record") + ".items.json")
+                items = json.loads(items_path.read_text()) if items_path.exists() else None
+                if items is not None and len(items) != n:
+                    raise ValueError(f"{items_path} lists {len(items)} items for {n} records; rebuild the stage")
+                for i in range(n):
+                    if items is not None and split_of(items[i], self._validation_per_mille) != split:
+                        continue  # decode only this split's records
                     ex = decode_example(reader.read([i])[0])
                     if split_of(ex["item"], self._validation_per_mille) == split:
                         ex["audio"] = pcm16(ex["audio"])

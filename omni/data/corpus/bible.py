@@ -11,12 +11,13 @@ import numpy as np
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
 from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 from omni.data.corpus.text import clean_text
 
 NAME = "bible"
 VERSION = 1
 LICENSE = "public domain (King James Version, 1611); extracted with Debian's bible-kjv (GPL-2.0-or-later)"
-PACKAGES = ("bible-kjv-text", "bible-kjv")
+PACKAGES = ("bible-kjv-text", "bible-kjv", *SPEECH_PACKAGES)  # flite speaks the captions
 PASSAGE_CHARS = 1000
 SPOKEN_WORDS = (4, 10)  # verses of this many words fit the 4 s audio cap when spoken
 _VERSE = re.compile(r"^(\S+?)(\d+):(\d+) (.+)$")

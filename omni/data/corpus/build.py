@@ -81,7 +81,7 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
             "kinds": dict(kinds), "seconds": round(time.time() - t0, 1)}
     stage.summary_path.write_text(json.dumps(full, indent=1, sort_keys=True))
     for old in stage.dir.glob(f"{name}-*"):  # stages of older settings or code are never read again
-        if old not in (stage.records, stage.summary_path):
+        if old not in (stage.records, stage.summary_path, stage.items_path):
             old.unlink()
     return stage
 

@@ -12,13 +12,14 @@ from omni.data.corpus.rcc import RccError, read_rcc
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
 from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 from omni.data.corpus.text import clean_text
 
 NAME = "gcompris"
 VERSION = 1
 LICENSE = ("GPL-3.0-or-later (GCompris); photos CC0, CC-BY-SA or public domain as listed in the README "
            "beside each image folder in gcompris-qt-data")
-PACKAGES = ("gcompris-qt-data",)
+PACKAGES = ("gcompris-qt-data", *SPEECH_PACKAGES)  # flite speaks the captions
 RCC_DIR = "usr/share/gcompris-qt/rcc"
 ACT = "/gcompris/src/activities"
 EXPLORE = ("explore_farm_animals", "explore_world_animals", "explore_monuments", "explore_world_music")

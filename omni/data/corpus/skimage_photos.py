@@ -10,11 +10,12 @@ from PIL import Image
 from omni.data.corpus.images import check_not_blank, open_image, square, to_rgb
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 
 NAME = "skimage"
 VERSION = 1
 LICENSE = "scikit-image sample data: each photo CC0 or public domain as stated in skimage.data docstrings"
-PACKAGES: tuple[str, ...] = ()
+PACKAGES = SPEECH_PACKAGES  # flite speaks the captions
 
 # file -> (caption, object noun, license note); photos without clear terms (LFW faces, moon, page) are left out.
 PHOTOS: dict[str, tuple[str, str, str]] = {

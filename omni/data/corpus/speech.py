@@ -15,7 +15,7 @@ from omni.data.corpus.skips import Skip
 from omni.data.corpus.spec import MediaSpec
 
 PACKAGES = ("flite", "libflite1")
-LICENSE = "flite: BSD-like (CMU/Edinburgh), voices free to use and redistribute"
+LICENSE = "flite: BSD-style (Carnegie Mellon University, University of Edinburgh); synthesized audio is unrestricted"
 VOICES = ("slt", "rms", "awb", "kal16")  # the 16 kHz voices built into Debian's flite
 
 

@@ -61,6 +61,10 @@ class Stage:
     def summary_path(self) -> pathlib.Path:
         return self.dir / f"{self.source}-{self.key}.json"
 
+    @property
+    def items_path(self) -> pathlib.Path:
+        return self.dir / f"{self.source}-{self.key}.items.json"
+
     def done(self) -> bool:
         return self.records.exists() and self.summary_path.exists()
 
@@ -72,13 +76,15 @@ class Stage:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.records.with_suffix(".array_record.tmp")
         writer = ArrayRecordWriter(str(tmp), "group_size:1")
-        n = 0
+        items: list[str] = []
         try:
             for ex in examples:
                 writer.write(encode_example(ex))
-                n += 1
+                items.append(ex["item"])
         finally:
             writer.close()
+        n = len(items)
+        self.items_path.write_text(json.dumps(items))  # lets the TFDS builder split without decoding
         os.replace(tmp, self.records)
         summary = dict(summary, examples=n, key=self.key)
         tmp_json = self.summary_path.with_suffix(".json.tmp")

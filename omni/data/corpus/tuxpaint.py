@@ -11,12 +11,13 @@ from omni.data.corpus.images import load_image
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
 from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 from omni.data.corpus.text import clean_text, first_sentence
 
 NAME = "tuxpaint"
 VERSION = 1
 LICENSE = "GPL-2.0-or-later (Tux Paint stamps, Bill Kendrick and contributors)"
-PACKAGES = ("tuxpaint-stamps-default",)
+PACKAGES = ("tuxpaint-stamps-default", *SPEECH_PACKAGES)  # flite speaks the captions
 STAMPS = "usr/share/tuxpaint/stamps"
 _LOCALE_LINE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?(@\w+)?\.utf8=")
 
