@@ -9,7 +9,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from omni.attention import MaskInfo, attention, resolve_impl
 from omni.kernels import BlockSizes, cudnn_attention, decode_attention
-from omni.kernels.dispatch import partition_specs
+from omni.kernels.dispatch import context_sharding, partition_specs
 from omni.kernels.flash import flash_attention
 from omni.kernels.masks import causal_info, random_packed_info
 from omni.kernels.testing import fast_jit, max_err, random_qkvo, reference
@@ -33,17 +33,19 @@ def test_cpu_dispatch_errors_name_the_alternatives():
         attention(q, k, v, info, impl="pallas", interpret="cuda")
 
 
-def test_pallas_under_jit_on_a_sharded_8_device_mesh():
-    mesh = jax.make_mesh((2, 2, 2), ("data", "fsdp", "tensor"))
+def test_pallas_in_the_trainers_sharded_jit_on_8_devices():
+    """Inside `omni.sharding.activation_sharding` (as the train step traces): batch and heads sharded."""
+    from omni.config import MeshConfig
+    from omni.sharding import activation_sharding, make_mesh
+    mc = MeshConfig(data=2, fsdp=2, tensor=2)
+    mesh = make_mesh(mc)
     B, L, H, Hkv, D = 4, 64, 4, 2, 64
     info = random_packed_info(np.random.default_rng(1), B, L)
     q, k, v, do = random_qkvo(jax.random.key(1), B, L, L, H, Hkv, D)
     want = reference(q, k, v, info, info, do)
-    assert partition_specs(mesh, B, Hkv) == (P(("data", "fsdp"), None, "tensor", None), P(("data", "fsdp"), None))
     xs = NamedSharding(mesh, P(("data", "fsdp"), None, "tensor", None))
-    ins = NamedSharding(mesh, P(("data", "fsdp"), None))
     q, k, v, do = (jax.device_put(x, xs) for x in (q, k, v, do))
-    info = MaskInfo(*(jax.device_put(x, ins) for x in info))
+    info = MaskInfo(*(jax.device_put(x, NamedSharding(mesh, P(("data", "fsdp"), None))) for x in info))
 
     def step(q, k, v, do, info):
         f = lambda q, k, v: attention(q, k, v, info, impl="pallas", interpret="gpu",  # noqa: E731
@@ -51,12 +53,24 @@ def test_pallas_under_jit_on_a_sharded_8_device_mesh():
         o, vjp = jax.vjp(f, q, k, v)
         return (o, *vjp(do))
 
-    with jax.set_mesh(mesh):
+    with activation_sharding(mesh, mc.rules):
         assert "shard_map" in str(jax.make_jaxpr(step)(q, k, v, do, info))
         got = fast_jit(step)(q, k, v, do, info)
     assert got[0].sharding.spec == xs.spec
     for name, a, b in zip(("o", "dq", "dk", "dv"), got, want):
         assert max_err(np.asarray(a), b) <= F32_ATOL, (name, max_err(np.asarray(a), b))
+
+
+def test_sharding_specs_from_set_mesh_and_uneven_sizes():
+    mesh = jax.make_mesh((2, 2, 2), ("data", "fsdp", "tensor"))
+    with jax.set_mesh(mesh):
+        ctx_mesh, batch_axes, head_axes = context_sharding()
+    assert (batch_axes, head_axes) == (("data", "fsdp"), ("tensor",))
+    assert partition_specs(ctx_mesh, 4, 2, batch_axes, head_axes) == (
+        P(("data", "fsdp"), None, "tensor", None), P(("data", "fsdp"), None))
+    # batch 2 only divides 'data'; one kv head cannot be split over 'tensor': replicated there.
+    assert partition_specs(mesh, 2, 1, batch_axes, head_axes) == (P("data", None, None, None), P("data", None))
+    assert context_sharding() is None
 
 
 def test_decode_folds_heads_and_skips_the_empty_cache():

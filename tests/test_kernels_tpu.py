@@ -64,7 +64,7 @@ def test_force_tpu_interpret_mode_context_runs_the_raw_kernel():
     sched, _ = tile_schedules(info, info, blk, blk)
     t = lambda x: jnp.swapaxes(x, 1, 2)  # noqa: E731
     with pltpu.force_tpu_interpret_mode():
-        o, lse = jax.jit(lambda q, k, v: tpu_flash.forward(
+        o, lse = fast_jit(lambda q, k, v: tpu_flash.forward(
             t(q), t(k), t(v), jnp.stack(info, -1), jnp.stack(info, 1), sched, scale=D ** -0.5,
             block_q=blk, block_k=blk))(q, k, v)
     assert max_err(t(o), reference(q, k, v, info, info, do)[0]) <= F32_ATOL

@@ -46,9 +46,8 @@ def pad_info(info: MaskInfo, length: int) -> MaskInfo:
     extra = length - info.segment_ids.shape[1]
     if extra < 0:
         raise ValueError(f"cannot pad mask info of length {info.segment_ids.shape[1]} down to {length}")
-    if extra == 0:
-        return info
-    return MaskInfo(*(jnp.pad(x.astype(jnp.int32), ((0, 0), (0, extra))) for x in info))
+    info = MaskInfo(*(jnp.asarray(x, jnp.int32) for x in info))
+    return info if extra == 0 else MaskInfo(*(jnp.pad(x, ((0, 0), (0, extra))) for x in info))
 
 
 def block_stats(info: MaskInfo, block: int) -> BlockStats:

@@ -1,15 +1,15 @@
 """The `pallas` impl: picks the TPU or GPU kernel, folds heads for decode, and shards with shard_map.
 
-Inside a jitted, sharded train step the kernel runs per shard: batch over the mesh axes
-('data', 'fsdp') and heads over 'tensor' (when they divide the shapes), taking the mesh from the
-`mesh=` argument or from the context (`jax.set_mesh(mesh)` / `with mesh:`).
+Inside a jitted, sharded train step the kernel runs per shard: batch over the mesh axes of the
+logical 'batch' axis and heads over those of 'heads' (from the trainer's activation-sharding rules),
+else ('data', 'fsdp') and 'tensor' under `jax.set_mesh(mesh)` / `with mesh:`, where they divide.
 """
 from __future__ import annotations
 
 import math
 
 import jax
-from jax.sharding import PartitionSpec as P
+from jax.sharding import AxisType, PartitionSpec as P
 
 from omni.attention import MaskInfo
 from omni.kernels.decode import fold_heads, unfold_heads
@@ -39,36 +39,65 @@ def _kernel_interpret(interpret):
     return True  # 'gpu' / 'tpu' strings: default interpret settings of that kernel
 
 
-def context_mesh():
-    """The mesh set by `jax.set_mesh` / `jax.sharding.use_mesh` or `with mesh:`, else None."""
-    m = jax.sharding.get_abstract_mesh()
-    if m is not None and not m.empty:
-        return m
-    try:  # legacy `with mesh:` context; private API, so tolerate its absence in later jax versions
-        from jax._src import mesh as mesh_lib
-        pm = mesh_lib.thread_resources.env.physical_mesh
+def _axes(x) -> tuple[str, ...]:
+    return () if x is None else (x,) if isinstance(x, str) else tuple(x)
+
+
+def context_sharding(batch_axes=None, head_axes=None):
+    """(mesh, batch axes, head axes) from the context, or None outside any mesh.
+
+    The trainer's `omni.sharding.activation_sharding(mesh, rules)` wins (its rules map the logical
+    'batch' / 'heads' axes); else `jax.set_mesh` / `with mesh:` with ('data', 'fsdp') / 'tensor'.
+    """
+    rules_mesh = None
+    try:
+        from omni import sharding as omni_sharding
+        rules_mesh = omni_sharding._ACTIVATION_CTX.get()  # (mesh, rules) while the trainer traces
     except (ImportError, AttributeError):
-        return None
-    return None if pm.empty else pm
+        pass
+    if rules_mesh is not None:
+        mesh, rules = rules_mesh
+        table = dict(rules)
+        return (mesh, _axes(table.get("batch")) if batch_axes is None else _axes(batch_axes),
+                _axes(table.get("heads")) if head_axes is None else _axes(head_axes))
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh is None or mesh.empty:
+        try:  # legacy `with mesh:` context; private API, so tolerate its absence in later jax versions
+            from jax._src import mesh as mesh_lib
+            mesh = mesh_lib.thread_resources.env.physical_mesh
+        except (ImportError, AttributeError):
+            return None
+        if mesh.empty:
+            return None
+    return (mesh, _axes(("data", "fsdp") if batch_axes is None else batch_axes),
+            _axes("tensor" if head_axes is None else head_axes))
 
 
-def partition_specs(mesh, batch: int, kv_heads: int, batch_axes=("data", "fsdp"), head_axis="tensor"):
-    """(q/k/v spec, info spec) sharding batch over `batch_axes` and heads over `head_axis` where they divide."""
+def partition_specs(mesh, batch: int, kv_heads: int, batch_axes=("data", "fsdp"), head_axes=("tensor",)):
+    """(q/k/v spec, info spec): batch over `batch_axes`, heads over `head_axes`, where sizes divide."""
     manual = set(getattr(mesh, "manual_axes", ()))
     usable = lambda a: a in mesh.axis_names and a not in manual and mesh.shape[a] > 1  # noqa: E731
-    axes = [a for a in batch_axes if usable(a)]
-    while axes and batch % math.prod(mesh.shape[a] for a in axes):
-        axes.pop()
-    b = tuple(axes) if len(axes) > 1 else (axes[0] if axes else None)
-    h = head_axis if usable(head_axis) and kv_heads % mesh.shape[head_axis] == 0 else None
+
+    def fit(axes, n):
+        axes = [a for a in _axes(axes) if usable(a)]
+        while axes and n % math.prod(mesh.shape[a] for a in axes):
+            axes.pop()
+        return tuple(axes) if len(axes) > 1 else (axes[0] if axes else None)
+
+    b = fit(batch_axes, batch)
+    h = fit([a for a in _axes(head_axes) if a not in _axes(b)], kv_heads)  # kv heads divide -> q heads do
     return P(b, None, h, None), P(b, None)
 
 
 def pallas_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: float | None = None,
-                     block_sizes: BlockSizes | None = None, interpret=None, mesh=None,
-                     batch_axes=("data", "fsdp"), head_axis: str = "tensor", decode_max_queries: int = 16,
-                     num_warps: int | None = None, num_stages: int = 2):
-    """Attention under the mask rule with the Pallas kernels; q [B, Lq, H, D], k/v [B, Lk, Hkv, D]."""
+                     block_sizes: BlockSizes | None = None, interpret=None, mesh=None, batch_axes=None,
+                     head_axes=None, decode_max_queries: int = 16, num_warps: int | None = None,
+                     num_stages: int = 2):
+    """Attention under the mask rule with the Pallas kernels; q [B, Lq, H, D], k/v [B, Lk, Hkv, D].
+
+    Sharding: `mesh` (else the context, see `context_sharding`) with batch over `batch_axes` and heads
+    over `head_axes`; each shard runs the kernel on its own rows and heads.
+    """
     check_shapes(q, k, v, q_info, kv_info)
     platform = kernel_platform(interpret)
 
@@ -82,12 +111,19 @@ def pallas_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: flo
             return unfold_heads(flash_attention(qf, k, v, qf_info, kv_info, **kw), q.shape[2])
         return flash_attention(q, k, v, q_info, kv_info, **kw)
 
-    mesh = mesh if mesh is not None else context_mesh()
-    if mesh is None or mesh.size == 1:
+    if mesh is not None:
+        ctx = (mesh, _axes(("data", "fsdp") if batch_axes is None else batch_axes),
+               _axes("tensor" if head_axes is None else head_axes))
+    else:
+        ctx = context_sharding(batch_axes, head_axes)
+    if ctx is None or ctx[0].size == 1:
         return local(q, k, v, q_info, kv_info)
-    x_spec, i_spec = partition_specs(mesh, q.shape[0], k.shape[2], batch_axes, head_axis)
+    mesh = ctx[0]
+    x_spec, i_spec = partition_specs(mesh, q.shape[0], k.shape[2], ctx[1], ctx[2])
     if x_spec == P(None, None, None, None):
         return local(q, k, v, q_info, kv_info)
     i_specs = MaskInfo(i_spec, i_spec, i_spec)
-    return jax.shard_map(local, mesh=mesh, in_specs=(x_spec, x_spec, x_spec, i_specs, i_specs),
-                         out_specs=x_spec, check_vma=False)(q, k, v, q_info, kv_info)
+    args, specs = (q, k, v, q_info, kv_info), (x_spec, x_spec, x_spec, i_specs, i_specs)
+    if any(t == AxisType.Explicit for t in getattr(mesh, "axis_types", ())):
+        args = jax.sharding.reshard(args, specs)  # explicit-sharding meshes: shard_map wants exact specs
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=x_spec, check_vma=False)(*args)
