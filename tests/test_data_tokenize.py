@@ -154,7 +154,7 @@ def test_tokenize_examples_keeps_exact_audio_frames_and_layout():
         F = math.ceil(len(c) / 320)
         alone = TOKS["audio"].encode(c[None]).reshape(2, F)
         assert ex["audio"].shape == (2, F)
-        np.testing.assert_array_equal(ex["audio"], alone)  # bucketing and padding changed nothing
+        np.testing.assert_array_equal(ex["audio"], alone)  # frame-local codec: padding changes nothing
 
 
 def test_tokenize_corpus_from_tfds_then_train_batches(speech_dir, tmp_path):
@@ -228,3 +228,42 @@ def test_tokenize_refuses_a_token_dir_of_other_tokenizers(speech_dir, tmp_path):
         tokenize.tokenize_corpus(cfg, splits=("train",), tokenizers={"image": type("Big", (PatchImage,),
                                                                                    {"vocab_size": 4096})()},
                                  progress=False)
+
+
+def test_real_tokenizers_saved_on_disk(tmp_path):
+    """The trained-tokenizer path: load_all from data.tokenizer_dir, digests, level-by-level audio."""
+    from omni_tokenizers.audio import AudioTokenizer
+    from omni_tokenizers.audio_codec import AudioCodecConfig
+    from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
+
+    words = "the a cat dog runs over red blue small big bird fish sings".split()
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(200)]
+    TextTokenizer.train(texts, TextTokenizerConfig(vocab_size=280)).save(tmp_path / "tok" / "text")
+    audio = AudioTokenizer(AudioCodecConfig(channels=16, enc_blocks=1, dec_blocks=1, latent_dim=8,
+                                            num_quantizers=3, codebook_size=16))
+    audio.save(tmp_path / "tok" / "audio")
+    clips = [(0.3 * np.sin(np.arange(n) * 0.07)).astype(np.float32) for n in (3000, 4100, 7999)]
+    corpus = [{"id": str(i), "source": "t", "text": texts[i], "audio": clips[i % 3]} for i in range(6)]
+    corpus.append({"id": "long", "source": "t", "text": "x" * 70000})  # refused by SentencePiece max_bytes
+    cfg = load_config("tiny", [f"data.tokenizer_dir={tmp_path / 'tok'}", f"data.token_dir={tmp_path / 'out'}",
+                               "vocab.text=300"])
+    import omni.data.tokenize as tk
+    src = {"train": corpus}
+    orig = tk.open_corpus_source
+    tk.open_corpus_source = lambda c, split: (src[split], "test-corpus")
+    try:
+        rep = tk.tokenize_corpus(cfg, splits=("train",), progress=False)
+    finally:
+        tk.open_corpus_source = orig
+    assert rep["train"]["examples"] == 6 and rep["train"]["skipped"] == {"bad_text": 1, "empty": 1}
+    meta = ts.read_meta(cfg.data.token_dir)
+    assert meta["audio"] == {"num_quantizers": 3, "codebook_size": 16, "sample_rate": 16000}
+    assert set(meta["tokenizers"]) == {"text", "audio"} and all(len(d) == 16 for d in meta["tokenizers"].values())
+    src_tok = ts.TokenShardSource(cfg.data.token_dir, "train")
+    for i in range(6):
+        ex = ts.decode_example(src_tok[i])
+        F = math.ceil(len(clips[i % 3]) / 320)
+        assert ex["audio"].shape == (3, F)
+        assert ((ex["audio"] // 16) == np.arange(3)[:, None]).all()  # row l holds level l's ids
+        np.testing.assert_array_equal(ex["text"], TextTokenizer.load(tmp_path / "tok" / "text").encode([texts[i]])[0])

@@ -3,8 +3,10 @@
 Shard i of a split holds corpus examples [i * shard_size, (i + 1) * shard_size) in order; the split's
 manifest lists finished shards, so a rerun skips them and redoes only the unfinished one. Media are
 encoded in fixed-shape batches (the batch axis padded to `batch_size`) so each shape compiles once;
-audio clips are grouped into length buckets, zero-padded to the bucket and cut back to their exact
-frame count (`tokens_per_item`). Examples whose media fail to load or that have no content are
+audio clips are grouped into 0.5 s length buckets, zero-padded to the bucket and cut back to their
+exact frame count (`tokens_per_item`); a codec with a wide receptive field may code the last few
+frames of a clip slightly differently than when it is encoded alone (trailing silence vs its own pad).
+Examples whose media fail to convert, whose text the tokenizer refuses, or that have no content are
 skipped and counted per reason in the manifest.
 """
 from __future__ import annotations
@@ -25,18 +27,25 @@ from omni.data import token_shards as ts
 MEDIA = ("image", "audio", "video")
 
 
-def _digest(tok) -> str:
-    d = getattr(tok, "directory", None)
-    if d and (pathlib.Path(d) / "config.json").is_file():
-        return hashlib.sha256((pathlib.Path(d) / "config.json").read_bytes()).hexdigest()[:16]
-    return f"{type(tok).__name__}:{tok.vocab_size}"
+def tokenizer_digests(tokenizer_dir, modalities) -> dict[str, str]:
+    """sha256 (16 hex) over every file of each saved tokenizer: config, weights, SentencePiece model."""
+    out = {}
+    for m in sorted(modalities):
+        h = hashlib.sha256()
+        for f in sorted(p for p in (pathlib.Path(tokenizer_dir) / m).rglob("*") if p.is_file()):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        out[m] = h.hexdigest()[:16]
+    return out
 
 
-def token_meta(tokenizers: dict[str, Any], image_shape, video_shape, source: str) -> dict[str, Any]:
+def token_meta(tokenizers: dict[str, Any], image_shape, video_shape, source: str,
+               digests: dict[str, str] | None = None) -> dict[str, Any]:
     """meta.json contents: local codes per modality, fixed token lengths, audio levels, provenance."""
+    digests = digests or {m: f"{type(t).__name__}:{t.vocab_size}" for m, t in tokenizers.items()}
     meta: dict[str, Any] = {"codes": {m: int(t.vocab_size) for m, t in tokenizers.items()},
                             "fixed_lengths": {}, "audio": {}, "source": source,
-                            "tokenizers": {m: _digest(t) for m, t in sorted(tokenizers.items())}}
+                            "tokenizers": dict(sorted(digests.items()))}
     if "image" in tokenizers:
         meta["fixed_lengths"]["image"] = int(tokenizers["image"].tokens_per_item(tuple(image_shape)))
     if "video" in tokenizers:
@@ -47,6 +56,23 @@ def token_meta(tokenizers: dict[str, Any], image_shape, video_shape, source: str
         meta["audio"] = {"num_quantizers": k, "codebook_size": int(a.vocab_size) // k,
                          "sample_rate": int(getattr(a, "sample_rate", 16000))}
     return meta
+
+
+def _encode_texts(tok, texts: list[str], skipped: Counter) -> list:
+    """Batch encode; if the tokenizer refuses the batch, one by one (refused texts: None, `bad_text`)."""
+    if not texts:
+        return []
+    try:
+        return list(tok.encode(texts))
+    except ValueError:
+        out = []
+        for t in texts:
+            try:
+                out.append(tok.encode([t])[0])
+            except ValueError:
+                skipped["bad_text"] += 1
+                out.append(None)
+        return out
 
 
 def _encode_fixed(tok, items: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
@@ -90,8 +116,10 @@ def tokenize_examples(examples: Sequence[dict], tokenizers: dict[str, Any], *, b
     out = [{"id": str(ex.get("id", "")), "source": str(ex.get("source", ""))} for ex in examples]
     if "text" in tokenizers:
         which = [i for i, ex in enumerate(examples) if str(ex.get("text", "")).strip()]
-        for i, ids in zip(which, tokenizers["text"].encode([str(examples[i]["text"]) for i in which])):
-            out[i]["text"] = np.asarray(ids, np.int32)
+        for i, ids in zip(which, _encode_texts(tokenizers["text"], [str(examples[i]["text"]) for i in which],
+                                               skipped)):
+            if ids is not None:
+                out[i]["text"] = np.asarray(ids, np.int32)
     for m in MEDIA:
         if m not in tokenizers:
             continue
@@ -186,10 +214,15 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
 
     if not cfg.data.token_dir:
         raise ValueError("data.token_dir must name the output folder for token shards")
+    digests = None
     if tokenizers is None:
         from omni_tokenizers.registry import load_all
 
         tokenizers = load_all(cfg.data.tokenizer_dir)
+        if not tokenizers:
+            raise ValueError(f"no tokenizers under {cfg.data.tokenizer_dir}: expected text/, image/, audio/, "
+                             "video/ folders written by launch/train_tokenizer.py")
+        digests = tokenizer_digests(cfg.data.tokenizer_dir, tokenizers)
     vocab = cfg.vocab.build()
     for m, t in tokenizers.items():
         need = t.vocab_size if m != "audio" else (t.vocab_size // t.num_quantizers) * cfg.data.audio_quantizers
@@ -200,7 +233,7 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
     sources = {split: open_corpus_source(cfg, split) for split in splits}
     desc = sorted({d for _, d in sources.values()})
     meta = token_meta(tokenizers, (spec.image_size, spec.image_size, 3),
-                      (spec.video_frames, spec.video_size, spec.video_size, 3), ",".join(desc))
+                      (spec.video_frames, spec.video_size, spec.video_size, 3), ",".join(desc), digests)
     _check_meta(cfg.data.token_dir, meta, overwrite)
     if overwrite:
         for split in splits:
