@@ -230,7 +230,7 @@ def test_tokenize_refuses_a_token_dir_of_other_tokenizers(speech_dir, tmp_path):
                                  progress=False)
 
 
-def test_real_tokenizers_saved_on_disk(tmp_path):
+def test_real_tokenizers_saved_on_disk(tmp_path, monkeypatch):
     """The trained-tokenizer path: load_all from data.tokenizer_dir, digests, level-by-level audio."""
     from omni_tokenizers.audio import AudioTokenizer
     from omni_tokenizers.audio_codec import AudioCodecConfig
@@ -248,14 +248,8 @@ def test_real_tokenizers_saved_on_disk(tmp_path):
     corpus.append({"id": "long", "source": "t", "text": "x" * 70000})  # refused by SentencePiece max_bytes
     cfg = load_config("tiny", [f"data.tokenizer_dir={tmp_path / 'tok'}", f"data.token_dir={tmp_path / 'out'}",
                                "vocab.text=300"])
-    import omni.data.tokenize as tk
-    src = {"train": corpus}
-    orig = tk.open_corpus_source
-    tk.open_corpus_source = lambda c, split: (src[split], "test-corpus")
-    try:
-        rep = tk.tokenize_corpus(cfg, splits=("train",), progress=False)
-    finally:
-        tk.open_corpus_source = orig
+    monkeypatch.setattr(tokenize, "open_corpus_source", lambda c, split: (corpus, "test-corpus"))
+    rep = tokenize.tokenize_corpus(cfg, splits=("train",), progress=False)
     assert rep["train"]["examples"] == 6 and rep["train"]["skipped"] == {"bad_text": 1, "empty": 1}
     meta = ts.read_meta(cfg.data.token_dir)
     assert meta["audio"] == {"num_quantizers": 3, "codebook_size": 16, "sample_rate": 16000}
