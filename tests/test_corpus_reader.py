@@ -92,3 +92,18 @@ def test_schema_rejects_bad_examples():
         make_example(id="a", source="s", item="s/a", audio=np.full(4, 2.0, np.float32))
     with pytest.raises(ValueError, match="not an encoded corpus example"):
         decode_example(b"garbage")
+
+
+def test_feeds_grain_and_pickles(built):
+    import pickle
+
+    import grain
+
+    out, by_id = built
+    src = open_corpus(out, "train")
+    ds = grain.MapDataset.source(src).shuffle(seed=0).map(lambda ex: (ex["id"], ex["audio"].dtype))
+    got = [ds[i] for i in range(len(ds))]
+    assert sorted(i for i, _ in got) == sorted(k for k in by_id if split_of(by_id[k]["item"]) == "train")
+    assert all(d == np.float32 for _, d in got)
+    again = pickle.loads(pickle.dumps(src))  # grain worker processes receive the source pickled
+    assert len(again) == len(src) and again[0]["id"] == src[0]["id"]
