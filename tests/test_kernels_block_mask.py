@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 
 from omni.attention import MaskInfo, visible
-from omni.kernels.block_mask import (FULL, PARTIAL, SKIP, block_stats, dense_tile_visibility, pad_info,
-                                     schedule, tile_classes, visible_tile_fraction)
+from omni.kernels.block_mask import (
+    FULL,
+    PARTIAL,
+    SKIP,
+    block_stats,
+    dense_tile_visibility,
+    pad_info,
+    schedule,
+    tile_classes,
+    visible_tile_fraction,
+)
 from omni.kernels.masks import causal_info, multimodal_info, random_packed_info
 
 

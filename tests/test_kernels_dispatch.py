@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from omni.attention import MaskInfo, attention, resolve_impl
 from omni.kernels import BlockSizes, cudnn_attention, decode_attention

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from omni.attention import MaskInfo, visible
+from omni.attention import visible
 from omni.kernels.block_mask import dense_tile_visibility, pad_info
 from omni.kernels.flash import BlockSizes, flash_attention, run_kernels
 from omni.kernels.masks import random_packed_info

@@ -49,10 +49,10 @@ def interpret_accuracy(length=256, block=64, seed=0) -> dict:
     q, k, v, do = random_qkvo(jax.random.key(seed), B, length, length, H, Hkv, D)
     want = reference(q, k, v, info, info, do)
     out = {}
+    bs = BlockSizes(block, block)
     for platform in ("gpu", "tpu"):
-        bs = BlockSizes(block, block)
-        r = fast_jit(lambda q, k, v, do: run_kernels(q, k, v, info, info, do, platform=platform,  # noqa: B023
-                                                     block_sizes=bs, interpret=True))(q, k, v, do)
+        r = fast_jit(lambda q, k, v, do, platform=platform: run_kernels(
+            q, k, v, info, info, do, platform=platform, block_sizes=bs, interpret=True))(q, k, v, do)
         pq, pk = r["padded"]
         vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), block, block)
         out[platform] = {"max_abs_err_fwd": max_err(r["o"], want[0]),

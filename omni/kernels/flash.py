@@ -32,9 +32,10 @@ class BlockSizes:
     block_k_bwd: int | None = None
 
 
-# Starting points, not tuned on hardware here (no accelerator): TPU tiles keep the kv block a multiple of
-# 128 lanes; GPU backward tiles are smaller because dq/dk/dv accumulators and p/ds live in registers.
-DEFAULT_BLOCKS = {"tpu": BlockSizes(128, 128), "gpu": BlockSizes(128, 64, 64, 64)}
+# Starting points, not tuned on hardware here (no accelerator): TPU tiles are large (each grid step has a
+# fixed cost, and the kv block must be a multiple of 128 lanes); GPU backward tiles are smaller because
+# the dq/dk/dv accumulators and p/ds live in registers.
+DEFAULT_BLOCKS = {"tpu": BlockSizes(512, 512), "gpu": BlockSizes(128, 64, 64, 64)}
 
 
 @dataclasses.dataclass(frozen=True)

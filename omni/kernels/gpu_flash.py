@@ -59,7 +59,7 @@ def _fwd_kernel(tab_ref, q_ref, k_ref, v_ref, qi_ref, ki_ref, o_ref, lse_ref, *c
     c = scale * LOG2E  # base-2 softmax: exp2 is the native instruction
 
     def body(masked, s, carry):
-        acc, m, l = carry
+        acc, m, lsum = carry
         start = pl.multiple_of(tab_ref[s + 2] * block_k, block_k)
         k, v = k_ref[pl.ds(start, block_k), :], v_ref[pl.ds(start, block_k), :]
         logits = _dot(q, k, _NT) * c                                 # [bq, bk]
@@ -74,12 +74,12 @@ def _fwd_kernel(tab_ref, q_ref, k_ref, v_ref, qi_ref, ki_ref, o_ref, lse_ref, *c
             p = jnp.where(mask, p, 0.0)
         alpha = jnp.exp2(m - m_next)
         acc = acc * alpha[:, None] + _dot(p.astype(v.dtype), v, _NN)
-        return acc, m_next, l * alpha + jnp.sum(p, axis=1)
+        return acc, m_next, lsum * alpha + jnp.sum(p, axis=1)
 
     init = (jnp.zeros(q.shape, jnp.float32), jnp.full((bq,), NEG, jnp.float32), jnp.zeros((bq,), jnp.float32))
-    (acc, m, l), n = _loop(tab_ref, body, init)
-    empty = l == 0.0                                                  # no visible key -> zeros
-    l_safe = jnp.where(empty, 1.0, l)
+    (acc, m, lsum), n = _loop(tab_ref, body, init)
+    empty = lsum == 0.0                                                  # no visible key -> zeros
+    l_safe = jnp.where(empty, 1.0, lsum)
     o_ref[...] = (acc / l_safe[:, None]).astype(o_ref.dtype)
     lse_ref[...] = jnp.where(empty, 0.0, (m + jnp.log2(l_safe)) / LOG2E)  # natural log
     if cnt_ref:

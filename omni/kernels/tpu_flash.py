@@ -94,10 +94,11 @@ def _fwd_kernel(idx_ref, nf_ref, nv_ref, q_ref, k_ref, v_ref, qi_ref, ki_ref, o_
 
     @pl.when(s == nk - 1)
     def _():
-        l = l_sc[...][:, :1]
-        empty = l == 0.0                                      # row with no visible key -> zeros
-        o_ref[...] = (acc_sc[...] / jnp.where(empty, 1.0, l)).astype(o_ref.dtype)
-        lse_ref[...] = jnp.where(empty, 0.0, m_sc[...][:, :1] + jnp.log(jnp.where(empty, 1.0, l)))
+        lsum = l_sc[...][:, :1]
+        empty = lsum == 0.0                                   # row with no visible key -> zeros
+        l_safe = jnp.where(empty, 1.0, lsum)
+        o_ref[...] = (acc_sc[...] / l_safe).astype(o_ref.dtype)
+        lse_ref[...] = jnp.where(empty, 0.0, m_sc[...][:, :1] + jnp.log(l_safe))
 
 
 def _dq_kernel(idx_ref, nf_ref, nv_ref, q_ref, k_ref, v_ref, qi_ref, ki_ref, do_ref, lse_ref, dl_ref,
@@ -178,10 +179,11 @@ def forward(q, k, v, qi, ki, sched: Schedule, *, scale, block_q, block_k, interp
     Hkv, Lk = k.shape[1], k.shape[2]
     G, nq, nk = H // Hkv, Lq // block_q, Lk // block_k
     kv_at = lambda b, i, s, idx: idx[(b * nq + i) * nk + s]  # noqa: E731
+    kv_spec = pl.BlockSpec((None, None, block_k, D),
+                           lambda b, h, i, s, idx, nf, nv: (b, lax.div(h, G), kv_at(b, i, s, idx), 0))
     in_specs = [
         pl.BlockSpec((None, None, block_q, D), lambda b, h, i, s, idx, nf, nv: (b, h, i, 0)),
-        pl.BlockSpec((None, None, block_k, D), lambda b, h, i, s, idx, nf, nv: (b, lax.div(h, G), kv_at(b, i, s, idx), 0)),
-        pl.BlockSpec((None, None, block_k, D), lambda b, h, i, s, idx, nf, nv: (b, lax.div(h, G), kv_at(b, i, s, idx), 0)),
+        kv_spec, kv_spec,
         pl.BlockSpec((None, block_q, 3), lambda b, h, i, s, idx, nf, nv: (b, i, 0)),
         pl.BlockSpec((None, 3, block_k), lambda b, h, i, s, idx, nf, nv: (b, 0, kv_at(b, i, s, idx))),
     ]
