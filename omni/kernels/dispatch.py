@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 import jax
-from jax.sharding import AxisType, PartitionSpec as P
+from jax.sharding import AxisType
+from jax.sharding import PartitionSpec as P
 
 from omni.attention import MaskInfo
 from omni.kernels.decode import fold_heads, unfold_heads

@@ -1,8 +1,8 @@
 """Mask-info generators for tests and benchmarks: causal, interleaved multimodal, random packed rows."""
 from __future__ import annotations
 
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 
 from omni.attention import MaskInfo
 
