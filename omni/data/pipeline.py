@@ -161,11 +161,15 @@ class DataIterator:
 
 
 def make_iterator(cfg, split: str, *, seed: int, process_index: int | None = None,
-                  process_count: int | None = None) -> DataIterator:
-    """Packed training batches for this JAX process: per-process batch = train.batch_size // process_count."""
+                  process_count: int | None = None, num_workers: int | None = None) -> DataIterator:
+    """Packed training batches for this JAX process: per-process batch = train.batch_size // process_count.
+
+    `num_workers` overrides data.num_workers (e.g. 0 for a short evaluation iterator).
+    """
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
-    ds, desc = make_dataset(cfg, split, seed=seed, process_index=process_index, process_count=process_count)
+    ds, desc = make_dataset(cfg, split, seed=seed, process_index=process_index, process_count=process_count,
+                            num_workers=num_workers)
     return DataIterator(ds, desc)
 
 
