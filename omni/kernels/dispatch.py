@@ -107,8 +107,6 @@ def pallas_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: flo
                   interpret=_kernel_interpret(interpret), num_warps=num_warps, num_stages=num_stages)
         if q.shape[1] <= decode_max_queries and q.shape[1] < k.shape[1]:
             qf, qf_info = fold_heads(q, q_info, k.shape[2])
-            if scale is None:
-                kw["scale"] = q.shape[3] ** -0.5
             return unfold_heads(flash_attention(qf, k, v, qf_info, kv_info, **kw), q.shape[2])
         return flash_attention(q, k, v, q_info, kv_info, **kw)
 
