@@ -1,0 +1,125 @@
+"""Generation metrics per task direction on held-out examples; each returns (value, extras, samples).
+
+The value is the direction's headline metric for one model; baselines that need no model are in
+`baselines`. Samples keep what the report shows (prompts, references, outputs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from omni.eval import metrics
+from omni.eval.features import image_features, standardize, to_float01
+from omni.eval.generate import GenOptions, audio_tokens, generate, item
+from omni.eval.heldout import label_of
+from omni.eval.motion import direction_in_text, motion_direction
+
+# direction -> (metric name, held-out set, higher is better)
+SPECS = {
+    "image->text": ("caption token-F1", "captioned", True),
+    "text->image": ("retrieval accuracy (nearest real item, pixel statistics)", "captioned", True),
+    "audio->text": ("word error rate", "speech", False),
+    "text->audio": ("word error rate of the model's own transcript (cycle)", "speech", False),
+    "video->text": ("motion direction accuracy", "motion", True),
+    "video->text/object": ("object accuracy", "motion", True),
+    "text->video": ("motion direction accuracy (measured from frames)", "motion", True),
+}
+
+
+def image_to_text(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[item("image", e["image"])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    f1 = [metrics.token_f1(e["text"], h) for e, h in zip(examples, hyps)]
+    exact = metrics.mean(metrics.exact_match(e["text"], h) for e, h in zip(examples, hyps))
+    samples = [{"prompt": e["image"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+    return metrics.mean(f1), {"exact_match": exact}, samples
+
+
+def text_to_image(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[e["text"]] for e in examples], "image", opts)
+    images = np.stack([to_float01(g.media) for g in gens])
+    real = np.stack([to_float01(e["image"]) for e in examples])
+    q, bank = standardize(image_features(images), image_features(real))
+    acc = metrics.retrieval_accuracy(q, bank, np.arange(len(examples)))
+    samples = [{"prompt": e["text"], "reference": r, "output": g} for e, r, g in zip(examples, real, images)]
+    return acc, {"candidates": len(examples)}, samples
+
+
+def audio_to_text(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[item("audio", e["audio"])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    samples = [{"prompt": e["audio"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+    return metrics.wer([e["text"] for e in examples], hyps), {}, samples
+
+
+def text_to_audio(lm, examples, opts: GenOptions):
+    """Speak each transcript, then transcribe the generated codes with the same model; WER to the text."""
+    gens = generate(lm, [[e["text"]] for e in examples], "audio", opts)
+    back = generate(lm, [[audio_tokens(g)] for g in gens], "text", opts)
+    hyps = [b.media for b in back]
+    seconds = [0.0 if g.media is None else len(g.media) / (g.sample_rate or 16000) for g in gens]
+    samples = [{"prompt": e["text"], "reference": e["text"], "output": g.media, "transcript": h,
+                "sample_rate": g.sample_rate} for e, g, h in zip(examples, gens, hyps)]
+    return (metrics.wer([e["text"] for e in examples], hyps), {"mean_seconds": metrics.mean(seconds)}, samples)
+
+
+def video_to_text(lm, examples, opts: GenOptions):
+    """-> motion accuracy; extras hold the object accuracy (label object words all in the caption)."""
+    gens = generate(lm, [[item("video", e["video"])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    labels = [label_of(e) for e in examples]
+    motion = metrics.mean(direction_in_text(h) == lab["motion"] for h, lab in zip(hyps, labels))
+    obj = metrics.mean(object_named(lab["object"], h) for h, lab in zip(hyps, labels))
+    samples = [{"prompt": e["video"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+    return motion, {"object_accuracy": obj}, samples
+
+
+def text_to_video(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[e["text"]] for e in examples], "video", opts)
+    labels = [label_of(e)["motion"] for e in examples]
+    measured = [motion_direction(g.media) for g in gens]
+    acc = metrics.mean(m == lab for m, lab in zip(measured, labels))
+    samples = [{"prompt": e["text"], "reference": e["video"], "output": g.media, "measured": m}
+               for e, g, m in zip(examples, gens, measured)]
+    return acc, {"measured": measured}, samples
+
+
+def object_named(obj: str, text: str) -> bool:
+    """Whether every word of the label's object name occurs in the text ("red fox" in "A red fox ...")."""
+    want = metrics.words(obj)
+    have = set(metrics.words(text))
+    return bool(want) and all(w in have for w in want)
+
+
+RUNNERS = {"image->text": image_to_text, "text->image": text_to_image, "audio->text": audio_to_text,
+           "text->audio": text_to_audio, "video->text": video_to_text, "text->video": text_to_video}
+
+
+def baselines(direction: str, examples) -> tuple[float, str, dict]:
+    """(value, what it is, extras) of the model-free baseline of a direction on its held-out set."""
+    texts = [e["text"] for e in examples]
+    if direction == "image->text":
+        guess = metrics.majority_text(texts)
+        return (metrics.mean(metrics.token_f1(t, guess) for t in texts),
+                f"always the most common caption ({guess!r})", {})
+    if direction == "text->image":
+        return 1.0 / len(examples), f"chance (1 of {len(examples)} items)", {}
+    if direction in ("audio->text", "text->audio"):
+        guess = metrics.majority_text(texts)
+        return metrics.wer(texts, [guess] * len(texts)), f"always the most common transcript ({guess!r})", {}
+    labels = [label_of(e) for e in examples]
+    if direction in ("video->text", "text->video"):
+        top, acc = metrics.majority([lab["motion"] for lab in labels])
+        extras = {}
+        if direction == "video->text":
+            obj, oacc = metrics.majority([lab["object"] for lab in labels])
+            extras = {"object_accuracy": oacc, "object_guess": obj}
+        return acc, f"always the most common direction ({top!r})", extras
+    raise ValueError(f"no baseline for direction {direction!r}")
+
+
+def real_reference(direction: str, examples) -> tuple[float, str] | None:
+    """A model-free reference where one exists: the frame-based motion measure on the real clips."""
+    if direction == "text->video":
+        acc = metrics.mean(motion_direction(e["video"]) == label_of(e)["motion"] for e in examples)
+        return acc, "the frame-based measure on the real held-out clips"
+    return None

@@ -1,0 +1,56 @@
+"""Batched generation for evaluation: fixed batch shapes (so programs compile once), greedy by default."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from omni.sampling.prompt import Audio, Tokens, Video
+
+
+@dataclasses.dataclass(frozen=True)
+class GenOptions:
+    temperature: float = 0.0        # 0 = greedy
+    seed: int = 0
+    batch: int = 16                 # rows per generate call; short batches are padded to this
+    max_text_tokens: int = 32       # captions and transcripts are short
+    max_audio_s: float | None = None  # None: the trained maximum
+
+
+def item(modality: str, media):
+    """A corpus field -> a prompt item (image uint8 [H, W, 3], audio float32 [T] at 16 kHz, video [T, H, W, 3])."""
+    if modality == "text":
+        return str(media)
+    if modality == "image":
+        return np.asarray(media)
+    if modality == "audio":
+        if isinstance(media, Tokens):
+            return media
+        return Audio(np.asarray(media, np.float32), 16000)
+    if modality == "video":
+        return Video(np.asarray(media))
+    raise ValueError(f"unknown modality {modality!r}")
+
+
+def generate(lm, prompts: list[list], to: str, opts: GenOptions) -> list:
+    """prompts: [[item, ...], ...] -> one `Generated` per prompt (media decoded)."""
+    import omni
+    if not prompts:
+        return []
+    out = []
+    kwargs = {}
+    if to == "text":
+        kwargs["max_new_tokens"] = opts.max_text_tokens
+    if to == "audio" and opts.max_audio_s is not None:
+        kwargs["max_seconds"] = opts.max_audio_s
+    for s in range(0, len(prompts), opts.batch):
+        chunk = prompts[s:s + opts.batch]
+        padded = chunk + [chunk[-1]] * (opts.batch - len(chunk))
+        res = omni.sample(lm, padded, to=to, temperature=opts.temperature, seed=opts.seed + s, **kwargs)
+        out.extend(r.outputs[-1] for r in res[:len(chunk)])
+    return out
+
+
+def audio_tokens(generated) -> Tokens:
+    """A generated audio output as a prompt item (its codes, [levels, frames]) for transcription."""
+    return Tokens("audio", np.asarray(generated.tokens))

@@ -1,0 +1,76 @@
+"""Held-out evaluation sets picked from the corpus's validation split (items never seen in training).
+
+  captioned  image + caption, one view per distinct item (image->text, text->image retrieval, cycles)
+  speech     spoken audio (label has "speech") + its transcript (speech->text, text->speech)
+  motion     clips with a motion direction and object label (video->text, text->video)
+
+Each set is at most `limit` examples, spread evenly over the candidates in split order (deterministic).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class HeldOut:
+    captioned: list[dict]
+    speech: list[dict]
+    motion: list[dict]
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(getattr(self, k)) for k in ("captioned", "speech", "motion")}
+
+
+def label_of(example: dict) -> dict:
+    try:
+        lab = json.loads(example.get("label") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return lab if isinstance(lab, dict) else {}
+
+
+def category(example: dict) -> str | None:
+    """Which held-out set an example belongs to (None: not used for generation metrics)."""
+    text = str(example.get("text", "")).strip()
+    if not text:
+        return None
+    lab = label_of(example)
+    if example.get("has_video") and lab.get("motion") and lab.get("object"):
+        return "motion"
+    if example.get("has_audio") and "speech" in lab:
+        return "speech"
+    if example.get("has_image"):
+        return "captioned"
+    return None
+
+
+def spread(n: int, limit: int) -> list[int]:
+    """`limit` indices evenly spread over range(n) (all of them when n <= limit)."""
+    if n <= limit:
+        return list(range(n))
+    return sorted({int(i) for i in np.linspace(0, n - 1, limit).round()})
+
+
+def select(examples, limit: int) -> HeldOut:
+    """examples: a sequence of corpus example dicts (the validation split)."""
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    found: dict[str, list[int]] = {"captioned": [], "speech": [], "motion": []}
+    items_seen: set[str] = set()
+    for i in range(len(examples)):
+        ex = examples[i]
+        c = category(ex)
+        if c is None:
+            continue
+        if c == "captioned":  # one view per item: retrieval needs distinct items
+            if ex["item"] in items_seen:
+                continue
+            items_seen.add(ex["item"])
+        found[c].append(i)
+    out = {}
+    for c, idx in found.items():
+        out[c] = [examples[idx[j]] for j in spread(len(idx), limit)]
+    return HeldOut(**out)

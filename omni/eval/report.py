@@ -1,0 +1,225 @@
+"""Writes the evaluation report: OUT/report.json (numbers) and OUT/report.md (tables + media to look at).
+
+Media go under OUT/report/: PNG grids of images with their prompts, WAV files (linked and embedded as
+<audio> players), video strips, the loss curves per modality from the run's metrics.jsonl, and
+tokenizer reconstructions of held-out items.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from omni.eval import figures
+from omni.sampling import media_io
+
+SHOW = 8
+MEDIA_DIR = "report"
+
+
+def clean(x):
+    """JSON-safe: numpy scalars -> Python, non-finite floats -> None."""
+    if isinstance(x, dict):
+        return {str(k): clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [clean(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) >= 1000 else f"{v:.3f}"
+    return str(v)
+
+
+def _rel(path: pathlib.Path, out: pathlib.Path) -> str:
+    return str(path.relative_to(out))
+
+
+def direction_table(report: dict) -> list[str]:
+    lines = ["| direction | metric | trained | untrained | baseline | reference | better |",
+             "|---|---|---|---|---|---|---|"]
+    for d, e in report["directions"].items():
+        ref = f"{fmt(e['reference'])} ({e['reference_kind']})" if "reference" in e else "–"
+        lines.append(f"| {d} | {e['metric']} | **{fmt(e['value'])}** | {fmt(e['untrained'])} | "
+                     f"{fmt(e['baseline'])} ({e['baseline_kind']}) | {ref} | "
+                     f"{'higher' if e['higher_is_better'] else 'lower'} |")
+    return lines
+
+
+def loss_table(report: dict) -> list[str]:
+    lines = ["| direction | trained loss (ppl) | untrained loss (ppl) | uniform loss (ppl) | target tokens |",
+             "|---|---|---|---|---|"]
+    for d, e in report["loss"].items():
+        lines.append(f"| {d} | **{fmt(e['loss'])}** ({fmt(e['value'])}) | {fmt(e['untrained_loss'])} "
+                     f"({fmt(e['untrained'])}) | {fmt(e['baseline_loss'])} ({fmt(e['baseline'])}) | {e['tokens']} |")
+    return lines
+
+
+def cycle_table(report: dict) -> list[str]:
+    lines = []
+    for c, e in report["cycle"].items():
+        lines += [f"**{c}** ({e['metric']}; unrelated-text floor {fmt(e['baseline'])}, n = {e['n']})", "",
+                  "| model | " + " | ".join(f"round {r}" for r in e["rounds"]) + " |",
+                  "|---|" + "---|" * len(e["rounds"]),
+                  "| trained | " + " | ".join(fmt(v) for v in e["value"]) + " |"]
+        if e.get("untrained") is not None:
+            lines.append("| untrained | " + " | ".join(fmt(v) for v in e["untrained"]) + " |")
+        lines.append("")
+    return lines
+
+
+def _audio_cell(path: pathlib.Path, out: pathlib.Path) -> str:
+    r = _rel(path, out)
+    return f'<audio controls src="{r}"></audio> [wav]({r})'
+
+
+def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
+    media = out / MEDIA_DIR
+    sr, fps = lm.spec.sample_rate, lm.spec.video_fps
+    lines: list[str] = []
+    models = lambda s: [m for m in ("untrained", "trained") if m in s]  # noqa: E731
+    if "image->text" in samples:
+        s = samples["image->text"]
+        n = min(SHOW, len(s["trained"]))
+        p = figures.text_grid(media / "image_to_text.png", [x["prompt"] for x in s["trained"][:n]],
+                              [[f"ref: {s['trained'][i]['reference']}"] +
+                               [f"{m}: {s[m][i]['output']}" for m in models(s)] for i in range(n)])
+        lines += ["### image -> text", "", f"![image to text]({_rel(p, out)})", ""]
+    if "text->image" in samples:
+        s = samples["text->image"]
+        n = min(SHOW, len(s["trained"]))
+        cols = [("real item", [x["reference"] for x in s["trained"][:n]])]
+        cols += [(m, [x["output"] for x in s[m][:n]]) for m in models(s)]
+        p = figures.image_grid(media / "text_to_image.png", cols, [x["prompt"] for x in s["trained"][:n]])
+        lines += ["### text -> image", "", f"![text to image]({_rel(p, out)})", ""]
+    for d in ("audio->text", "text->audio"):
+        if d not in samples:
+            continue
+        s = samples[d]
+        lines += [f"### {d.replace('->', ' -> ')}", ""]
+        if d == "audio->text":
+            lines += ["| speech | reference | " + " | ".join(models(s)) + " |", "|---|---|" + "---|" * len(models(s))]
+        else:
+            lines += ["| prompt | " + " | ".join(f"{m} speech (its transcript)" for m in models(s)) + " |",
+                      "|---|" + "---|" * len(models(s))]
+        for i in range(min(SHOW, len(s["trained"]))):
+            if d == "audio->text":
+                w = media_io.write_audio(media / "audio_to_text" / f"{i:02d}_real.wav", s["trained"][i]["prompt"], 16000)
+                lines.append(f"| {_audio_cell(w, out)} | {s['trained'][i]['reference']} | "
+                             + " | ".join(s[m][i]["output"] or "(empty)" for m in models(s)) + " |")
+            else:
+                cells = []
+                for m in models(s):
+                    x = s[m][i]
+                    if x["output"] is None or len(x["output"]) == 0:
+                        cells.append(f"(no audio) ({x['transcript'] or 'empty'})")
+                        continue
+                    w = media_io.write_audio(media / "text_to_audio" / f"{i:02d}_{m}.wav", x["output"],
+                                             x["sample_rate"] or sr)
+                    cells.append(f"{_audio_cell(w, out)} ({x['transcript'] or 'empty'})")
+                lines.append(f"| {s['trained'][i]['prompt']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "video->text" in samples:
+        s = samples["video->text"]
+        n = min(SHOW, len(s["trained"]))
+        labels = [f"ref: {s['trained'][i]['reference']}\n" + "\n".join(f"{m}: {s[m][i]['output']}" for m in models(s))
+                  for i in range(n)]
+        p = figures.video_strip(media / "video_to_text.png", [x["prompt"] for x in s["trained"][:n]], labels)
+        lines += ["### video -> text", "", f"![video to text]({_rel(p, out)})", ""]
+    if "text->video" in samples:
+        s = samples["text->video"]
+        n = min(SHOW // 2, len(s["trained"]))
+        clips, labels = [], []
+        for i in range(n):
+            clips.append(s["trained"][i]["reference"])
+            labels.append(f"real: {s['trained'][i]['prompt']}")
+            for m in models(s):
+                clips.append(s[m][i]["output"])
+                labels.append(f"{m} (measured: {s[m][i]['measured']})")
+        p = figures.video_strip(media / "text_to_video.png", clips, labels)
+        gif = media_io.write_video(media / "text_to_video_0.gif", s["trained"][0]["output"], fps)
+        lines += ["### text -> video", "", f"![text to video]({_rel(p, out)})", "",
+                  f"First generated clip, animated: ![clip]({_rel(gif, out)})", ""]
+    for c in ("text->image->text", "text->audio->text"):
+        if c not in samples:
+            continue
+        s = samples[c]
+        lines += [f"### cycle {c}", "", "| original | " + " | ".join(f"round {r + 1} (trained)"
+                                                                    for r in range(len(s["trained"]))) + " |",
+                  "|---|" + "---|" * len(s["trained"])]
+        for i in range(min(4, len(s["originals"]))):
+            lines.append(f"| {s['originals'][i]} | " + " | ".join(r[i] or "(empty)" for r in s["trained"]) + " |")
+        lines.append("")
+    return lines
+
+
+def reconstructions(out: pathlib.Path, lm, sets) -> list[str]:
+    """Tokenizer round trips (encode -> decode) of held-out items beside the originals."""
+    from omni.sampling.prompt import Audio, prepare_audio, prepare_image, prepare_video
+    media, toks, spec = out / MEDIA_DIR / "reconstructions", lm.tokenizers, lm.spec
+    lines = ["## Tokenizer reconstructions", ""]
+    if "image" in toks and sets.captioned:
+        real = [prepare_image(e["image"], spec) for e in sets.captioned[:SHOW]]
+        rec = [np.asarray(toks["image"].decode(toks["image"].encode(x[None])))[0] for x in real]
+        p = figures.image_grid(media / "image.png", [("original", real), ("tokenizer", rec)],
+                               [e["text"] for e in sets.captioned[:SHOW]])
+        lines += [f"![image reconstructions]({_rel(p, out)})", ""]
+    if "video" in toks and sets.motion:
+        clips, labels = [], []
+        for e in sets.motion[:3]:
+            x = prepare_video(e["video"], spec)
+            clips += [x, np.asarray(toks["video"].decode_like(toks["video"].encode(x[None]), x.shape))[0]]
+            labels += [f"original: {e['text']}", "tokenizer"]
+        p = figures.video_strip(media / "video.png", clips, labels)
+        lines += [f"![video reconstructions]({_rel(p, out)})", ""]
+    if "audio" in toks and sets.speech:
+        k, rows = spec.audio_quantizers, ["| text | original | tokenizer |", "|---|---|---|"]
+        for i, e in enumerate(sets.speech[:4]):
+            wave = prepare_audio(Audio(e["audio"], 16000), spec)
+            codes = np.asarray(toks["audio"].encode(wave[None], sample_rate=spec.sample_rate, num_quantizers=k))
+            rec = np.asarray(toks["audio"].decode(codes.reshape(1, -1), num_quantizers=k))[0]
+            a = media_io.write_audio(media / f"audio_{i:02d}_original.wav", wave, spec.sample_rate)
+            b = media_io.write_audio(media / f"audio_{i:02d}_tokenizer.wav", rec, spec.sample_rate)
+            rows.append(f"| {e['text']} | {_audio_cell(a, out)} | {_audio_cell(b, out)} |")
+        lines += rows + [""]
+    return lines
+
+
+def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tuple[pathlib.Path, pathlib.Path]:
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = [f"# Evaluation of `{report['bundle']}` (step {report['step']})", "",
+          f"Held-out data only (the corpus's validation split: items never trained on): "
+          f"{', '.join(f'{v} {k}' for k, v in report['heldout'].items())} examples. Decoding: temperature "
+          f"{report['decoding']['temperature']} (0 = greedy). The untrained column is the same architecture "
+          f"freshly initialised with the config's seed, evaluated identically.", "",
+          "## Directions", ""] + direction_table(report) + [""]
+    if report["loss"]:
+        md += ["## Held-out loss per task direction (nats per target token)", ""] + loss_table(report) + [""]
+    if report["cycle"]:
+        md += ["## Cycle consistency (Telephone Game)", ""] + cycle_table(report)
+    if report["skipped"]:
+        md += ["Not evaluated: " + "; ".join(f"{k} ({v})" for k, v in report["skipped"].items()), ""]
+    curve = None
+    if run_dir is not None and (pathlib.Path(run_dir) / "metrics.jsonl").is_file():
+        curve = figures.loss_curves(out / MEDIA_DIR / "loss_curves.png",
+                                    figures.read_metrics(pathlib.Path(run_dir) / "metrics.jsonl"))
+    if curve is not None:
+        md += ["## Training loss per modality", "", f"![loss curves]({_rel(curve, out)})", ""]
+    md += ["## Samples", ""] + sample_sections(out, samples, lm)
+    md += reconstructions(out, lm, sets)
+    md += [f"Evaluation took {report['seconds']:.0f} s."]
+    (out / "report.json").write_text(json.dumps(clean(report), indent=2, allow_nan=False))
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    return out / "report.json", out / "report.md"
