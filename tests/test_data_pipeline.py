@@ -87,6 +87,8 @@ def test_deterministic_from_seed_and_state_round_trip(tiny):
         d.set_state(state)
     with pytest.raises(ValueError, match="not a data iterator state"):
         d.set_state({"pipeline": {}})
+    with pytest.raises(ValueError, match="does not fit this pipeline"):
+        c.set_state({**state, "pipeline": {"nothing": 1}})
 
 
 def _write_tokens(root, examples, split="train", shard_size=16, codes=None):

@@ -151,8 +151,12 @@ class DataIterator:
         diff = {k: (theirs.get(k), mine[k]) for k in mine if theirs.get(k) != mine[k]}
         if diff:
             raise ValueError(f"the saved data state belongs to a different pipeline; (saved, now) differ in {diff}")
-        self._it.set_state(state["pipeline"])
-        self._totals = {**self._zero(), **{k: int(v) for k, v in state["stats"].items()}}
+        try:
+            self._it.set_state(state["pipeline"])
+            totals = {**self._zero(), **{k: int(v) for k, v in state["stats"].items()}}
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            raise ValueError(f"the saved data state does not fit this pipeline: {type(e).__name__}: {e}") from None
+        self._totals = totals
 
     def close(self) -> None:
         close = getattr(self._it, "close", None)
