@@ -154,7 +154,7 @@ class AudioTokenizer(Tokenizer):
     def load(cls, directory: str | pathlib.Path) -> AudioTokenizer:
         payload = read_config(directory, cls.kind)
         cfg = config_from_payload(AudioCodecConfig, payload)
-        model = AudioCodec(cfg)
+        model = nnx.eval_shape(lambda: AudioCodec(cfg))  # abstract: the weights come from the file
         load_module(model, directory)
         return cls(cfg, model)
 

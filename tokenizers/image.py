@@ -147,7 +147,7 @@ class ImageTokenizer(base.Tokenizer):
     def load(cls, directory) -> "ImageTokenizer":
         payload = base.read_config(directory, cls.kind)
         cfg = base.config_from_payload(ImageTokenizerConfig, payload)
-        tok = cls(cfg)
+        tok = cls(cfg, model=nnx.eval_shape(lambda: ImageAutoencoder(cfg, nnx.Rngs(0))))  # no init compute
         base.load_module(tok.model, directory)
         tok.refresh()
         return tok

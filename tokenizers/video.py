@@ -169,7 +169,8 @@ class VideoTokenizer(base.Tokenizer):
     @classmethod
     def load(cls, directory) -> "VideoTokenizer":
         payload = base.read_config(directory, cls.kind)
-        tok = cls(base.config_from_payload(VideoTokenizerConfig, payload))
+        cfg = base.config_from_payload(VideoTokenizerConfig, payload)
+        tok = cls(cfg, model=nnx.eval_shape(lambda: VideoAutoencoder(cfg, nnx.Rngs(0))))  # no init compute
         base.load_module(tok.model, directory)
         tok.refresh()
         return tok
