@@ -12,13 +12,12 @@ import omni
 from omni import modality as mod
 from omni.attention import MaskInfo
 from omni.data import tasks
-from omni.model import build_model
 from omni.sampling import decode as dec
 from omni.sampling.decode import Controls, Decoder, PromptBatch
 from omni.sampling.loaded import LoadedModel
 from omni.sampling.prompt import Tokens
 from omni.sampling.targets import plan_target
-from tests.sample_utils import tiny_config
+from tests.sample_utils import tiny_config, tiny_model
 
 GREEDY = Controls(temperature=0.0)
 
@@ -26,7 +25,7 @@ GREEDY = Controls(temperature=0.0)
 @pytest.fixture(scope="module")
 def lm():
     cfg = tiny_config()
-    return LoadedModel.from_model(build_model(cfg, seed=3), cfg)
+    return LoadedModel.from_model(tiny_model(cfg, seed=3), cfg)
 
 
 def _prompt(lm, words, target="image"):
