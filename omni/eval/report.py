@@ -115,7 +115,8 @@ def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
                       "|---|" + "---|" * len(models(s))]
         for i in range(min(SHOW, len(s["trained"]))):
             if d == "audio->text":
-                w = media_io.write_audio(media / "audio_to_text" / f"{i:02d}_real.wav", s["trained"][i]["prompt"], 16000)
+                w = media_io.write_audio(media / "audio_to_text" / f"{i:02d}_real.wav", s["trained"][i]["prompt"],
+                                         16000)
                 lines.append(f"| {_audio_cell(w, out)} | {s['trained'][i]['reference']} | "
                              + " | ".join(s[m][i]["output"] or "(empty)" for m in models(s)) + " |")
             else:

@@ -127,7 +127,8 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
                               "baseline_kind": "token-F1 of an unrelated held-out text", "higher_is_better": True,
                               "n": len(texts)}
         samples[c] = {"originals": texts, **{name: r[1] for name, r in runs.items()}}
-        log(f"[eval] {c}: F1 per round {['%.3f' % v for v in runs['trained'][0]]} ({time.time() - t0:.0f}s)")
+        per_round = ", ".join(f"{v:.3f}" for v in runs["trained"][0])
+        log(f"[eval] {c}: F1 per round [{per_round}] ({time.time() - t0:.0f}s)")
 
     report["seconds"] = round(time.time() - t0, 1)
     write_report(out, report, samples, lm, sets, run_dir=run_dir)

@@ -1,0 +1,59 @@
+"""Evaluate a bundle on held-out data: every figure beside a baseline and the untrained model.
+
+    python launch/eval.py --bundle runs/demo/bundle --corpus runs/demo/corpus --tokens runs/demo/tokens \
+        --run runs/demo/model --out runs/demo [--limit 16]
+
+Writes OUT/report.json (numbers) and OUT/report.md (tables, image grids, audio, video strips, loss
+curves, tokenizer reconstructions; media under OUT/report/). See docs/eval.md.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from absl import flags
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, type=pathlib.Path, help="folder written by launch/export.py")
+    p.add_argument("--corpus", required=True, type=pathlib.Path, help="corpus data_dir (its validation split)")
+    p.add_argument("--tokens", type=pathlib.Path, default=None,
+                   help="token-shard folder (validation split) for the held-out loss per direction")
+    p.add_argument("--run", type=pathlib.Path, default=None, help="training run folder (metrics.jsonl)")
+    p.add_argument("--out", required=True, type=pathlib.Path, help="folder for report.json and report.md")
+    p.add_argument("--limit", type=int, default=16, help="held-out examples per direction")
+    p.add_argument("--cycle-items", type=int, default=8, help="texts sent round each cycle")
+    p.add_argument("--rounds", type=int, default=3, help="cycle rounds")
+    p.add_argument("--loss-examples", type=int, default=32, help="held-out examples per direction for the loss")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-text-tokens", type=int, default=32)
+    p.add_argument("--max-audio-seconds", type=float, default=None, help="default: the trained maximum")
+    p.add_argument("--no-untrained", action="store_true", help="skip the untrained-model column")
+    a = p.parse_args(argv)
+    if a.limit < 2:
+        p.error("--limit must be >= 2 (retrieval and baselines need several items)")
+    return a
+
+
+def main(argv: list[str]) -> int:
+    flags.FLAGS.mark_as_parsed()
+    a = parse(argv)
+    from omni.eval.generate import GenOptions
+    from omni.eval.run import evaluate_bundle
+    opts = GenOptions(temperature=a.temperature, seed=a.seed, batch=a.limit, max_text_tokens=a.max_text_tokens,
+                      max_audio_s=a.max_audio_seconds)
+    try:
+        evaluate_bundle(a.bundle, a.corpus, a.out, token_dir=a.tokens, run_dir=a.run, limit=a.limit,
+                        cycle_items=a.cycle_items, rounds=a.rounds, loss_examples=a.loss_examples, options=opts,
+                        untrained=not a.no_untrained)
+    except (ValueError, FileNotFoundError) as e:  # BundleError, missing corpus/shards say what was expected
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+"""evaluate_bundle end to end on a tiny exported bundle, tiny token shards and synthetic held-out examples.
+
+The bundle is untrained, so the figures are not judged; the test checks the report's contract (every
+direction beside its baseline and the untrained column, JSON-valid), the exact baselines of the held-out
+set, that the untrained column equals the trained one when the bundle holds the untrained weights, and
+that the Markdown links point at files that exist.
+"""
+import json
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+from omni.data.corpus.schema import make_example
+from omni.eval.heldout import select
+from tests.sample_utils import tiny_config, tokenizer_dir
+
+pytestmark = pytest.mark.xdist_group("eval_run")
+
+DIRS = ("left", "right", "up", "down")
+OBJECTS = ("goat", "frog", "fox", "owl")
+
+
+def clip(direction: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    bg = rng.integers(0, 120, (32, 32, 3))
+    frames = []
+    for t in np.linspace(0.2, 0.8, 9):
+        a = t if direction in ("right", "down") else 1 - t
+        cx, cy = (int(a * 32), 16) if direction in ("left", "right") else (16, int(a * 32))
+        f = bg.copy()
+        f[cy - 4:cy + 4, cx - 4:cx + 4] = 250
+        frames.append(f)
+    return np.stack(frames).astype(np.uint8)
+
+
+def heldout_examples() -> list[dict]:
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    out = []
+    for i, obj in enumerate(OBJECTS):
+        out.append(make_example(id=f"img/{i}", source="tuxpaint", item=f"stamp/{obj}", text=f"A {obj}.",
+                                image=rng.integers(0, 255, (64, 64, 3)).astype(np.uint8), label={"object": obj}))
+        out.append(make_example(id=f"speech/{i}", source="asterisk", item=f"say/{i}",
+                                text="hello there" if i < 3 else "goodbye",
+                                audio=(0.4 * np.sin(2 * np.pi * (200 + 50 * i) * t)).astype(np.float32),
+                                label={"speech": "recorded"}))
+        out.append(make_example(id=f"motion/{i}", source="motion", item=f"clip/{i}", text=f"A {obj} moving {DIRS[i]}.",
+                                video=clip(DIRS[i], i), label={"object": obj, "motion": DIRS[i]}))
+    for ex in out:
+        ex["label"] = json.dumps(json.loads(ex["label"]))
+    return out
+
+
+def token_dir(root: pathlib.Path, cfg) -> pathlib.Path:
+    from omni.data.token_shards import write_meta, write_shard
+    rng = np.random.default_rng(1)
+    d = root / "tokens"
+    write_meta(d, {"codes": {"text": 300, "image": 16, "audio": 64, "video": 16},
+                   "fixed_lengths": {"image": 16, "video": 12}, "audio": {"levels": 2, "codebook_size": 32}})
+    exs = [{"id": f"v{i}", "source": "test", "text": rng.integers(0, 300, 8), "image": rng.integers(0, 16, 16),
+            "video": rng.integers(0, 16, 12), "audio": np.stack([rng.integers(0, 32, 10), rng.integers(32, 64, 10)])}
+           for i in range(3)]
+    write_shard(d, "validation", 0, exs, done=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    from flax import nnx
+
+    from omni.eval.generate import GenOptions
+    from omni.eval.run import evaluate_bundle
+    from omni.model import build_model
+    from omni.sampling.bundle import export
+    root = tmp_path_factory.mktemp("eval")
+    cfg = tiny_config()
+    model = build_model(cfg, seed=cfg.seed)  # the untrained weights: the untrained column must match
+    bundle = export(root / "bundle", config=cfg, params=nnx.state(model, nnx.Param), step=0,
+                    tokenizer_dir=tokenizer_dir())
+    run = root / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps({"step": s, "loss": 5.0 / s, "loss/text": 6.0 / s})
+                                                 for s in range(1, 6)) + "\nnot json\n")
+    report = evaluate_bundle(bundle, heldout_examples(), root / "out", token_dir=token_dir(root, cfg), run_dir=run,
+                             limit=4, cycle_items=2, rounds=2, options=GenOptions(batch=4, max_text_tokens=6,
+                                                                                  max_audio_s=0.2), log=print)
+    return report, root / "out"
+
+
+def test_report_contract(evaluated):
+    report, out = evaluated
+    on_disk = json.loads((out / "report.json").read_text())
+    assert set(on_disk["directions"]) == {"image->text", "text->image", "audio->text", "text->audio",
+                                          "video->text", "video->text/object", "text->video"}
+    for d, e in on_disk["directions"].items():
+        assert {"metric", "value", "baseline", "untrained", "higher_is_better"} <= set(e), d
+        assert e["value"] is not None and e["baseline"] is not None
+    # baselines of this held-out set, by hand: 4 distinct items -> retrieval chance 1/4; one direction
+    # each -> majority direction 1/4; transcripts 3x "hello there" + "goodbye" (7 words): always
+    # "hello there" costs 2 edits on "goodbye" -> WER 2/7
+    assert on_disk["directions"]["text->image"]["baseline"] == pytest.approx(0.25, abs=1e-12)
+    assert on_disk["directions"]["video->text"]["baseline"] == pytest.approx(0.25, abs=1e-12)
+    assert on_disk["directions"]["audio->text"]["baseline"] == pytest.approx(2 / 7, abs=1e-12)
+    # the frame-based measure reads every real clip's direction correctly
+    assert on_disk["directions"]["text->video"]["reference"] == pytest.approx(1.0, abs=1e-12)
+    assert set(on_disk["cycle"]) == {"text->image->text", "text->audio->text"}
+    assert all(len(c["value"]) == 2 for c in on_disk["cycle"].values())
+    assert set(on_disk["loss"]) == {f"{a}->{b}" for a in ("text", "image", "audio", "video")
+                                    for b in ("text", "image", "audio", "video") if a != b}
+
+
+def test_untrained_column_matches_untrained_bundle(evaluated):
+    # the bundle holds exactly the freshly initialised weights, so both columns must agree exactly
+    report, _ = evaluated
+    for d, e in report["directions"].items():
+        assert e["value"] == pytest.approx(e["untrained"], abs=1e-9), d
+    for d, e in report["loss"].items():
+        assert e["loss"] == pytest.approx(e["untrained_loss"], rel=1e-5), d
+        assert e["tokens"] > 0
+
+
+def test_markdown_links_exist(evaluated):
+    _, out = evaluated
+    md = (out / "report.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", md)
+    assert any(link.endswith("loss_curves.png") for link in links)
+    assert any(link.endswith(".wav") for link in links)
+    for link in links:
+        assert (out / link).is_file(), link
+
+
+def test_select_one_view_per_item():
+    exs = heldout_examples()
+    exs.append(dict(exs[0], id="img/again"))  # a second view of item stamp/goat
+    sets = select(exs, limit=16)
+    assert sets.counts() == {"captioned": 4, "speech": 4, "motion": 4}
+    assert select(exs, limit=2).counts() == {"captioned": 2, "speech": 2, "motion": 2}
