@@ -44,6 +44,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated text/audio tokens")
     p.add_argument("--max-seconds", type=float, default=None, help="cap on generated audio length")
     p.add_argument("--print-tokens", action="store_true", help="also print the generated token ids")
+    p.add_argument("--devices", type=int, default=0, help="use the first N devices (0 = all)")
     a = p.parse_args(argv)
     a.items = getattr(a, "items", None) or []
     media_targets = [t for t in a.to if t != "text"]
@@ -69,7 +70,8 @@ def main(argv: list[str]) -> int:
             if out is not None:
                 media_io.check_output_path(out, t)
         items = [v if kind == "text" else prompt.load_file(kind, v) for kind, v in a.items]
-        model = omni.load(a.bundle)
+        import jax
+        model = omni.load(a.bundle, devices=jax.devices()[:a.devices] if a.devices > 0 else None)
         result = omni.sample(model, items, to=a.to, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
                              guidance=a.guidance, seed=a.seed, max_new_tokens=a.max_new_tokens,
                              max_seconds=a.max_seconds)

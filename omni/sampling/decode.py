@@ -93,7 +93,8 @@ class Decoder:
 
     def generate(self, prompts: PromptBatch, plan: TargetPlan, controls: Controls = Controls(), *,
                  uncond: PromptBatch | None = None, use_cache: bool = True) -> np.ndarray:
-        """-> int32 [B, plan.max_new] global ids; after a row's end token (or for unused steps) pad 0."""
+        """-> int32 [B, plan.max_new] global ids, each row ending with the end token (sampled, or inserted at
+        the fixed length / the last step of the budget), then pad 0."""
         controls.validate()
         guided = uncond is not None and controls.guidance != 1.0
         batch = PromptBatch.concat(prompts, uncond) if guided else prompts
@@ -159,12 +160,13 @@ def _generate(graphdef, state, *, tokens, modality, span_ids, lengths, allowed, 
         if guided:
             logits = filters.guide(logits[:B], logits[B:], guidance)
         fixed = fixed_len > 0
-        codes_ok = allowed[t % period] & jnp.where(fixed, t < fixed_len, True)
+        last = t == max_new - 1                                                  # the budget's last step
+        codes_ok = allowed[t % period] & jnp.where(fixed, t < fixed_len, ~last)
         end_ok = jnp.where(fixed, t == fixed_len, (t >= min_new) & (t % period == 0))
         mask = codes_ok | ((ids == end_id) & end_ok)
         tok = filters.choose(jax.random.fold_in(key, t), jnp.where(mask, logits, filters.NEG),
                              temperature, top_k, top_p)
-        tok = jnp.where(fixed & (t == fixed_len), end_id, tok)                  # inserted, not sampled
+        tok = jnp.where(last, end_id, tok)         # fixed length reached or budget spent: inserted, not sampled
         tok = jnp.where(done, 0, tok)
         out = jax.lax.dynamic_update_slice(out, tok[:, None], (0, t))
         done = done | (tok == end_id)

@@ -23,7 +23,7 @@ class TargetPlan:
     modality: str
     end_id: int
     fixed_len: int      # > 0: exactly this many codes, then the end token is inserted
-    max_new: int        # steps the loop may run (codes + end)
+    max_new: int        # steps the loop may run: codes + the end token (inserted at the last step)
     min_new: int        # the end token is allowed from this step on (variable length only)
     allowed: np.ndarray
 
