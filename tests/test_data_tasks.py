@@ -132,6 +132,9 @@ def test_mixture_and_target_weights_are_respected():
     for _ in range(50):  # only image is ever a target
         a = f(ex, rng).arrays
         assert set(a["target_modality"][a["loss_mask"] == 1].tolist()) == {mod.IMAGE}
+    with pytest.raises(Skip) as e:  # a one-modality example supports no any_to_any task
+        _formatter(mixture=(("any_to_any", 1.0),))(_example(text=4, image=False), rng)
+    assert e.value.reason == "no_task"
     single = _formatter(mixture=(("single", 1.0),))
     lm = [single(_example(text=4, image=False), rng) for _ in range(5)]
     assert {o.task for o in lm} == {"<task:lm>"}

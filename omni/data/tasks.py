@@ -26,7 +26,7 @@ from omni.vocab import UnifiedVocab
 FAMILIES = ("any_to_any", "single", "interleaved")
 # The end token of these is sampled (so trained); image and video have fixed lengths: it is inserted.
 VARIABLE_LENGTH = ("text", "audio")
-SKIP_REASONS = ("corrupt", "empty", "bad_shape", "out_of_range", "too_long")
+SKIP_REASONS = ("corrupt", "empty", "bad_shape", "out_of_range", "too_long", "no_task")
 TASKS = ("<task:lm>", "<task:caption>", "<task:generate>", "<task:transcribe>", "<task:speak>",
          "<task:describe>", "<task:interleaved>")
 
@@ -294,8 +294,8 @@ class Formatter:
         feasible = {"single": bool(weighted), "interleaved": True,
                     "any_to_any": len(avail) >= 2 and bool(weighted)}
         family = _pick(rng, [f for f in FAMILIES if feasible[f]], self.family_weights)
-        if family is None:  # e.g. mixture only any_to_any but a one-modality example: train it as single
-            family = "single" if weighted else "interleaved"
+        if family is None:  # e.g. the mixture is only any_to_any and the example has one modality
+            raise Skip("no_task", f"modalities {avail} support no family with weight > 0 in {self.cfg.mixture}")
         if family == "any_to_any":
             target = _pick(rng, weighted, self.target_weights)
             others = [m for m in avail if m != target]
