@@ -148,8 +148,9 @@ def test_tokenize_examples_keeps_exact_audio_frames_and_layout():
     clips = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (320, 1000, 8000, 8001, 300)]
     exs = [{"id": str(i), "text": "", "audio": c} for i, c in enumerate(clips)]
     exs.append({"id": "none", "text": "  "})
+    exs.append({"id": "odd", "text": "", "image": np.zeros((32, 32, 3), np.uint8)})  # not the tokenizer's shape
     out, skipped = tokenize.tokenize_examples(exs, TOKS, batch_size=2, audio_bucket=4000)
-    assert skipped == {"empty": 1} and len(out) == 5
+    assert skipped == {"empty": 2, "bad_image_shape": 1} and len(out) == 5
     for ex, c in zip(out, clips):
         F = math.ceil(len(c) / 320)
         alone = TOKS["audio"].encode(c[None]).reshape(2, F)

@@ -109,9 +109,23 @@ def _encode_audio(tok, clips: list[np.ndarray], batch_size: int, bucket: int) ->
     return out  # type: ignore[return-value]
 
 
+def media_shapes() -> dict[str, tuple[int, ...]]:
+    """Item shapes the image and video tokenizers are fed (the corpus MediaSpec)."""
+    from omni.data.corpus.spec import MediaSpec
+
+    s = MediaSpec()
+    return {"image": (s.image_size, s.image_size, 3), "video": (s.video_frames, s.video_size, s.video_size, 3)}
+
+
 def tokenize_examples(examples: Sequence[dict], tokenizers: dict[str, Any], *, batch_size: int,
-                      audio_bucket: int = 8000) -> tuple[list[dict], Counter]:
-    """Corpus example dicts -> token-shard example dicts (local ids), plus skip counts."""
+                      audio_bucket: int = 8000, shapes: dict[str, tuple[int, ...]] | None = None
+                      ) -> tuple[list[dict], Counter]:
+    """Corpus example dicts -> token-shard example dicts (local ids), plus skip counts.
+
+    Media of another shape than `shapes` (default: `media_shapes()`; audio: [T]) are dropped from
+    their example and counted as `bad_<modality>_shape`.
+    """
+    shapes = media_shapes() if shapes is None else shapes
     skipped: Counter = Counter()
     out = [{"id": str(ex.get("id", "")), "source": str(ex.get("source", ""))} for ex in examples]
     if "text" in tokenizers:
@@ -124,6 +138,11 @@ def tokenize_examples(examples: Sequence[dict], tokenizers: dict[str, Any], *, b
         if m not in tokenizers:
             continue
         which = [i for i, ex in enumerate(examples) if np.asarray(ex.get(m, np.zeros(0))).size]
+        ok = [i for i in which if (np.ndim(examples[i][m]) == 1 if m == "audio"
+                                   else np.shape(examples[i][m]) == tuple(shapes[m]))]
+        if len(ok) < len(which):
+            skipped[f"bad_{m}_shape"] += len(which) - len(ok)
+        which = ok
         if not which:
             continue
         items = [np.asarray(examples[i][m]) for i in which]
@@ -134,9 +153,6 @@ def tokenize_examples(examples: Sequence[dict], tokenizers: dict[str, Any], *, b
             which, items = [which[j] for j in keep], [np.clip(items[j], -1, 1).astype(np.float32) for j in keep]
             encoded = _encode_audio(tokenizers[m], items, batch_size, audio_bucket)
         else:
-            shapes = {a.shape for a in items}
-            if len(shapes) != 1:
-                raise ValueError(f"{m} items must share one shape to batch, got {sorted(shapes)}")
             encoded = _encode_fixed(tokenizers[m], items, batch_size)
         for i, ids in zip(which, encoded):
             out[i][m] = ids
@@ -210,8 +226,6 @@ def open_corpus_source(cfg, split: str):
 def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tokenizers=None,
                     overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Tokenizes `splits` of the configured corpus into cfg.data.token_dir; returns per-split reports."""
-    from omni.data.corpus.spec import MediaSpec
-
     if not cfg.data.token_dir:
         raise ValueError("data.token_dir must name the output folder for token shards")
     digests = None
@@ -229,11 +243,10 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
         if m in vocab.modalities and need > vocab.num_codes(m):
             raise ValueError(f"vocab.{m}={vocab.num_codes(m)} is smaller than the {m} tokenizer's {need} codes "
                              f"used in sequences; set vocab.{m} >= {need}")
-    spec = MediaSpec()
+    shapes = media_shapes()
     sources = {split: open_corpus_source(cfg, split) for split in splits}
     desc = sorted({d for _, d in sources.values()})
-    meta = token_meta(tokenizers, (spec.image_size, spec.image_size, 3),
-                      (spec.video_frames, spec.video_size, spec.video_size, 3), ",".join(desc), digests)
+    meta = token_meta(tokenizers, shapes["image"], shapes["video"], ",".join(desc), digests)
     _check_meta(cfg.data.token_dir, meta, overwrite)
     if overwrite:
         for split in splits:
