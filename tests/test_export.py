@@ -1,10 +1,12 @@
-"""Bundles: export -> load gives the same logits (one device and an 8-device mesh), params readable from
-NumPy without JAX, and truncated / tampered / incompatible bundles fail with clear errors."""
+"""Bundles: a run's checkpoint -> launch/export.py -> omni.load gives the checkpoint's logits (one device and
+an 8-device mesh), params readable from NumPy without JAX, damaged / incompatible bundles fail clearly."""
+import importlib.util
 import json
 import pathlib
 import shutil
 
 import jax
+import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
@@ -32,27 +34,53 @@ def _logits(model, batch):
 
 
 @pytest.fixture(scope="module")
-def source():
-    cfg = tiny_config()
+def source(tmp_path_factory):
+    """A model and a training run directory holding its checkpoint at step 20 (+ an eval record)."""
+    from omni.train.checkpoint import Checkpointer
+    from omni.train.optimizer import make_optimizer
+    from omni.train.state import TrainState
+    run = tmp_path_factory.mktemp("run")
+    cfg = tiny_config(f"run_dir={run}")
     model = tiny_model(cfg, seed=5)
-    return cfg, model, nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    state = TrainState(jnp.asarray(20, jnp.int32), params, make_optimizer(cfg).init(params),
+                       jax.random.key_data(jax.random.key(0)))
+    ck = Checkpointer(run, async_save=False)
+    ck.save(20, state, None, {}, cfg)
+    ck.close()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 20, "kind": "eval", "eval/loss": 2.5,
+                                                   "eval/loss/image": 3.0}) + "\n")
+    return cfg, model, params, run
 
 
 @pytest.fixture(scope="module")
 def exported(source, tmp_path_factory):
-    cfg, _, params = source
+    *_, run = source
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    bundle.export(out, config=cfg, params=params, step=20, tokenizer_dir=tokenizer_dir(),
-                  metrics={"eval/loss": 2.5, "eval/loss/image": 3.0})
+    rc = _export_cli().main(["--run", str(run), "--out", str(out), "--tokenizers", str(tokenizer_dir())])
+    assert rc == 0
     return out
 
 
-def test_exported_logits_equal_source_on_one_device_and_a_mesh(source, exported):
-    cfg, model, _ = source
+def _export_cli():
+    path = pathlib.Path(__file__).resolve().parent.parent / "launch" / "export.py"
+    spec = importlib.util.spec_from_file_location("launch_export", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exported_logits_equal_training_checkpoint_on_one_device_and_a_mesh(source, exported):
+    from omni.train.checkpoint import load_model
+    cfg, model, _, run = source
     batch = random_batch(cfg.vocab.build(), 8, 64, seed=1)
-    want = _logits(model, batch)
+    trained, _, step = load_model(run)
+    want = _logits(trained, batch)
+    np.testing.assert_array_equal(want, _logits(model, batch))
     lm = omni.load(exported, devices=jax.devices()[:1])
-    assert lm.mesh is None and lm.step == 20 and sorted(lm.tokenizers) == ["audio", "image", "text", "video"]
+    assert lm.mesh is None and lm.step == step == 20
+    assert sorted(lm.tokenizers) == ["audio", "image", "text", "video"]
+    assert lm.manifest["metrics"] == {"eval/loss": 2.5, "eval/loss/image": 3.0}
     np.testing.assert_array_equal(_logits(lm.model, batch), want)  # fp32 bundle: bit-exact
     sharded = omni.load(exported)                                  # all 8 (fake) devices
     assert sharded.mesh is not None and sharded.mesh.devices.size == len(jax.devices())
@@ -62,7 +90,7 @@ def test_exported_logits_equal_source_on_one_device_and_a_mesh(source, exported)
 def test_params_are_plain_safetensors(source, exported, tmp_path):
     from safetensors import safe_open
     from safetensors.numpy import load_file
-    cfg, _, params = source
+    cfg, _, params, _ = source
     arrays = load_file(str(exported / bundle.PARAMS))
     assert set(arrays) == set(params)
     for k, v in params.items():
@@ -75,7 +103,7 @@ def test_params_are_plain_safetensors(source, exported, tmp_path):
     np.testing.assert_array_equal(half["wq"], np.asarray(params["wq"]).astype(ml_dtypes.bfloat16))
     assert (bf / bundle.PARAMS).stat().st_size < 0.55 * (exported / bundle.PARAMS).stat().st_size
     card = (exported / "README.md").read_text()
-    assert "step 20" in card and "eval/loss" in card and "| 2.5 |" in card
+    assert "step 20" in card and "| eval/loss | 2.5 |" in card and "recorded by the trainer at step 20" in card
 
 
 def _copy(src, tmp_path, name="b") -> pathlib.Path:
@@ -133,7 +161,7 @@ def test_damaged_or_incompatible_bundles_fail_clearly(exported, tmp_path):
 
 
 def test_export_refuses_mismatches(source, tmp_path):
-    cfg, _, params = source
+    cfg, _, params, _ = source
     with pytest.raises(BundleError, match="text tokenizer has 300 ids but vocab.text is 256"):
         bundle.export(tmp_path / "x", config=tiny_config("vocab.text=256"), params=params, step=1,
                       tokenizer_dir=tokenizer_dir())
