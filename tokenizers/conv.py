@@ -69,13 +69,17 @@ class Encoder2D(nnx.Module):
         self.stages = nnx.List(stages)
         self.norm = nnx.GroupNorm(channels[-1], num_groups=min(8, channels[-1]), rngs=rngs)
         self.out = nnx.Conv(channels[-1], z_dim, (1, 1), rngs=rngs)
+        self.d = 2 ** len(channels)
+        # Linear patch shortcut (PCA-like): learns the coarse code in a few steps, convs add the rest.
+        self.skip = nnx.Linear(self.d * self.d * in_ch, z_dim, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = self.stem(space_to_depth(x * 2.0 - 1.0, 2))
+        x = x * 2.0 - 1.0
+        h = self.stem(space_to_depth(x, 2))
         for stage in self.stages:
             for blk in stage:
                 h = blk(h)
-        return self.out(jax.nn.silu(self.norm(h)))
+        return self.out(jax.nn.silu(self.norm(h))) + self.skip(space_to_depth(x, self.d))
 
 
 class Decoder2D(nnx.Module):
@@ -93,10 +97,13 @@ class Decoder2D(nnx.Module):
         self.stages = nnx.List(stages)
         self.norm = nnx.GroupNorm(rev[-1], num_groups=min(8, rev[-1]), rngs=rngs)
         self.out = nnx.Conv(rev[-1], 4 * out_ch, (3, 3), padding="SAME", rngs=rngs)
+        self.d = 2 ** len(channels)
+        self.skip = nnx.Linear(z_dim, self.d * self.d * out_ch, rngs=rngs)  # linear patch shortcut
 
     def __call__(self, z: jax.Array) -> jax.Array:
         h = self.inp(z)
         for stage in self.stages:
             for blk in stage:
                 h = blk(h)
-        return depth_to_space(self.out(jax.nn.silu(self.norm(h))), 2) * 0.5 + 0.5
+        y = depth_to_space(self.out(jax.nn.silu(self.norm(h))), 2) + depth_to_space(self.skip(z), self.d)
+        return y * 0.5 + 0.5
