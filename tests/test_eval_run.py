@@ -107,6 +107,9 @@ def test_report_contract(evaluated):
     assert on_disk["directions"]["text->video"]["reference"] == pytest.approx(1.0, abs=1e-12)
     assert set(on_disk["cycle"]) == {"text->image->text", "text->audio->text"}
     assert all(len(c["value"]) == 2 for c in on_disk["cycle"].values())
+    # floors over distinct texts: "A goat." vs "A frog." share "a" (F1 1/2); "hello there" vs "goodbye" 0
+    assert on_disk["cycle"]["text->image->text"]["baseline"] == pytest.approx(0.5, abs=1e-12)
+    assert on_disk["cycle"]["text->audio->text"]["baseline"] == pytest.approx(0.0, abs=1e-12)
     assert set(on_disk["loss"]) == {f"{a}->{b}" for a in ("text", "image", "audio", "video")
                                     for b in ("text", "image", "audio", "video") if a != b}
 
@@ -118,7 +121,9 @@ def test_untrained_column_matches_untrained_bundle(evaluated):
         assert e["value"] == pytest.approx(e["untrained"], abs=1e-9), d
     for d, e in report["loss"].items():
         assert e["loss"] == pytest.approx(e["untrained_loss"], rel=1e-5), d
-        assert e["tokens"] > 0
+        # trained target tokens of 3 shard examples: text 8 codes + eos, image 16, video 12 (end inserted,
+        # not trained), audio 10 frames x 2 levels + end
+        assert e["tokens"] == 3 * {"text": 9, "image": 16, "video": 12, "audio": 21}[d.split("->")[1]], d
 
 
 def test_markdown_links_exist(evaluated):
@@ -137,3 +142,8 @@ def test_select_one_view_per_item():
     sets = select(exs, limit=16)
     assert sets.counts() == {"captioned": 4, "speech": 4, "motion": 4}
     assert select(exs, limit=2).counts() == {"captioned": 2, "speech": 2, "motion": 2}
+    both = dict(exs[0], id="both", item="photo/x", audio=np.full(800, 0.1, np.float32), has_audio=True,
+                label=json.dumps({"object": "x", "speech": "kal"}))
+    sets = select([both], limit=4)  # a photo with its spoken caption serves both sets
+    assert sets.counts() == {"captioned": 1, "speech": 1, "motion": 0}
+    assert select([dict(both, text=" ")], limit=4).counts() == {"captioned": 0, "speech": 0, "motion": 0}

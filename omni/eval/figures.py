@@ -63,13 +63,15 @@ def text_grid(path, images: list[np.ndarray], lines: list[list[str]]) -> pathlib
 def video_strip(path, clips: list[np.ndarray], labels: list[str]) -> pathlib.Path:
     """One row per clip [T, H, W, 3]: its frames side by side, labelled on the left."""
     plt = _plt()
-    fig, axes = plt.subplots(len(clips), 1, figsize=(1.1 * max(len(c) for c in clips) + 2, 1.3 * len(clips)),
-                             squeeze=False)
-    for ax, clip, label in zip(axes[:, 0], clips, labels):
+    lines = [printable(label).split("\n") for label in labels]
+    heights = [1.1 + 0.13 * len(t) for t in lines]
+    fig, axes = plt.subplots(len(clips), 1, figsize=(1.1 * max(len(c) for c in clips), sum(heights)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, clip, text in zip(axes[:, 0], clips, lines):
         f = to_float01(clip)
         ax.imshow(np.concatenate(list(f), axis=1), interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
-        ax.set_ylabel(_wrap(label, 26), fontsize=7, rotation=0, ha="right", va="center")
+        ax.set_title("\n".join(t[:110] for t in text), fontsize=7, loc="left")
     fig.tight_layout()
     return _save(fig, path)
 

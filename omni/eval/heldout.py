@@ -32,19 +32,20 @@ def label_of(example: dict) -> dict:
     return lab if isinstance(lab, dict) else {}
 
 
-def category(example: dict) -> str | None:
-    """Which held-out set an example belongs to (None: not used for generation metrics)."""
+def categories(example: dict) -> list[str]:
+    """The held-out sets an example belongs to (an image with spoken audio is in two)."""
     text = str(example.get("text", "")).strip()
     if not text:
-        return None
+        return []
     lab = label_of(example)
+    out = []
     if example.get("has_video") and lab.get("motion") and lab.get("object"):
-        return "motion"
+        out.append("motion")
     if example.get("has_audio") and "speech" in lab:
-        return "speech"
+        out.append("speech")
     if example.get("has_image"):
-        return "captioned"
-    return None
+        out.append("captioned")
+    return out
 
 
 def spread(n: int, limit: int) -> list[int]:
@@ -62,14 +63,12 @@ def select(examples, limit: int) -> HeldOut:
     items_seen: set[str] = set()
     for i in range(len(examples)):
         ex = examples[i]
-        c = category(ex)
-        if c is None:
-            continue
-        if c == "captioned":  # one view per item: retrieval needs distinct items
-            if ex["item"] in items_seen:
-                continue
-            items_seen.add(ex["item"])
-        found[c].append(i)
+        for c in categories(ex):
+            if c == "captioned":  # one view per item: retrieval needs distinct items
+                if ex["item"] in items_seen:
+                    continue
+                items_seen.add(ex["item"])
+            found[c].append(i)
     out = {}
     for c, idx in found.items():
         out[c] = [examples[idx[j]] for j in spread(len(idx), limit)]

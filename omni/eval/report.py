@@ -42,6 +42,12 @@ def fmt(v) -> str:
     return str(v)
 
 
+def cell(text) -> str:
+    """Text safe inside a Markdown table cell (generated text may hold anything)."""
+    t = figures.printable(str(text).replace("\n", " ")).strip()
+    return (t.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;") if t else "(empty)")
+
+
 def _rel(path: pathlib.Path, out: pathlib.Path) -> str:
     return str(path.relative_to(out))
 
@@ -117,19 +123,19 @@ def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
             if d == "audio->text":
                 w = media_io.write_audio(media / "audio_to_text" / f"{i:02d}_real.wav", s["trained"][i]["prompt"],
                                          16000)
-                lines.append(f"| {_audio_cell(w, out)} | {s['trained'][i]['reference']} | "
-                             + " | ".join(s[m][i]["output"] or "(empty)" for m in models(s)) + " |")
+                lines.append(f"| {_audio_cell(w, out)} | {cell(s['trained'][i]['reference'])} | "
+                             + " | ".join(cell(s[m][i]["output"]) for m in models(s)) + " |")
             else:
                 cells = []
                 for m in models(s):
                     x = s[m][i]
                     if x["output"] is None or len(x["output"]) == 0:
-                        cells.append(f"(no audio) ({x['transcript'] or 'empty'})")
+                        cells.append(f"(no audio) ({cell(x['transcript'])})")
                         continue
                     w = media_io.write_audio(media / "text_to_audio" / f"{i:02d}_{m}.wav", x["output"],
                                              x["sample_rate"] or sr)
-                    cells.append(f"{_audio_cell(w, out)} ({x['transcript'] or 'empty'})")
-                lines.append(f"| {s['trained'][i]['prompt']} | " + " | ".join(cells) + " |")
+                    cells.append(f"{_audio_cell(w, out)} ({cell(x['transcript'])})")
+                lines.append(f"| {cell(s['trained'][i]['prompt'])} | " + " | ".join(cells) + " |")
         lines.append("")
     if "video->text" in samples:
         s = samples["video->text"]
@@ -160,7 +166,7 @@ def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
                                                                     for r in range(len(s["trained"]))) + " |",
                   "|---|" + "---|" * len(s["trained"])]
         for i in range(min(4, len(s["originals"]))):
-            lines.append(f"| {s['originals'][i]} | " + " | ".join(r[i] or "(empty)" for r in s["trained"]) + " |")
+            lines.append(f"| {cell(s['originals'][i])} | " + " | ".join(cell(r[i]) for r in s["trained"]) + " |")
         lines.append("")
     return lines
 
@@ -192,7 +198,7 @@ def reconstructions(out: pathlib.Path, lm, sets) -> list[str]:
             rec = np.asarray(toks["audio"].decode(codes.reshape(1, -1), num_quantizers=k))[0]
             a = media_io.write_audio(media / f"audio_{i:02d}_original.wav", wave, spec.sample_rate)
             b = media_io.write_audio(media / f"audio_{i:02d}_tokenizer.wav", rec, spec.sample_rate)
-            rows.append(f"| {e['text']} | {_audio_cell(a, out)} | {_audio_cell(b, out)} |")
+            rows.append(f"| {cell(e['text'])} | {_audio_cell(a, out)} | {_audio_cell(b, out)} |")
         lines += rows + [""]
     return lines
 

@@ -117,8 +117,11 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
         if d1 not in report["directions"] or d2 not in report["directions"] or rounds < 1:
             report["skipped"][c] = f"needs both {d1} and {d2}"
             continue
-        exs = (sets.captioned if via == "image" else sets.speech)[:cycle_items]
-        texts = [e["text"] for e in exs]
+        texts = list(dict.fromkeys(e["text"] for e in (sets.captioned if via == "image" else sets.speech)))
+        texts = texts[:cycle_items]
+        if len(texts) < 2:
+            report["skipped"][c] = f"needs 2 distinct held-out texts, found {len(texts)}"
+            continue
         runs = {name: cyc.run_cycle(m, texts, via, rounds, options) for name, m in models.items()}
         report["cycle"][c] = {"metric": "token-F1 to the original text after each round",
                               "rounds": list(range(1, rounds + 1)), "value": runs["trained"][0],

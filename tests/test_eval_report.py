@@ -1,0 +1,46 @@
+"""Report helpers: JSON cleaning, Markdown cells, loss-curve series, and loss-batch padding."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from omni.eval import figures
+from omni.eval.heldout_loss import pad_rows
+from omni.eval.report import cell, clean
+
+
+def test_clean_makes_strict_json():
+    d = clean({"a": np.float32(1.5), "b": math.inf, "c": [np.int64(3), float("nan")], "d": np.bool_(True)})
+    assert d == {"a": 1.5, "b": None, "c": [3, None], "d": True}
+    json.dumps(d, allow_nan=False)
+
+
+def test_cell_escapes_markdown_and_control_characters():
+    assert cell("a|b <x>\nc") == "a\\|b &lt;x&gt; c"
+    assert cell("") == "(empty)"
+    assert cell("ok\x00") == "ok\N{REPLACEMENT CHARACTER}"
+
+
+def test_loss_series_and_curves(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text('{"step": 1, "loss": 2.0, "loss/text": 3.0, "z_loss": 9.0, "lr": 0.1}\nbroken\n'
+                 '{"step": 2, "loss": 1.0, "eval/loss/image": 4.0}\n{"no_step": 1}\n')
+    recs = figures.read_metrics(p)
+    assert len(recs) == 2
+    series = figures.loss_series(recs)
+    assert series == {"loss": ([1, 2], [2.0, 1.0]), "loss/text": ([1], [3.0]), "eval/loss/image": ([2], [4.0])}
+    assert figures.loss_curves(tmp_path / "c.png", recs).is_file()
+    assert figures.loss_curves(tmp_path / "none.png", [{"step": 1, "lr": 0.1}]) is None
+
+
+def test_pad_rows_layout():
+    ex = {"inputs": np.array([5, 6, 7]), "targets": np.array([6, 7, 0]), "input_modality": np.zeros(3),
+          "target_modality": np.zeros(3), "span_ids": np.zeros(3), "loss_mask": np.array([0.0, 1.0, 0.0])}
+    b = pad_rows([ex], rows=2, seq_len=4)
+    assert b["inputs"].tolist() == [[5, 6, 7, 0], [0, 0, 0, 0]]
+    assert b["segment_ids"].tolist() == [[1, 1, 1, 0], [0, 0, 0, 0]]
+    assert b["positions"][0].tolist() == [0, 1, 2, 0]
+    assert b["loss_mask"].sum() == 1.0
+    with pytest.raises(ValueError, match="does not fit"):
+        pad_rows([ex], rows=1, seq_len=2)
