@@ -44,3 +44,23 @@ def test_pad_rows_layout():
     assert b["loss_mask"].sum() == 1.0
     with pytest.raises(ValueError, match="does not fit"):
         pad_rows([ex], rows=1, seq_len=2)
+
+
+def _cli():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "launch" / "eval.py"
+    spec = importlib.util.spec_from_file_location("launch_eval", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_arguments_and_clear_errors(tmp_path, capsys):
+    cli = _cli()
+    a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--tokens", "t", "--limit", "8"])
+    assert (a.limit, a.rounds, a.temperature, str(a.tokens), a.run) == (8, 3, 0.0, "t", None)
+    with pytest.raises(SystemExit):
+        cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--limit", "1"])
+    assert cli.main(["--bundle", str(tmp_path / "none"), "--corpus", "c", "--out", str(tmp_path / "o")]) == 2
+    assert "no bundle at" in capsys.readouterr().err

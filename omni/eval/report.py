@@ -219,9 +219,13 @@ def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tu
     if report["skipped"]:
         md += ["Not evaluated: " + "; ".join(f"{k} ({v})" for k, v in report["skipped"].items()), ""]
     curve = None
-    if run_dir is not None and (pathlib.Path(run_dir) / "metrics.jsonl").is_file():
-        curve = figures.loss_curves(out / MEDIA_DIR / "loss_curves.png",
-                                    figures.read_metrics(pathlib.Path(run_dir) / "metrics.jsonl"))
+    if run_dir is not None:
+        path = pathlib.Path(run_dir)
+        path = path if path.is_file() else path / "metrics.jsonl"
+        if path.is_file():
+            curve = figures.loss_curves(out / MEDIA_DIR / "loss_curves.png", figures.read_metrics(path))
+        else:
+            md += [f"No training curves: {path} does not exist.", ""]
     if curve is not None:
         md += ["## Training loss per modality", "", f"![loss curves]({_rel(curve, out)})", ""]
     md += ["## Samples", ""] + sample_sections(out, samples, lm)

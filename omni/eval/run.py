@@ -69,7 +69,11 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
 
     if token_dir is not None:
         seq_len = lm.config.train.seq_len
-        exs = direction_examples(token_dir, lm.vocab, lm.spec, seq_len, loss_examples)
+        try:
+            exs = direction_examples(token_dir, lm.vocab, lm.spec, seq_len, loss_examples)
+        except ValueError as e:  # no/unfinished validation shards: say so in the report, evaluate the rest
+            report["skipped"]["held-out loss"] = str(e)
+            exs = {}
         losses = {name: direction_losses(m.model, exs, seq_len) for name, m in models.items()}
         for d, r in losses["trained"].items():
             base = uniform_loss(lm.vocab, d.split("->")[1])
