@@ -109,9 +109,12 @@ def loss_curves(path, records: list[dict]) -> pathlib.Path | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
+    colors = {}
     for k, (steps, vals) in sorted(series.items()):
         held = "eval" in k or "val" in k
-        ax.plot(steps, vals, "--o" if held else "-", ms=3, lw=1.2, label=k)
+        what = k.split("/")[-1]  # train and held-out curves of one modality share a colour
+        color = colors.setdefault(what, f"C{len(colors) % 10}")
+        ax.plot(steps, vals, "--o" if held else "-", ms=3, lw=1.2, label=k, color=color)
     ax.set_xlabel("step"), ax.set_ylabel("loss (nats / token)")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
