@@ -75,6 +75,10 @@ class ModelConfig:
     # `tiles` (sort into fixed tiles + batched matmul, fast on CPU), `auto` (by backend).
     grouped_matmul: Literal["auto", "ragged", "tiles"] = "auto"
     tile_size: int = 128
+    # Grouped-matmul layouts are built per chunk of the batch's rows: 1 = all B*L tokens together;
+    # k = k chunks of B/k rows (gcd(B, k) when k does not divide B). 0 = auto: 1 for the model alone,
+    # the number of batch shards when the trainer builds it, so grouping stays local to each device.
+    layout_chunks: int = 0
     init_std: float = 0.02
 
     def validate(self):
@@ -87,6 +91,8 @@ class ModelConfig:
                               f"model.n_kv_heads ({self.n_kv_heads})")
         if self.head_dim % 2:
             raise ConfigError(f"model.head_dim must be even for RoPE, got {self.head_dim}")
+        if self.layout_chunks < 0:
+            raise ConfigError(f"model.layout_chunks must be >= 0 (0 = auto), got {self.layout_chunks}")
 
     @property
     def is_dense(self) -> bool:
@@ -100,6 +106,8 @@ class MeshConfig:
     data: int = -1
     fsdp: int = 1
     tensor: int = 1
+    # Use only the first N devices (0 = all): one-process tests and benchmarks on part of a machine.
+    devices: int = 0
     # logical axis -> mesh axes (tuple) or None (replicated).
     rules: tuple[tuple[str, Any], ...] = (
         ("batch", ("data", "fsdp")),
@@ -121,36 +129,49 @@ class MeshConfig:
                               f"tensor={self.tensor}")
         if any(s == 0 or s < -1 for s in sizes):
             raise ConfigError(f"mesh axis sizes must be positive or -1, got {sizes}")
+        if self.devices < 0:
+            raise ConfigError(f"mesh.devices must be >= 0 (0 = all devices), got {self.devices}")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 8
+    """Optimization, logging and checkpointing of launch/train.py (docs/training.md)."""
+
+    batch_size: int = 8                 # global rows per step (split over processes and grad_accum)
     seq_len: int = 128
-    learning_rate: float = 3e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 10
+    learning_rate: float = 3e-3         # peak
+    min_lr_ratio: float = 0.1           # final lr = min_lr_ratio * learning_rate (cosine, linear)
+    warmup_steps: int = 10              # linear warmup to the peak
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
-    weight_decay: float = 0.1
+    weight_decay: float = 0.1           # AdamW; never on norms or the token embedding
     b1: float = 0.9
     b2: float = 0.95
     eps: float = 1e-8
-    grad_clip: float = 1.0
-    grad_accum: int = 1
-    max_nonfinite_in_a_row: int = 5
+    grad_clip: float = 1.0              # global-norm clipping; 0 = off
+    grad_accum: int = 1                 # micro-batches per step (token-weighted: same update as one batch)
+    max_nonfinite_in_a_row: int = 5     # skipped non-finite steps in a row before the run stops
     log_every: int = 10
-    eval_every: int = 100
+    eval_every: int = 100               # held-out evaluation period; 0 = never
     eval_batches: int = 4
     keep_checkpoints: int = 3
     async_checkpoints: bool = True
-    peak_tflops: float = 0.0  # 0 = look up the device's known peak
+    peak_tflops: float = 0.0            # per-device peak for MFU; 0 = look up the device's known peak
 
     def validate(self):
-        for k in ("batch_size", "seq_len", "grad_accum", "log_every", "keep_checkpoints"):
+        for k in ("batch_size", "seq_len", "grad_accum", "log_every", "keep_checkpoints", "eval_batches",
+                  "max_nonfinite_in_a_row"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"train.{k} must be > 0, got {getattr(self, k)}")
+        for k in ("warmup_steps", "eval_every", "weight_decay", "grad_clip", "peak_tflops"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"train.{k} must be >= 0, got {getattr(self, k)}")
         if self.learning_rate <= 0:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError(f"train.batch_size ({self.batch_size}) must be a multiple of train.grad_accum "
+                              f"({self.grad_accum})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +258,7 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
         if self.checkpoint_every <= 0:

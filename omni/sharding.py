@@ -1,6 +1,8 @@
 """Logical axis names -> mesh axes: building the mesh, parameter specs and shardings from rules."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import jax
@@ -78,3 +80,28 @@ def state_shardings(state, mesh: Mesh, rules):
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
     """Sharding of [B, L] batch arrays: batch over the rule's mesh axes, sequence replicated."""
     return NamedSharding(mesh, logical_to_spec(("batch", "seq"), rules, mesh=mesh))
+
+
+# ---- activation sharding constraints (the trainer sets the mesh and rules; a no-op otherwise) ----------
+
+_ACTIVATION_CTX: contextvars.ContextVar = contextvars.ContextVar("omni_activation_sharding", default=None)
+
+
+@contextlib.contextmanager
+def activation_sharding(mesh: Mesh, rules):
+    """While tracing inside this context, `constrain` pins activations to `rules` on `mesh`."""
+    token = _ACTIVATION_CTX.set((mesh, tuple(rules)))
+    try:
+        yield
+    finally:
+        _ACTIVATION_CTX.reset(token)
+
+
+def constrain(x: jax.Array, axes) -> jax.Array:
+    """with_sharding_constraint by logical axis names (e.g. ("batch", "seq", None)); identity outside
+    `activation_sharding`, so model code runs unchanged on one device."""
+    ctx = _ACTIVATION_CTX.get()
+    if ctx is None:
+        return x
+    mesh, rules = ctx
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, logical_to_spec(axes, rules, x.shape, mesh)))

@@ -137,8 +137,14 @@ def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout) -> jax.Array:
         xt = x.reshape(C, P // T, T, K)
         wt = w[layout.tile_group]                                            # [C, n_tiles, K, F]
         return jnp.einsum("cntk,cnkf->cntf", xt, wt).reshape(C, P, -1)
-    outs = [jax.lax.ragged_dot(x[c], w, layout.group_sizes[c]) for c in range(C)]
-    return jnp.stack(outs)
+    if C == 1:
+        return jax.lax.ragged_dot(x[0], w, layout.group_sizes[0])[None]
+    # Chunks as a batch dimension (each chunk's rows stay on the device holding them under data sharding):
+    # lhs [C, P, K] ragged in P, rhs [G, C, K, F] (weights broadcast per chunk), group sizes [C, G].
+    dn = jax.lax.RaggedDotDimensionNumbers(dot_dimension_numbers=(([2], [2]), ([0], [1])),
+                                           lhs_ragged_dimensions=[1], rhs_group_dimensions=[0])
+    wb = jnp.broadcast_to(w[:, None], (w.shape[0], C) + w.shape[1:])
+    return jax.lax.ragged_dot_general(x, wb, layout.group_sizes, dn)
 
 
 def group_scale(scale: jax.Array, layout: Layout) -> jax.Array:

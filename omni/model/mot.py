@@ -10,6 +10,7 @@ metadata, so sharding is configuration only (`omni.train.sharding`).
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -22,6 +23,7 @@ from omni.attention import MaskInfo, attention
 from omni.config import ModelConfig
 from omni.model import grouping
 from omni.model.layers import rms_norm, rope
+from omni.sharding import constrain
 from omni.vocab import UnifiedVocab
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -44,6 +46,11 @@ def resolve_grouped_matmul(cfg: ModelConfig, backend: str | None = None) -> str:
         return cfg.grouped_matmul
     backend = backend or jax.default_backend()
     return "tiles" if backend == "cpu" else "ragged"
+
+
+def _gathered_axes(axes):
+    """Logical axes of a weight as used in compute: `embed` unsharded, so activations keep their layout."""
+    return tuple(None if a == "embed" else a for a in axes)
 
 
 class OmniModel(nnx.Module):
@@ -101,7 +108,7 @@ class OmniModel(nnx.Module):
         cfg = self.cfg
         B, L = inputs.shape
         dt = DTYPES[cfg.dtype]
-        chunks = 1
+        chunks = math.gcd(B, max(cfg.layout_chunks, 1))  # each chunk of B/chunks rows is grouped on its own
         N = B * L // chunks
         groups = input_modality.reshape(chunks, N).astype(jnp.int32)
         mode = resolve_grouped_matmul(cfg)
@@ -133,18 +140,22 @@ class OmniModel(nnx.Module):
 
         H, Hkv, Dh = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
 
+        def act(x):  # [C, P, K] activations stay sharded by rows (no-op outside the trainer's mesh)
+            return constrain(x, ("batch", "seq", None))
+
         def layer(x, p, ck, cv):
-            h = rms_norm(x, scale(p["attn_norm"]), cfg.norm_eps)
+            p = {n: constrain(w, gathered[n]) for n, w in p.items()}  # FSDP: all-gather this layer's weights
+            x = act(x)
+            h = act(rms_norm(x, scale(p["attn_norm"]), cfg.norm_eps))
             q, k, v = mm(h, p["wq"]), mm(h, p["wk"]), mm(h, p["wv"])
             if cfg.qk_norm:
                 qs, ks = scale(p["q_norm"]), scale(p["k_norm"])
                 q = rms_norm(q.reshape(q.shape[:-1] + (H, Dh)), qs[..., None, :], cfg.norm_eps)
                 k = rms_norm(k.reshape(k.shape[:-1] + (Hkv, Dh)), ks[..., None, :], cfg.norm_eps)
                 q, k = q.reshape(q.shape[:-2] + (H * Dh,)), k.reshape(k.shape[:-2] + (Hkv * Dh,))
-            qkv = from_l(jnp.concatenate([q, k, v], axis=-1))
-            q = qkv[..., :H * Dh].reshape(B, L, H, Dh)
-            k = qkv[..., H * Dh:(H + Hkv) * Dh].reshape(B, L, Hkv, Dh)
-            v = qkv[..., (H + Hkv) * Dh:].reshape(B, L, Hkv, Dh)
+            # Back to token order one by one (a concatenation would misalign tensor-parallel head shards).
+            q = from_l(q).reshape(B, L, H, Dh)
+            k, v = from_l(k).reshape(B, L, Hkv, Dh), from_l(v).reshape(B, L, Hkv, Dh)
             q, k = rope(q, info.positions, cfg.rope_theta), rope(k, info.positions, cfg.rope_theta)
             if ck is not None:
                 ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (0, idx, 0, 0))
@@ -152,10 +163,10 @@ class OmniModel(nnx.Module):
                 o = attention(q, ck.astype(dt), cv.astype(dt), info, new_info, impl=cfg.attention_impl)
             else:
                 o = attention(q, k, v, info, info, impl=cfg.attention_impl)
-            x = x + mm(to_l(o.reshape(B, L, H * Dh)), p["wo"])
-            h = rms_norm(x, scale(p["ffn_norm"]), cfg.norm_eps)
+            x = act(x + mm(to_l(o.reshape(B, L, H * Dh)), p["wo"]))
+            h = act(rms_norm(x, scale(p["ffn_norm"]), cfg.norm_eps))
             f = jax.nn.silu(mm(h, p["w_gate"])) * mm(h, p["w_up"])
-            x = x + mm(f, p["w_down"])
+            x = act(x + mm(f, p["w_down"]))
             return x, ck, cv
 
         if cfg.remat == "full":
@@ -164,7 +175,9 @@ class OmniModel(nnx.Module):
             layer = jax.checkpoint(layer, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
 
         params = {name: getattr(self, name)[...] for name in LAYER_PARAMS}
-        x = to_l(self.embed[...][inputs].astype(dt))
+        gathered = {n: _gathered_axes(getattr(self, n).axes[1:]) for n in LAYER_PARAMS}
+        embed = self.gathered("embed")
+        x = to_l(embed[inputs].astype(dt))
         if cfg.scan_layers:
             def body(x, xs):
                 p, ck, cv = xs
@@ -181,7 +194,7 @@ class OmniModel(nnx.Module):
                 ks.append(ck)
                 vs.append(cv)
             nk, nv = (jnp.stack(ks), jnp.stack(vs)) if cache is not None else (None, None)
-        x = rms_norm(x, scale(self.final_norm[...]), cfg.norm_eps)
+        x = rms_norm(x, scale(self.gathered("final_norm")), cfg.norm_eps)
         h = from_l(x)
         if cache is None:
             return h
@@ -190,9 +203,14 @@ class OmniModel(nnx.Module):
     def logits(self, h: jax.Array, target_modality: jax.Array) -> jax.Array:
         """h: [B, L, D] -> fp32 logits [B, L, V]; ids outside the target modality's head are -inf."""
         dt = DTYPES[self.cfg.dtype]
-        logits = jnp.einsum("bld,dv->blv", h.astype(dt), self.unembed[...].astype(dt),
+        logits = jnp.einsum("bld,dv->blv", h.astype(dt), self.gathered("unembed").astype(dt),
                             preferred_element_type=jnp.float32)
         return jnp.where(self.head_mask(target_modality), logits, NEG_INF)
+
+    def gathered(self, name: str) -> jax.Array:
+        """A parameter's value, all-gathered over the mesh axes of `embed` when a mesh is active (FSDP)."""
+        var = getattr(self, name)
+        return constrain(var[...], _gathered_axes(var.axes))
 
     def head_mask(self, target_modality: jax.Array) -> jax.Array:
         """[B, L, V] bool: the vocabulary slice each position may predict."""

@@ -1,0 +1,99 @@
+"""Throughput and MFU from analytic FLOPs, known device peaks, and the run's metric writers.
+
+MFU = achieved model FLOP/s per device / the device's dense bf16 peak. Model FLOPs come from
+`omni.model.model_stats` (matmuls + causal attention, forward and backward; remat recompute excluded).
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+
+import jax
+
+# Dense bf16 peak TFLOP/s per chip by `device_kind` substring (vendor datasheets; first match wins).
+PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
+    ("TPU v6 lite", 918.0), ("TPU v6e", 918.0),
+    ("TPU v5p", 459.0),
+    ("TPU v5 lite", 197.0), ("TPU v5e", 197.0),
+    ("TPU v5", 459.0),
+    ("TPU v4", 275.0),
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0), ("H100", 989.0),
+    ("A100", 312.0),
+)
+
+
+def peak_tflops(device_kind: str | None = None, override: float = 0.0) -> float | None:
+    """Per-device peak TFLOP/s: `override` if > 0, else the table entry for the device, else None."""
+    if override > 0:
+        return float(override)
+    kind = jax.devices()[0].device_kind if device_kind is None else device_kind
+    for key, value in PEAK_TFLOPS:
+        if key.lower() in kind.lower():
+            return value
+    return None
+
+
+def throughput(tokens: float, seconds: float, flops_per_token: float, num_devices: int,
+               peak: float | None) -> dict[str, float]:
+    """tokens_per_s, tflops_per_device and (when the peak is known) mfu for `tokens` in `seconds`."""
+    seconds = max(seconds, 1e-9)
+    tps = tokens / seconds
+    tflops = tps * flops_per_token / num_devices / 1e12
+    out = {"tokens_per_s": tps, "tflops_per_device": tflops}
+    if peak:
+        out["mfu"] = tflops / peak
+    return out
+
+
+class MetricsWriter:
+    """Appends one JSON object per record to metrics.jsonl and mirrors scalars to TensorBoard.
+
+    Disabled (no files) on every process but the first, so multi-host runs log once.
+    """
+
+    def __init__(self, run_dir: str | pathlib.Path, enabled: bool = True, purge_step: int | None = None):
+        self.enabled = enabled
+        self._tb = None
+        if not enabled:
+            return
+        run_dir = pathlib.Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        from tensorboardX import SummaryWriter
+        # purge_step: on resume, TensorBoard drops events logged after the checkpoint by the killed run.
+        self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
+
+    def write(self, step: int, record: dict):
+        if not self.enabled:
+            return
+        row = {"step": int(step), "time": time.time(), **{k: _plain(v) for k, v in record.items()}}
+        for k, v in row.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                row[k] = None  # strict JSON: non-finite values are written as null
+            elif k not in ("step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                self._tb.add_scalar(k, v, step)
+        self._jsonl.write(json.dumps(row, allow_nan=False) + "\n")
+        self._jsonl.flush()
+        self._tb.flush()
+
+    def close(self):
+        if self.enabled:
+            self._jsonl.close()
+            self._tb.close()
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    return v
+
+
+def read_metrics(run_dir: str | pathlib.Path) -> list[dict]:
+    """Every record of a run's metrics.jsonl (train and eval rows), in order."""
+    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

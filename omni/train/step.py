@@ -1,0 +1,168 @@
+"""The jitted train step: token-weighted gradient accumulation, clipping, AdamW, non-finite skipping.
+
+One `jax.jit` with explicit in/out shardings and the train state donated. Micro-batch losses are
+combined weighted by their loss tokens, so `grad_accum=A` computes the same update as one big batch.
+A step whose loss or gradient norm is not finite leaves params and optimizer state unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from omni import modality as mod
+from omni import sharding
+from omni.config import Config
+from omni.model import loss_fn
+from omni.train.optimizer import learning_rate_schedule
+from omni.train.state import TrainState
+
+BATCH_KEYS = ("inputs", "targets", "input_modality", "target_modality", "segment_ids", "positions",
+              "span_ids", "loss_mask")
+
+
+def _sum_keys() -> tuple[str, ...]:
+    return ("nll", "z_loss") + tuple(f"loss/{m}" for m in mod.names())
+
+
+def _token_key(k: str) -> str:
+    return f"tokens/{k.split('/', 1)[1]}" if k.startswith("loss/") else "tokens"
+
+
+def weighted_sums(graphdef, params, batch):
+    """(loss * tokens, sums): every mean of `loss_fn` multiplied by the tokens it averaged over."""
+    loss, aux = loss_fn(nnx.merge(graphdef, params), batch)
+    sums = {k: aux[k] * aux[_token_key(k)] for k in _sum_keys()}
+    sums.update({k: v for k, v in aux.items() if k.startswith("tokens")})
+    return loss * aux["tokens"], sums
+
+
+def means(loss_sum, sums, xp=jnp) -> dict:
+    """Turns token-weighted sums back into means (0 where a modality had no tokens); xp: jnp or np."""
+    out = {"loss": loss_sum / xp.maximum(sums["tokens"], 1.0)}
+    for k in _sum_keys():
+        out[k] = sums[k] / xp.maximum(sums[_token_key(k)], 1.0)
+    out.update({k: v for k, v in sums.items() if k.startswith("tokens")})
+    return out
+
+
+def fetch(tree):
+    """Host numpy copies of replicated (or fully addressable) arrays; works on every process."""
+    def one(x):
+        if not isinstance(x, jax.Array):
+            return x
+        return np.asarray(x) if x.is_fully_addressable else np.asarray(x.addressable_data(0))
+    return jax.tree.map(one, tree)
+
+
+def batch_shardings(cfg: Config, mesh: Mesh) -> dict:
+    bs = sharding.batch_sharding(mesh, cfg.mesh.rules)
+    return {k: bs for k in BATCH_KEYS}
+
+
+def batch_shards(cfg: Config, mesh: Mesh) -> int:
+    """How many ways the batch dimension is split over the mesh (product of its mesh axes)."""
+    spec = sharding.batch_sharding(mesh, cfg.mesh.rules).spec[0]
+    axes = () if spec is None else (spec,) if isinstance(spec, str) else tuple(spec)
+    return math.prod(mesh.shape[a] for a in axes)
+
+
+def train_mesh(cfg: Config) -> Mesh:
+    """The device mesh of cfg.mesh over all devices (or the first mesh.devices of them)."""
+    n = cfg.mesh.devices
+    if n and n > jax.device_count():
+        raise ValueError(f"mesh.devices={n} but only {jax.device_count()} devices exist")
+    if n and n != jax.device_count() and jax.process_count() > 1:
+        raise ValueError(f"mesh.devices={n} selects part of the devices, which needs a single process; "
+                         f"this run has {jax.process_count()}")
+    return sharding.make_mesh(cfg.mesh, jax.devices()[:n] if n else None)
+
+
+def _mesh_size(mesh: Mesh, target) -> int:
+    names = () if target is None else (target,) if isinstance(target, str) else tuple(target)
+    return math.prod(mesh.shape[n] for n in names)
+
+
+def resolve_for_mesh(cfg: Config, mesh: Mesh) -> Config:
+    """The config as trained on `mesh`: `heads`/`kv_heads` replicated when their head count does not split
+    over their mesh axes (a shard must hold whole heads); model.layout_chunks=0 (auto) -> the batch shard
+    count, so per-modality grouping stays local to each device."""
+    counts = {"heads": cfg.model.n_heads, "kv_heads": cfg.model.n_kv_heads}
+    rules = tuple((name, None if name in counts and counts[name] % _mesh_size(mesh, target) else target)
+                  for name, target in cfg.mesh.rules)
+    cfg = dataclasses.replace(cfg, mesh=dataclasses.replace(cfg.mesh, rules=rules))
+    if cfg.model.layout_chunks:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, layout_chunks=batch_shards(cfg, mesh)))
+
+
+def check_batch_layout(cfg: Config, mesh: Mesh):
+    """Global batch must split evenly into grad_accum micro-batches over the batch-sharded mesh axes."""
+    shards = batch_shards(cfg, mesh)
+    B, A = cfg.train.batch_size, cfg.train.grad_accum
+    if B % (A * shards):
+        raise ValueError(f"train.batch_size ({B}) must be a multiple of train.grad_accum ({A}) x the number of "
+                         f"batch shards of the mesh ({shards}); got remainder {B % (A * shards)}")
+
+
+def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mesh: Mesh,
+                    shardings: TrainState):
+    """jit(state, batch) -> (state, metrics); metrics are replicated scalars (means, norms, counts)."""
+    check_batch_layout(cfg, mesh)
+    A = cfg.train.grad_accum
+    schedule = learning_rate_schedule(cfg)
+    bsh = batch_shardings(cfg, mesh)
+    grad_fn = jax.value_and_grad(lambda p, b: weighted_sums(graphdef, p, b), has_aux=True)
+
+    def micro_batches(batch):  # [B, L] -> [A, B/A, L]; micro-batch a = rows a, A + a, ... (even per shard)
+        def split(x):
+            x = x.reshape(x.shape[0] // A, A, *x.shape[1:]).swapaxes(0, 1)
+            return x
+        return {k: split(v) for k, v in batch.items()}
+
+    def step(state: TrainState, batch):
+        with sharding.activation_sharding(mesh, cfg.mesh.rules):
+            return _step(state, batch)
+
+    def _step(state: TrainState, batch):
+        if A == 1:
+            (loss_sum, sums), grads = grad_fn(state.params, batch)
+        else:
+            def body(carry, mb):
+                mb = {k: jax.lax.with_sharding_constraint(v, bsh[k]) for k, v in mb.items()}
+                (ls, s), g = grad_fn(state.params, mb)
+                return jax.tree.map(jnp.add, carry, (ls, s, g)), None
+            zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, state.params,
+                                                               jax.tree.map(lambda v: v[0], micro_batches(batch))))
+            zero = (zero[0][0], zero[0][1], zero[1])
+            (loss_sum, sums, grads), _ = jax.lax.scan(body, zero, micro_batches(batch))
+        denom = jnp.maximum(sums["tokens"], 1.0)
+        grads = jax.tree.map(lambda g: g / denom, grads)
+        metrics = means(loss_sum, sums)
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
+
+        def apply(_):
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            return optax.apply_updates(state.params, updates), opt_state
+
+        params, opt_state = jax.lax.cond(finite, apply, lambda _: (state.params, state.opt_state), None)
+        rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
+        metrics.update(grad_norm=grad_norm, finite=finite, learning_rate=schedule(state.step),
+                       param_norm=optax.tree.norm(params))
+        return TrainState(state.step + 1, params, opt_state, rng), metrics
+
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return jax.jit(step, in_shardings=(shardings, bsh), out_shardings=(shardings, replicated),
+                   donate_argnums=0)
+
+
+def make_eval_step(graphdef):
+    """jit(params, batch) -> token-weighted sums (see `means`); shardings follow the inputs."""
+    return jax.jit(lambda params, batch: weighted_sums(graphdef, params, batch))
