@@ -131,24 +131,23 @@ class _Run:
         """Bookkeeping for finished step `step` (1-based count of updates): non-finite streak, logging."""
         m = fetch(m)  # waits for step `step` to finish
         now = time.perf_counter()
-        if not bool(m["finite"]):
-            self.streak += 1
-            self.skipped += 1
+        finite = bool(m["finite"])
+        self.streak = 0 if finite else self.streak + 1
+        self.skipped += 0 if finite else 1
+        if not finite:
             _say(f"step {step}: non-finite loss/gradient (loss={float(m['loss'])}, "
                  f"grad_norm={float(m['grad_norm'])}); update skipped ({self.streak} in a row)")
-            if self.streak >= self.cfg.train.max_nonfinite_in_a_row:
-                raise NonFiniteError(
-                    f"{self.streak} consecutive steps (through step {step}) had a non-finite loss or gradient "
-                    f"(train.max_nonfinite_in_a_row={self.cfg.train.max_nonfinite_in_a_row}); stopping. "
-                    f"Parameters were never updated with them; the last checkpoint "
-                    f"({self.saved_step if self.saved_step is not None else 'none'}) is intact. "
-                    "Lower train.learning_rate or check the data.")
-        else:
-            self.streak = 0
         self.window_steps += 1
         self.pbar.update(1)
-        if step % self.cfg.train.log_every == 0 or step == self.cfg.steps:
+        limit = self.cfg.train.max_nonfinite_in_a_row
+        if step % self.cfg.train.log_every == 0 or step == self.cfg.steps or self.streak >= limit:
             self.log(step, m, now)
+        if self.streak >= limit:
+            raise NonFiniteError(
+                f"{self.streak} consecutive steps (through step {step}) had a non-finite loss or gradient "
+                f"(train.max_nonfinite_in_a_row={limit}); stopping. Parameters were never updated with them; "
+                f"the last checkpoint ({self.saved_step if self.saved_step is not None else 'none'}) is intact. "
+                "Lower train.learning_rate or check the data.")
 
     def log(self, step: int, m, now: float):
         seconds = now - self.window_start
