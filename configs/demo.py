@@ -6,7 +6,7 @@ def get_config() -> Config:
     return Config(
         name="demo",
         run_dir="runs/demo/model",
-        steps=600,
+        steps=400,
         checkpoint_every=100,
         model=ModelConfig(d_model=192, n_layers=4, n_heads=6, n_kv_heads=2, head_dim=32, d_ff=512,
                           max_seq_len=512, dtype="float32", tile_size=128),
