@@ -1,0 +1,74 @@
+"""`bench.py train [--config NAME] [--steps N] [key=value ...]`: the jitted train step on this backend.
+
+Builds the sharded state on all devices (cfg.mesh), feeds one packed synthetic batch (data made in
+seconds, same shapes as the real pipeline), compiles, warms up, then times `--steps` steps. Reports
+step time, tokens/s, model TFLOP/s per device (analytic FLOPs: matmuls + causal attention) and MFU
+against the device's dense bf16 peak (train.peak_tflops overrides it).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+
+from omni.config import load_config
+from omni.data.pipeline import make_iterator
+from omni.model import model_stats
+from omni.train.metrics import peak_tflops, throughput
+from omni.train.optimizer import make_optimizer
+from omni.train.state import create_train_state, state_shardings
+from omni.train.step import batch_shardings, fetch, make_train_step, resolve_for_mesh, train_mesh
+
+
+def run(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="bench.py train")
+    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    if args.steps <= 0 or args.warmup < 0:
+        raise SystemExit("--steps must be > 0 and --warmup >= 0")
+    cfg = load_config(args.config, list(args.overrides) + ["data.source=synthetic", "data.num_workers=0"])
+    mesh = train_mesh(cfg)
+    rcfg = resolve_for_mesh(cfg, mesh)
+    tx = make_optimizer(rcfg)
+    graphdef, state = create_train_state(rcfg, mesh, tx)
+    step = make_train_step(rcfg, graphdef, tx, mesh, state_shardings(rcfg, mesh, tx))
+    it = make_iterator(cfg, "train", seed=cfg.seed)
+    bsh = batch_shardings(rcfg, mesh)
+    batch = {k: jax.make_array_from_process_local_data(bsh[k], v) for k, v in next(it).items()}
+    it.close()
+
+    t = time.perf_counter()
+    compiled = step.lower(state, batch).compile()
+    compile_s = time.perf_counter() - t
+    for _ in range(args.warmup):
+        state, m = compiled(state, batch)
+    jax.block_until_ready(state)
+    times = []
+    for _ in range(args.steps):
+        t = time.perf_counter()
+        state, m = compiled(state, batch)
+        jax.block_until_ready(m)
+        times.append(time.perf_counter() - t)
+    step_s = statistics.median(times)
+    stats = model_stats(cfg, cfg.train.seq_len)
+    tokens = cfg.train.batch_size * cfg.train.seq_len
+    peak = peak_tflops(override=cfg.train.peak_tflops)
+    dev = jax.devices()[0]
+    out = {"config": cfg.name, "backend": jax.default_backend(), "device_kind": dev.device_kind,
+           "devices": jax.device_count(), "processes": jax.process_count(), "mesh": dict(mesh.shape),
+           "batch_size": cfg.train.batch_size, "seq_len": cfg.train.seq_len, "grad_accum": cfg.train.grad_accum,
+           "dtype": cfg.model.dtype, "remat": cfg.model.remat, "attention_impl": cfg.model.attention_impl,
+           "grouped_matmul": cfg.model.grouped_matmul, "params_total": stats.total_params,
+           "params_active": stats.active_params, "train_gflops_per_token": stats.train_flops_per_token / 1e9,
+           "compile_s": compile_s, "step_time_s": step_s, "step_time_min_s": min(times),
+           "loss": float(fetch(m)["loss"]), "peak_tflops_per_device": peak}
+    out.update(throughput(tokens, step_s, stats.train_flops_per_token, jax.device_count(), peak))
+    mem = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    if mem and "peak_bytes_in_use" in mem:
+        out["peak_memory_gib"] = mem["peak_bytes_in_use"] / 2**30
+    return out
