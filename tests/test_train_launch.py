@@ -91,3 +91,17 @@ def test_peaks_and_mfu():
 def test_bad_train_configs_are_clear_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("tiny", [override])
+
+
+def test_mixed_precision_state_is_fp32_for_bf16_compute():
+    import jax
+    import jax.numpy as jnp
+
+    from omni.train.optimizer import make_optimizer
+    from omni.train.state import abstract_train_state
+    from omni.train.step import train_mesh
+    cfg = load_config("tiny", ["model.dtype=bfloat16", "model.param_dtype=float32", "mesh.devices=1"])
+    state = abstract_train_state(cfg, train_mesh(cfg), make_optimizer(cfg))
+    leaves = jax.tree.leaves((state.params, state.opt_state))
+    floats = [x.dtype for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert floats and all(d == jnp.float32 for d in floats)

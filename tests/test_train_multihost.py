@@ -1,4 +1,5 @@
-"""Two local processes x 4 CPU devices train, evaluate and checkpoint; the run resumes as 1 process x 8."""
+"""Two local processes x 4 CPU devices train, evaluate and checkpoint; the run resumes as 1 process x 8
+on another mesh (params and optimizer state resharded by orbax)."""
 import json
 import socket
 
@@ -57,8 +58,9 @@ def test_two_processes_train_then_resume_as_one(tmp_path):
     expected = float(jax.jit(lambda b: loss_fn(model, b)[0])(batch))
     np.testing.assert_allclose(rows[0]["loss"], expected, rtol=1e-5)
 
-    # Resume the same run dir as one process with 8 devices.
-    rc, out = tu.run(ARGS + ["steps=6", f"run_dir={d}"], tu.env(tmp_path / "cache", devices=8),
+    # Resume the same run dir as one process with 8 devices on another mesh: (8, 1, 1) -> (2, 2, 2).
+    rc, out = tu.run(ARGS + ["steps=6", f"run_dir={d}", "mesh.fsdp=2", "mesh.tensor=2"],
+                     tu.env(tmp_path / "cache", devices=8),
                      tmp_path / "resume.log", timeout=400)
     assert rc == 0, out
     assert "at step 4" in out and "fresh order" in out  # 2 -> 1 processes: the data order restarts
