@@ -117,7 +117,8 @@ def test_cli_writes_media_and_prints_text(bundle_dir, tmp_path, capsys):
     rc = cli.main(["--bundle", str(bundle_dir), "--devices", "1", "--image", str(png), "--to", "text",
                    "--max-new-tokens", "16", "--print-tokens"])
     assert rc == 0 and "text tokens: [" in capsys.readouterr().out
-    assert cli.main(["--bundle", str(bundle_dir), "--text", "x", "--to", "image", "--out", str(tmp_path / "x.wav")]) == 2
+    bad_out = ["--bundle", str(bundle_dir), "--text", "x", "--to", "image", "--out", str(tmp_path / "x.wav")]
+    assert cli.main(bad_out) == 2
     assert "must end in one of" in capsys.readouterr().err
     (tmp_path / "bad.png").write_bytes(b"junk")
     assert cli.main(["--bundle", str(bundle_dir), "--image", str(tmp_path / "bad.png"), "--to", "text"]) == 2

@@ -130,7 +130,7 @@ def export(out, *, config, params, step: int, tokenizer_dir=None, spec: Sampling
             shutil.copytree(pathlib.Path(tokenizer_dir) / m, tmp / TOKENIZERS / m)
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "omni_version": omni.__version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "step": int(step), "param_dtype": dtype, "config": to_dict(config), "sampling": spec.to_dict(),
             "tokenizers": sorted(tokenizers), "metrics": {k: float(v) for k, v in (metrics or {}).items()},
             "num_params": int(sum(v.size for v in arrays.values())),

@@ -30,7 +30,7 @@ class Controls:
     guidance: float = 1.0
     seed: int = 0
 
-    def validate(self) -> "Controls":
+    def validate(self) -> Controls:
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if self.top_k < 0:
@@ -52,7 +52,7 @@ class PromptBatch:
     lengths: np.ndarray
 
     @classmethod
-    def pad(cls, prompts: list[dict[str, np.ndarray]], multiple: int = 32) -> "PromptBatch":
+    def pad(cls, prompts: list[dict[str, np.ndarray]], multiple: int = 32) -> PromptBatch:
         """From `tasks.prompt` dicts (inputs, input_modality, span_ids); P rounded up to `multiple`."""
         if not prompts:
             raise ValueError("no prompts to decode")
@@ -65,7 +65,7 @@ class PromptBatch:
         return cls(out["inputs"], out["input_modality"], out["span_ids"], lengths)
 
     @classmethod
-    def concat(cls, a: "PromptBatch", b: "PromptBatch") -> "PromptBatch":
+    def concat(cls, a: PromptBatch, b: PromptBatch) -> PromptBatch:
         P = max(a.tokens.shape[1], b.tokens.shape[1])
 
         def cat(x, y):

@@ -36,7 +36,7 @@ class LoadedModel:
 
     @classmethod
     def from_model(cls, model, config, tokenizers: dict | None = None, spec: SamplingSpec | None = None
-                   ) -> "LoadedModel":
+                   ) -> LoadedModel:
         """Wraps a live model (e.g. right after training); the spec is inferred from config + tokenizers."""
         tokenizers = dict(tokenizers or {})
         return cls(model, config, spec or infer_spec(config, tokenizers), tokenizers)

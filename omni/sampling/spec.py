@@ -32,7 +32,7 @@ class SamplingSpec:
     trained_inputs: tuple[str, ...] = MODALITIES
     bidirectional_conditioning: bool = True
 
-    def validate(self) -> "SamplingSpec":
+    def validate(self) -> SamplingSpec:
         for k in ("image_tokens", "image_size", "video_tokens", "video_frames", "video_size",
                   "audio_quantizers", "sample_rate", "text_max_tokens"):
             if int(getattr(self, k)) <= 0:
@@ -56,7 +56,7 @@ class SamplingSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SamplingSpec":
+    def from_dict(cls, d: dict) -> SamplingSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
