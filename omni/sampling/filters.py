@@ -39,5 +39,6 @@ def choose(key: jax.Array, logits: jax.Array, temperature: jax.Array, top_k: jax
     """logits [B, V] (NEG = forbidden) -> int32 ids [B]; temperature <= 0 is greedy (argmax)."""
     greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
     scaled = jnp.where(logits <= NEG / 2, NEG, logits / jnp.maximum(temperature, 1e-6))
-    drawn = jax.random.categorical(key, filter_top_k_top_p(scaled, top_k, top_p), axis=-1).astype(jnp.int32)
+    filtered = jax.lax.cond((top_k > 0) | (top_p < 1), filter_top_k_top_p, lambda x, *_: x, scaled, top_k, top_p)
+    drawn = jax.random.categorical(key, filtered, axis=-1).astype(jnp.int32)
     return jnp.where(temperature > 0, drawn, greedy)
