@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from omni.sampling.spec import SamplingSpec, infer_spec
@@ -19,7 +20,7 @@ class LoadedModel:
     manifest: dict | None = None     # the bundle's manifest (None for a live model)
     _decoder: Any = dataclasses.field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def vocab(self):
         return self.config.vocab.build()
 
