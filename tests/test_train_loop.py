@@ -13,6 +13,9 @@ from omni.train import evaluate, load_model, load_params, train
 from omni.train.checkpoint import latest_step
 from tests import train_utils as tu
 
+# One worker runs the whole module, so its module-scoped fixture is computed once under xdist --dist loadgroup.
+pytestmark = pytest.mark.xdist_group("train_loop")
+
 STEPS, EVERY = 40, 5
 ARGS = ["train.seq_len=64", "train.batch_size=8", "mesh.devices=1", f"steps={STEPS}", f"checkpoint_every={EVERY}",
         "train.log_every=1", "train.eval_every=20", "train.eval_batches=2", "train.peak_tflops=1.0", "seed=3"]

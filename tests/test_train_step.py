@@ -16,6 +16,9 @@ from omni.train.state import create_train_state, state_shardings
 from omni.train.step import batch_shardings, fetch, make_train_step, resolve_for_mesh, train_mesh
 from tests.model_utils import random_batch
 
+# One worker runs the whole module, so its module-scoped fixture is computed once under xdist --dist loadgroup.
+pytestmark = pytest.mark.xdist_group("train_step")
+
 STEPS = 3
 # LLVM codegen effort only (halves CPU compile time); sharding, collectives and the math are decided before it.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}

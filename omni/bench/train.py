@@ -49,11 +49,13 @@ def run(argv: list[str]) -> dict:
         state, m = compiled(state, batch)
     jax.block_until_ready(state)
     times = []
+    cpu0 = time.process_time()
     for _ in range(args.steps):
         t = time.perf_counter()
         state, m = compiled(state, batch)
         jax.block_until_ready(m)
         times.append(time.perf_counter() - t)
+    cpu_s = (time.process_time() - cpu0) / args.steps
     step_s = statistics.median(times)
     stats = model_stats(cfg, cfg.train.seq_len)
     tokens = cfg.train.batch_size * cfg.train.seq_len
@@ -66,6 +68,7 @@ def run(argv: list[str]) -> dict:
            "grouped_matmul": cfg.model.grouped_matmul, "params_total": stats.total_params,
            "params_active": stats.active_params, "train_gflops_per_token": stats.train_flops_per_token / 1e9,
            "compile_s": compile_s, "step_time_s": step_s, "step_time_min_s": min(times),
+           "process_cpu_s_per_step": cpu_s,  # all threads; on a shared CPU host steadier than wall time
            "loss": float(fetch(m)["loss"]), "peak_tflops_per_device": peak}
     out.update(throughput(tokens, step_s, stats.train_flops_per_token, jax.device_count(), peak))
     mem = dev.memory_stats() if hasattr(dev, "memory_stats") else None
