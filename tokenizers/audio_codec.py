@@ -1,6 +1,6 @@
 """The neural audio codec: STFT-feature encoder -> residual VQ -> Vocos-style decoder -> iSTFT.
 
-Encoder: log-magnitude STFT frames (one per hop) -> ConvNeXt-1D blocks -> latent [B, N, D].
+Encoder: log-magnitude + compressed complex STFT frames (one per hop) -> ConvNeXt-1D blocks -> [B, N, D].
 Decoder: ConvNeXt-1D blocks -> per-frame log-magnitude and phase -> inverse STFT (Vocos), which
 trains far faster on CPU than upsampling transposed convolutions. Everything runs at the frame
 rate (sample_rate / hop), so the model is cheap.
@@ -34,8 +34,8 @@ class AudioCodecConfig:
     latent_dim: int = 64
     num_quantizers: int = 4
     codebook_size: int = 256
-    ema_decay: float = 0.99
-    dead_threshold: float = 0.1
+    ema_decay: float = 0.95
+    dead_threshold: float = 0.5
     quantizer_dropout: float = 0.5
     max_seconds: float = 600.0
     # loss weights
@@ -107,7 +107,7 @@ class AudioCodec(nnx.Module):
         cfg.validate()
         rngs = rngs if rngs is not None else nnx.Rngs(cfg.seed)
         self.cfg = cfg
-        self.encoder = Backbone(cfg.enc_n_fft // 2 + 1, cfg.latent_dim, cfg, cfg.enc_blocks, 1, rngs=rngs)
+        self.encoder = Backbone(3 * (cfg.enc_n_fft // 2 + 1), cfg.latent_dim, cfg, cfg.enc_blocks, 1, rngs=rngs)
         self.rvq = ResidualVQ(cfg.num_quantizers, cfg.codebook_size, cfg.latent_dim, decay=cfg.ema_decay,
                               dead_threshold=cfg.dead_threshold, dropout_prob=cfg.quantizer_dropout,
                               rngs=rngs)
@@ -118,9 +118,11 @@ class AudioCodec(nnx.Module):
         bias[...] = bias[...].at[: self.n_bins].set(-5.0)
 
     def encode_latents(self, wave_bt: jax.Array) -> jax.Array:
-        """wave [B, T] -> continuous latents [B, T / hop, D]."""
-        mag = magnitude(stft(wave_bt.astype(jnp.float32), self.cfg.enc_n_fft, self.cfg.hop))
-        return self.encoder(jnp.log(mag + 1e-4))
+        """wave [B, T] -> continuous latents [B, T / hop, D] from log-magnitude + compressed complex STFT."""
+        spec = stft(wave_bt.astype(jnp.float32), self.cfg.enc_n_fft, self.cfg.hop)
+        mag = magnitude(spec)
+        comp = spec * (mag ** 0.3 / mag)  # |S|^0.3 with the phase kept: the encoder sees timing
+        return self.encoder(jnp.concatenate([jnp.log(mag + 1e-4), jnp.real(comp), jnp.imag(comp)], -1))
 
     def decode_latents(self, z_bnd: jax.Array) -> jax.Array:
         """latents [B, N, D] -> wave [B, N * hop] via predicted log-magnitude + phase and iSTFT."""

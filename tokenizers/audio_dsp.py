@@ -2,7 +2,8 @@
 
 "Same" framing: for T a multiple of hop, frame f is centred on samples [f*hop, (f+1)*hop), so an
 item has exactly T / hop frames and `istft(stft(x)) == x`. Framing slices reshaped views instead of
-gathering, which keeps gradients cheap on CPU; it needs n_fft to be a multiple of hop.
+gathering, which keeps gradients cheap on CPU; it needs n_fft to be a multiple of hop. The analysis
+functions also take numpy arrays and then run in numpy (fast metrics, no compiles).
 """
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+def _xp(x):
+    """numpy for numpy inputs, else jax.numpy."""
+    return np if isinstance(x, np.ndarray) else jnp
 
 
 def hann(n: int) -> np.ndarray:
@@ -26,6 +32,7 @@ def _check(n_fft: int, hop: int) -> None:
 def frames(x_bt: jax.Array, n_fft: int, hop: int) -> jax.Array:
     """x [B, T] (T a multiple of hop) -> zero-padded overlapping frames [B, T // hop, n_fft]."""
     _check(n_fft, hop)
+    xp = _xp(x_bt)
     b, t = x_bt.shape
     if t % hop:
         raise ValueError(f"signal length {t} must be a multiple of hop {hop}")
@@ -33,19 +40,20 @@ def frames(x_bt: jax.Array, n_fft: int, hop: int) -> jax.Array:
     n = t // hop
     r = n_fft // hop
     # pad to (n + r - 1) * hop so the chunks split evenly, then stack r shifted chunk views
-    xp = jnp.pad(x_bt, ((0, 0), (pad, (n + r - 1) * hop - t - pad)))
-    chunks = xp.reshape(b, n + r - 1, hop)
-    return jnp.concatenate([chunks[:, k:k + n] for k in range(r)], axis=-1)
+    padded = xp.pad(x_bt, ((0, 0), (pad, (n + r - 1) * hop - t - pad)))
+    chunks = padded.reshape(b, n + r - 1, hop)
+    return xp.concatenate([chunks[:, k:k + n] for k in range(r)], axis=-1)
 
 
 def stft(x_bt: jax.Array, n_fft: int, hop: int) -> jax.Array:
     """Complex STFT with a Hann window: x [B, T] -> [B, T // hop, n_fft // 2 + 1]."""
-    return jnp.fft.rfft(frames(x_bt, n_fft, hop) * hann(n_fft), axis=-1)
+    return _xp(x_bt).fft.rfft(frames(x_bt, n_fft, hop) * hann(n_fft), axis=-1)
 
 
 def magnitude(spec: jax.Array, eps: float = 1e-9) -> jax.Array:
     """|spec| with a finite gradient at 0."""
-    return jnp.sqrt(jnp.real(spec) ** 2 + jnp.imag(spec) ** 2 + eps)
+    xp = _xp(spec)
+    return xp.sqrt(xp.real(spec) ** 2 + xp.imag(spec) ** 2 + eps)
 
 
 def istft(spec_bnf: jax.Array, n_fft: int, hop: int) -> jax.Array:
@@ -96,5 +104,5 @@ def mel_magnitude(x_bt: jax.Array, sample_rate: int, n_fft: int, hop: int, n_mel
 def pad_to_multiple(x_bt: jax.Array, multiple: int) -> jax.Array:
     """Zero-pads the time axis of x [B, T] up to a multiple of `multiple`."""
     extra = (-x_bt.shape[-1]) % multiple
-    return x_bt if extra == 0 else jnp.pad(x_bt, ((0, 0), (0, extra)))
+    return x_bt if extra == 0 else _xp(x_bt).pad(x_bt, ((0, 0), (0, extra)))
 

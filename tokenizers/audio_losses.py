@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from omni_tokenizers.audio_dsp import magnitude, mel_magnitude, pad_to_multiple, stft
 
@@ -58,27 +59,37 @@ def complex_stft_loss(x_bt: jax.Array, y_bt: jax.Array, n_fft: int = 512) -> jax
     return jnp.mean(jnp.abs(jnp.real(cx) - jnp.real(cy)) + jnp.abs(jnp.imag(cx) - jnp.imag(cy)))
 
 
-def mel_distance(ref_bt: jax.Array, est_bt: jax.Array, sample_rate: int = 16000) -> jax.Array:
-    """Per-item mean |log10 mel(ref) - log10 mel(est)| (80 mels, n_fft 1024, hop 256): [B]."""
+def mel_distance(ref_bt, est_bt, sample_rate: int = 16000):
+    """Per-item mean |log10 mel(ref) - log10 mel(est)| (80 mels, n_fft 1024, hop 256): [B].
+
+    numpy in -> numpy out (float64 math, no compile); jax arrays stay in jax.
+    """
     ref_bt, est_bt = _same_length(ref_bt, est_bt)
+    xp = np if isinstance(ref_bt, np.ndarray) else jnp
     mr = mel_magnitude(pad_to_multiple(ref_bt, 256), sample_rate, 1024, 256, 80)
     me = mel_magnitude(pad_to_multiple(est_bt, 256), sample_rate, 1024, 256, 80)
-    d = jnp.abs(jnp.log10(jnp.maximum(mr, CLAMP)) - jnp.log10(jnp.maximum(me, CLAMP)))
-    return jnp.mean(d, axis=(1, 2))
+    d = xp.abs(xp.log10(xp.maximum(mr, CLAMP)) - xp.log10(xp.maximum(me, CLAMP)))
+    return xp.mean(d, axis=(1, 2))
 
 
-def si_snr(ref_bt: jax.Array, est_bt: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """Scale-invariant SNR in dB per item (both signals mean-removed): [B]."""
+def si_snr(ref_bt, est_bt, eps: float = 1e-8):
+    """Scale-invariant SNR in dB per item (both signals mean-removed): [B]; numpy or jax like the input."""
     ref_bt, est_bt = _same_length(ref_bt, est_bt)
-    ref = ref_bt - jnp.mean(ref_bt, -1, keepdims=True)
-    est = est_bt - jnp.mean(est_bt, -1, keepdims=True)
-    scale = jnp.sum(est * ref, -1, keepdims=True) / (jnp.sum(ref * ref, -1, keepdims=True) + eps)
+    xp = np if isinstance(ref_bt, np.ndarray) else jnp
+    ref = ref_bt - xp.mean(ref_bt, -1, keepdims=True)
+    est = est_bt - xp.mean(est_bt, -1, keepdims=True)
+    scale = xp.sum(est * ref, -1, keepdims=True) / (xp.sum(ref * ref, -1, keepdims=True) + eps)
     target = scale * ref
     noise = est - target
-    return 10.0 * jnp.log10((jnp.sum(target ** 2, -1) + eps) / (jnp.sum(noise ** 2, -1) + eps))
+    return 10.0 * xp.log10((xp.sum(target ** 2, -1) + eps) / (xp.sum(noise ** 2, -1) + eps))
 
 
-def _same_length(a_bt: jax.Array, b_bt: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _same_length(a_bt, b_bt):
+    """Both as numpy float64 (if both are numpy) or jax arrays, cut to the shorter length."""
+    if isinstance(a_bt, np.ndarray) and isinstance(b_bt, np.ndarray):
+        a_bt, b_bt = a_bt.astype(np.float64), b_bt.astype(np.float64)
+    else:
+        a_bt, b_bt = jnp.asarray(a_bt), jnp.asarray(b_bt)
     if a_bt.ndim != 2 or b_bt.ndim != 2 or a_bt.shape[0] != b_bt.shape[0]:
         raise ValueError(f"expected two waveform batches [B, T] with the same B, got {a_bt.shape} and "
                          f"{b_bt.shape}")

@@ -1,5 +1,5 @@
-"""Residual vector quantization (SoundStream / EnCodec): EMA k-means codebooks, dead-code restart,
-commitment loss, per-item quantizer dropout, and a straight-through gradient over the whole stack.
+"""Residual vector quantization (SoundStream / EnCodec): EMA k-means codebooks with k-means++ seeding,
+dead-code restart at badly quantized vectors, commitment loss, per-item quantizer dropout, and a straight-through gradient over the whole stack.
 
 Codebooks are not nnx.Params: they follow the assigned vectors by exponential moving averages
 (updated in place during training forwards), so the optimizer never touches them. Level l
@@ -19,10 +19,30 @@ class Codebook(nnx.Variable):
 
 def _sample_rows(key: jax.Array, x_md: jax.Array, w_m: jax.Array, n: int) -> jax.Array:
     """n rows of x [M, D] drawn with probability proportional to weight w [M] (with replacement)."""
-    p = w_m / jnp.maximum(jnp.sum(w_m), 1e-6)
-    p = jnp.where(jnp.sum(w_m) > 0, p, jnp.full_like(p, 1.0 / p.shape[0]))
-    idx = jax.random.choice(key, x_md.shape[0], (n,), p=p)
-    return x_md[idx]
+    return x_md[jax.random.choice(key, x_md.shape[0], (n,), p=_normalized(w_m))]
+
+
+def _normalized(w_m: jax.Array) -> jax.Array:
+    """w / sum(w), or uniform when every weight is 0."""
+    total = jnp.sum(w_m)
+    return jnp.where(total > 0, w_m / jnp.maximum(total, 1e-30), 1.0 / w_m.shape[0])
+
+
+def kmeans_plus_plus(key: jax.Array, x_md: jax.Array, w_m: jax.Array, k: int) -> jax.Array:
+    """k-means++ seeding: k rows of x [M, D], each drawn with probability ~ w * distance^2 to the
+    rows already chosen, so tight clusters each get a seed instead of some getting several."""
+    key, k0 = jax.random.split(key)
+    first = x_md[jax.random.choice(k0, x_md.shape[0], p=_normalized(w_m))]
+    centers = jnp.zeros((k, x_md.shape[1]), x_md.dtype).at[0].set(first)
+    d2 = jnp.sum((x_md - first) ** 2, -1)
+
+    def body(i, carry):
+        centers, d2, key = carry
+        key, ki = jax.random.split(key)
+        c = x_md[jax.random.choice(ki, x_md.shape[0], p=_normalized(w_m * d2))]
+        return centers.at[i].set(c), jnp.minimum(d2, jnp.sum((x_md - c) ** 2, -1)), key
+
+    return jax.lax.fori_loop(1, k, body, (centers, d2, key))[0]
 
 
 def nearest(x_md: jax.Array, cb_kd: jax.Array) -> jax.Array:
@@ -102,15 +122,16 @@ class ResidualVQ(nnx.Module):
         for level in range(self.num_quantizers):
             w = (level < active_m).astype(jnp.float32)  # [M]
             cb = self.codebooks[level]
-            if train:
+            if train:  # first training batch: k-means++ seeds from this level's residuals
                 key, k_init = jax.random.split(key)
-                seed_rows = _sample_rows(k_init, jax.lax.stop_gradient(residual), w, self.codebook_size)
-                cb = jnp.where(self.initialized[0], cb, seed_rows)
+                x_sg = jax.lax.stop_gradient(residual)
+                cb = jax.lax.cond(self.initialized[0], lambda: cb,
+                                  lambda: kmeans_plus_plus(k_init, x_sg, w, self.codebook_size))
             c = nearest(jax.lax.stop_gradient(residual), cb)
             q = cb[c]
             err = jnp.mean((residual - jax.lax.stop_gradient(q)) ** 2, -1)
             commit = commit + jnp.sum(err * w) / jnp.maximum(jnp.sum(w), 1.0)
-            updates.append((cb, jax.lax.stop_gradient(residual), c, w))
+            updates.append((cb, jax.lax.stop_gradient(residual), c, w, jax.lax.stop_gradient(err)))
             zq = zq + w[:, None] * q
             residual = residual - jax.lax.stop_gradient(q)
             codes.append(c)
@@ -118,7 +139,8 @@ class ResidualVQ(nnx.Module):
             self._ema_update(updates, key)
         zq = zq.reshape(b, n, d)
         zq_st = z + jax.lax.stop_gradient(zq - z)
-        usage = jnp.mean((self.cluster_size[...] >= self.dead_threshold).astype(jnp.float32))
+        hits = [jnp.sum(jax.nn.one_hot(c, self.codebook_size) * w[:, None], 0) > 0 for _, _, c, w, _ in updates]
+        usage = jnp.mean(jnp.stack(hits).astype(jnp.float32))  # codes hit in this batch, all levels
         parts = {"commit": commit / self.num_quantizers, "code_usage": usage,
                  "mean_levels": jnp.mean(n_q.astype(jnp.float32))}
         return zq_st, jnp.stack(codes, -1).reshape(b, n, self.num_quantizers), parts
@@ -127,7 +149,7 @@ class ResidualVQ(nnx.Module):
         """EMA k-means step per level, then restarts codes whose EMA count fell below the threshold."""
         first = ~self.initialized[0]
         new_cb, new_cs, new_es = [], [], []
-        for level, (cb, x_md, c, w) in enumerate(updates):
+        for level, (cb, x_md, c, w, err) in enumerate(updates):
             onehot = jax.nn.one_hot(c, self.codebook_size, dtype=jnp.float32) * w[:, None]  # [M, K]
             counts, sums = jnp.sum(onehot, 0), onehot.T @ x_md
             cs_prev = jnp.where(first, jnp.ones_like(counts), self.cluster_size[level])
@@ -139,7 +161,7 @@ class ResidualVQ(nnx.Module):
             vecs = es / smoothed[:, None]
             key, k_dead = jax.random.split(key)
             dead = cs < self.dead_threshold
-            fresh = _sample_rows(k_dead, x_md, w, self.codebook_size)
+            fresh = _sample_rows(k_dead, x_md, w * err, self.codebook_size)  # where quantization is worst
             any_rows = jnp.sum(w) > 0
             dead = dead & any_rows
             vecs = jnp.where(dead[:, None], fresh, vecs)

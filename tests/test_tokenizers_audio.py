@@ -1,0 +1,285 @@
+"""Audio tokenizer: resampler, STFT/mel/SI-SNR, residual VQ, codec round trip after a short fit,
+id layout, save/load, baselines and the documented input errors. Tolerances are stated per test."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs.tokenizers_audio import get_config
+from omni_tokenizers import audio_baseline, audio_dsp, audio_losses
+from omni_tokenizers.audio import AudioTokenizer
+from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
+from omni_tokenizers.audio_train import AudioTrainConfig, check_clips, crop_batches, train
+from omni_tokenizers.registry import load_tokenizer
+from omni_tokenizers.resample import resample
+from omni_tokenizers.rvq import ResidualVQ
+from omni_tokenizers.training import TrainLoopConfig, fit
+
+SR = 16000
+TINY = dict(channels=32, enc_blocks=1, dec_blocks=1, latent_dim=16, num_quantizers=4, codebook_size=64)
+
+
+def harmonic(n: int, seconds: float, seed: int) -> np.ndarray:
+    """Speech-like test clips [n, T]: a few gliding harmonics under a syllable-rate envelope."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    out = np.zeros((n, t.size), np.float32)
+    for i in range(n):
+        f0 = rng.uniform(100, 250) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(1, 4) * t))
+        phase = 2 * np.pi * np.cumsum(f0) / SR
+        x = sum(rng.uniform(0.2, 1.0) / h * np.sin(h * phase) for h in range(1, 8))
+        env = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6))
+        x = x * env
+        out[i] = 0.8 * x / np.abs(x).max()
+    return out
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return AudioTokenizer(AudioCodecConfig(**TINY))
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """The `tiny` preset fitted briefly on harmonic clips (the round-trip bound is checked on held-out ones)."""
+    job = get_config("tiny")
+    assert dataclasses.asdict(job.model) == dataclasses.asdict(AudioCodecConfig(**TINY))
+    out = tmp_path_factory.mktemp("audio_tok")
+    report = train(job, list(harmonic(16, 1.0, seed=1)), list(harmonic(4, 1.0, seed=2)), out,
+                   progress=False, baseline=False)
+    return AudioTokenizer.load(out), report, out
+
+
+# ---- resampling --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000])
+def test_resample_matches_analytic_sines(sr):
+    t = np.arange(sr) / sr
+    x = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
+    y = resample(x, sr, SR)
+    assert y.shape == (SR,) and y.dtype == np.float32
+    to = np.arange(SR) / SR
+    ref = 0.5 * np.sin(2 * np.pi * 440 * to) + 0.3 * np.sin(2 * np.pi * 3000 * to)
+    assert np.abs(y - ref)[400:-400].max() < 1e-3  # away from the zero-padded edges
+
+
+def test_resample_rejects_aliases_and_keeps_batch_shape():
+    x = np.sin(2 * np.pi * 9000 * np.arange(48000) / 48000).astype(np.float32)  # above 8 kHz Nyquist
+    y = resample(x, 48000, SR)
+    assert np.sqrt(np.mean(y[400:-400] ** 2)) < 1e-3  # a 0.707-rms tone folds to < -57 dB
+    b = np.zeros((2, 3, 4410), np.float32)
+    assert resample(b, 44100, SR).shape == (2, 3, 1600)
+    with pytest.raises(ValueError, match="positive integer"):
+        resample(x, 0, SR)
+    with pytest.raises(ValueError, match="float"):
+        resample(np.zeros(10, np.int16), 8000, SR)
+
+
+# ---- DSP, losses, metrics ----------------------------------------------------------------------
+
+def test_istft_inverts_stft():
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 320 * 20)), jnp.float32)
+    for n_fft, hop in ((1280, 320), (640, 320), (1024, 256)):
+        spec = audio_dsp.stft(x, n_fft, hop)
+        assert spec.shape == (2, x.shape[1] // hop, n_fft // 2 + 1)
+        np.testing.assert_allclose(audio_dsp.istft(spec, n_fft, hop), x, atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of hop"):
+        audio_dsp.stft(x, 1000, 320)
+
+
+def test_metrics_reference_values():
+    rng = np.random.default_rng(0)
+    x = harmonic(2, 1.0, seed=3)
+    noise = rng.normal(size=x.shape).astype(np.float32)
+    noise *= np.sqrt(np.sum(x ** 2, -1, keepdims=True) / np.sum(noise ** 2, -1, keepdims=True)) * 10 ** (-10 / 20)
+    np.testing.assert_allclose(audio_losses.si_snr(x, x + noise), [10.0, 10.0], atol=0.3)  # ~10 dB by design
+    assert np.all(audio_losses.si_snr(x, 0.3 * x) > 60)  # scale-invariant
+    np.testing.assert_allclose(audio_losses.mel_distance(x, x), 0.0, atol=1e-9)
+    assert np.all(audio_losses.mel_distance(x, x + noise) > 0.05)
+    # the jax path computes the same metric (float32 vs float64)
+    np.testing.assert_allclose(audio_losses.mel_distance(jnp.asarray(x), jnp.asarray(x + noise)),
+                               audio_losses.mel_distance(x, x + noise), rtol=1e-3)
+
+    @jax.jit
+    def loss_and_grad(x, y):
+        f = lambda y: audio_losses.multiscale_mel_loss(x, y, SR) + audio_losses.multiresolution_stft_loss(x, y)
+        return f(x), jax.grad(f)(y)
+
+    same, g = loss_and_grad(jnp.asarray(x), jnp.asarray(x + noise))
+    assert float(same) < 1e-6
+    assert np.all(np.isfinite(g)) and float(jnp.abs(g).max()) > 0
+
+
+# ---- residual VQ -------------------------------------------------------------------------------
+
+def test_rvq_straight_through_gradient_and_ids():
+    rvq = ResidualVQ(3, 16, 4, rngs=nnx.Rngs(0))
+    z = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 4))
+    w = jax.random.normal(jax.random.PRNGKey(2), (2, 5, 4))
+
+    @nnx.jit
+    def run(rvq, z):
+        zq, codes, _ = rvq(z)
+        grad = jax.grad(lambda z: jnp.sum(w * rvq(z)[0]))(z)
+        return zq, codes, grad, rvq.encode(z, 3), rvq.decode(codes), rvq.encode(z, 2)
+
+    zq, codes, g, enc3, dec3, enc2 = run(rvq, z)
+    np.testing.assert_allclose(g, w, atol=1e-6)  # identity gradient through the whole stack
+    assert codes.shape == (2, 5, 3) and codes.dtype == jnp.int32
+    assert int(codes.min()) >= 0 and int(codes.max()) < 16
+    np.testing.assert_array_equal(enc3, codes)
+    np.testing.assert_allclose(dec3, zq, atol=1e-6)
+    np.testing.assert_array_equal(enc2, codes[..., :2])
+
+
+def test_rvq_ema_learns_clusters_and_dropout_uses_fewer_levels():
+    """4 tight clusters, K=4, one level: EMA k-means (with dead-code restarts) must find them all."""
+    centers = jnp.asarray([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [-3.0, -3.0, 0]])
+    rvq = ResidualVQ(1, 4, 3, decay=0.8, dead_threshold=0.5, dropout_prob=0.0, rngs=nnx.Rngs(0))
+
+    @nnx.jit
+    def step(rvq, z, key):
+        return rvq(z, key, train=True)[2]["commit"]
+
+    key = jax.random.PRNGKey(0)
+    for i in range(60):
+        key, k1, k2 = jax.random.split(key, 3)
+        z = centers[jax.random.randint(k1, (8, 16), 0, 4)] + 0.05 * jax.random.normal(k2, (8, 16, 3))
+        commit = float(step(rvq, z, key))
+    assert commit < 0.01  # every point within ~0.1 of a codeword (cluster spread 0.05 per axis)
+    dropper = ResidualVQ(4, 8, 3, dropout_prob=1.0, rngs=nnx.Rngs(0))
+    parts = nnx.jit(lambda m, z, k: m(z, k, train=True)[2])(dropper, jnp.ones((64, 2, 3)), jax.random.PRNGKey(3))
+    assert 2.0 < float(parts["mean_levels"]) < 3.0  # uniform in {1..4}: mean 2.5, sd of mean 0.14
+    with pytest.raises(ValueError, match="PRNG key"):
+        dropper(jnp.ones((1, 2, 3)), None, train=True)
+
+
+# ---- tokenizer contract ------------------------------------------------------------------------
+
+def test_ids_layout_range_and_prefix(tok):
+    x = harmonic(2, 0.33, seed=4)  # 5280 samples -> 17 frames (tail padded)
+    ids = tok.encode(x)
+    frames = math.ceil(x.shape[1] / 320)
+    assert ids.dtype == np.int32 and ids.shape == (2, 4 * frames) == (2, tok.tokens_per_item(x.shape[1:]))
+    assert tok.vocab_size == 4 * 64
+    levels = ids.reshape(2, 4, frames) // tok.codebook_size
+    np.testing.assert_array_equal(levels, np.broadcast_to(np.arange(4)[None, :, None], levels.shape))
+    two = tok.encode(x, num_quantizers=2)
+    np.testing.assert_array_equal(two, ids[:, :2 * frames])  # first levels are a prefix
+    assert tok.tokens_per_item((x.shape[1],), num_quantizers=2) == two.shape[1]
+    assert tok.decode(ids).shape == (2, frames * 320)
+    assert tok.decode(two, num_samples=x.shape[1]).shape == x.shape
+    np.testing.assert_array_equal(tok.split_levels(two), tok.split_levels(two, num_quantizers=2))
+    assert tok.bits_per_second(2) == 50 * 2 * 6
+
+
+def test_save_load_identical(tok, tmp_path):
+    x = harmonic(2, 0.5, seed=5)
+    ids = tok.encode(x)
+    tok.save(tmp_path)
+    back = load_tokenizer(tmp_path)
+    assert isinstance(back, AudioTokenizer) and back.cfg == tok.cfg
+    np.testing.assert_array_equal(back.encode(x), ids)
+    np.testing.assert_array_equal(back.decode(ids), tok.decode(ids))
+
+
+def test_bad_inputs_raise(tok):
+    x = harmonic(1, 0.1, seed=6)
+    cases = [
+        (x[0], "rank 2"), (x.astype(np.float64) * 2, "must lie in"), ((x * 32767).astype(np.int16), "float"),
+        (np.zeros((1, 0), np.float32), "empty"), (np.full((1, 400), np.nan, np.float32), "finite"),
+    ]
+    for bad, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            tok.encode(bad)
+    with pytest.raises(ValueError, match="resample=True"):
+        tok.encode(x, sample_rate=8000)
+    with pytest.raises(ValueError, match="num_quantizers"):
+        tok.encode(x, num_quantizers=5)
+    short = AudioTokenizer(AudioCodecConfig(**TINY, max_seconds=0.05))
+    with pytest.raises(ValueError, match="too long"):
+        short.encode(x)
+    ids = tok.encode(x)
+    with pytest.raises(ValueError, match=r"\[0, 256\)"):
+        tok.decode(ids + 256)
+    with pytest.raises(ValueError, match="level by level"):
+        tok.decode(ids[:, ::-1].copy())
+    with pytest.raises(ValueError, match="integer"):
+        tok.decode(ids.astype(np.float32))
+
+
+def test_resample_on_request(tok):
+    x8 = harmonic(1, 0.5, seed=7)[:, ::2].copy()  # 8 kHz, 0.5 s
+    ids = tok.encode(x8, sample_rate=8000, resample=True)
+    assert ids.shape == (1, 4 * 25)  # 0.5 s at 50 frames/s
+
+
+# ---- training: short fit, round trip bound, resume ---------------------------------------------
+
+def test_round_trip_after_short_fit(fitted):
+    tok, report, out = fitted
+    held = harmonic(4, 1.0, seed=2)
+    m4 = report["held_out"]
+    untrained = AudioTokenizer(tok.cfg)
+    y0 = untrained.decode(untrained.encode(held))
+    d_untrained = float(np.mean(audio_losses.mel_distance(held, y0)))
+    y = tok.decode(tok.encode(held))
+    d4 = float(np.mean(audio_losses.mel_distance(held, y)))
+    y1 = tok.decode(tok.encode(held, num_quantizers=1))
+    d1 = float(np.mean(audio_losses.mel_distance(held, y1)))
+    # Stated bounds (mean |log10 mel| L1; measured 0.59-0.65 for 120 steps of the tiny preset, ~2.0 untrained):
+    assert d4 < 0.70, d4
+    assert d4 < 0.4 * d_untrained, (d4, d_untrained)
+    assert d1 < 0.75, d1                 # one level (quantizer dropout) still decodes
+    assert d4 <= d1 + 0.02               # more levels never hurt beyond noise
+    np.testing.assert_allclose(m4["mel_distance@4"], d4, atol=1e-4)
+    assert m4["code_usage@0"] > 0.1
+    assert (out / "eval.json").is_file() and (out / "weights.safetensors").is_file()
+
+
+def test_resume_restores_codebooks(tmp_path):
+    """Stop at step 4 (checkpointed); a fresh model resumed from it equals the stopped one, EMA
+    codebooks (non-Param state) included."""
+    cfg = AudioCodecConfig(**TINY)
+    loop = TrainLoopConfig(steps=8, batch_size=2, learning_rate=1e-3, warmup_steps=1, log_every=4,
+                           eval_every=100, checkpoint_every=4)
+    data = crop_batches(check_clips(list(harmonic(3, 0.4, seed=8)), "clips"), 2, 3200, 0, 0.5)
+    a = AudioTokenizer(cfg).model
+    fit(a, codec_loss, data, loop, workdir=tmp_path, progress=False, until=4)
+    b = AudioTokenizer(cfg).model
+    assert not np.allclose(b.rvq.codebooks[...], a.rvq.codebooks[...])
+    fit(b, codec_loss, data, dataclasses.replace(loop, steps=4), workdir=tmp_path, progress=False)  # restore only
+    assert bool(b.rvq.initialized[0])
+    np.testing.assert_array_equal(b.rvq.codebooks[...], a.rvq.codebooks[...])
+    np.testing.assert_array_equal(b.rvq.cluster_size[...], a.rvq.cluster_size[...])
+    np.testing.assert_array_equal(b.decoder.out.kernel[...], a.decoder.out.kernel[...])
+
+
+# ---- baselines ---------------------------------------------------------------------------------
+
+def test_mulaw_baseline_bits_and_quality():
+    x = harmonic(1, 1.0, seed=9)[0]
+    y, bits, rate = audio_baseline.mulaw_roundtrip(x, SR, 64000)
+    assert (bits, rate) == (8 * 8000, 8000)
+    assert float(audio_losses.si_snr(x[None], y[None])[0]) > 20  # 8-bit mu-law of <4 kHz content
+    with pytest.raises(ValueError, match="bit/s"):
+        audio_baseline.mulaw_roundtrip(x, SR, 4)
+
+
+@pytest.mark.skipif(not audio_baseline.has_libopus(), reason="ffmpeg without libopus")
+def test_opus_baseline_counts_payload_bits():
+    x = harmonic(1, 2.0, seed=10)[0]
+    y, bits, name = audio_baseline.baseline_roundtrip(x, SR, 800)
+    assert name.startswith("opus@") and y.shape == x.shape
+    assert bits >= 800 * 2.0 and bits < 40000 * 2.0
+    y16, bits16 = audio_baseline.opus_roundtrip(x, SR, 16000)
+    assert 12000 < bits16 / 2.0 < 20000  # payload bits track the requested rate
+    assert float(audio_losses.si_snr(x[None], y16[None])[0]) > 8
+    with pytest.raises(ValueError, match=r"\[T\]"):
+        audio_baseline.baseline_roundtrip(x[None], SR, 800)
