@@ -76,7 +76,7 @@ class ImageTokenizer(base.Tokenizer):
 
     def __init__(self, cfg: ImageTokenizerConfig, model: ImageAutoencoder | None = None, seed: int = 0):
         self.config = cfg.validate()
-        self.model = model if model is not None else ImageAutoencoder(cfg, nnx.Rngs(seed))
+        self.model = model if model is not None else base.init_module(lambda r: ImageAutoencoder(cfg, r), seed)
         self.vocab_size = cfg.codebook_size
         self.downsample = cfg.downsample
         self._build()

@@ -99,7 +99,7 @@ def fit(model: nnx.Module, loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]]
         m, o = nnx.merge(graphdef, state)
         (loss, parts), grads = nnx.value_and_grad(loss_fn, has_aux=True)(m, batch)
         o.update(m, grads)
-        gnorm = optax.global_norm(grads)
+        gnorm = optax.tree.norm(grads)
         return nnx.state((m, o)), dict(parts, loss=loss, grad_norm=gnorm)
 
     step_fn = jax.jit(_step)

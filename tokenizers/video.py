@@ -82,7 +82,7 @@ class VideoTokenizer(base.Tokenizer):
 
     def __init__(self, cfg: VideoTokenizerConfig, model: VideoAutoencoder | None = None, seed: int = 0):
         self.config = cfg.validate()
-        self.model = model if model is not None else VideoAutoencoder(cfg, nnx.Rngs(seed))
+        self.model = model if model is not None else base.init_module(lambda r: VideoAutoencoder(cfg, r), seed)
         self.vocab_size = cfg.codebook_size
         self.downsample = cfg.downsample
         self.temporal_group = cfg.temporal_group

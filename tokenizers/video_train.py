@@ -35,11 +35,11 @@ class VideoTrainConfig:
 
 
 def preset(name: str) -> VideoTrainConfig:
-    """`tiny`: seconds on CPU (tests); `demo`: 9x32x32 -> 3x4x4 = 48 tokens, FSQ 4096."""
+    """`tiny`: 4x spatial, FSQ 1000, seconds on CPU (tests); `demo`: 9x32x32 -> 3x4x4 = 48 tokens, FSQ 4096."""
     if name == "tiny":
         return VideoTrainConfig(
-            model=VideoTokenizerConfig(channels=(16, 24, 32), kts=(1, 1, 3), levels=(8, 8, 8, 8)),
-            train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=3e-3, warmup_steps=10,
+            model=VideoTokenizerConfig(channels=(16, 32), kts=(1, 3), levels=(8, 5, 5, 5), frame_size=16),
+            train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=1e-2, warmup_steps=10,
                                   log_every=20, eval_every=1000, checkpoint_every=1000),
             eval_items=16)
     if name == "demo":

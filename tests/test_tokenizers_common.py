@@ -1,0 +1,246 @@
+"""Quantizers, metrics, save/load helpers, the registry, the training loop and the unified vocabulary."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from omni_tokenizers import base, registry
+from omni_tokenizers.metrics import psnr, ssim
+from omni_tokenizers.quantizers import FSQ, LFQ, code_histogram, codebook_usage, make_quantizer
+from omni_tokenizers.training import TrainLoopConfig, fit
+
+
+# ---- quantizers -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("levels", [(8, 8, 8, 8), (7, 5, 5, 5, 5), (2, 3)])
+def test_fsq_ids_in_range_and_bijective(levels):
+    q = FSQ(levels)
+    z = jax.random.normal(jax.random.key(0), (4096, len(levels))) * 4
+    zq, ids = jax.jit(q.__call__)(z)
+    assert ids.dtype == jnp.int32 and int(ids.min()) >= 0 and int(ids.max()) < q.codebook_size
+    np.testing.assert_array_equal(np.asarray(q.ids_to_codes(ids)), np.asarray(zq))
+    every = jnp.arange(q.codebook_size)
+    np.testing.assert_array_equal(np.asarray(q.codes_to_ids(q.ids_to_codes(every))), np.asarray(every))
+    # each channel takes exactly levels[i] distinct values
+    for i, n in enumerate(levels):
+        assert len(np.unique(np.asarray(q.ids_to_codes(every))[:, i])) == n
+
+
+def test_fsq_straight_through_gradient():
+    q = FSQ((8, 5, 5, 5))
+    z = jax.random.normal(jax.random.key(1), (64, 4))
+    g = jax.grad(lambda z: jnp.sum(q(z)[0] * 3.0))(z)
+    _, _, _, half_width, _ = q._consts()
+    expected = jax.grad(lambda z: jnp.sum(q.bound(z) / half_width * 3.0))(z)  # rounding passes gradients through
+    np.testing.assert_allclose(np.asarray(g), np.asarray(expected), rtol=1e-6)
+    assert float(jnp.abs(g).min()) > 0
+
+
+def test_lfq_ids_gradient_entropy():
+    q = LFQ(10)
+    z = jax.random.normal(jax.random.key(2), (2048, 10))
+    zq, ids = q(z)
+    assert int(ids.min()) >= 0 and int(ids.max()) < 1024
+    np.testing.assert_array_equal(np.asarray(q.ids_to_codes(ids)), np.sign(np.asarray(z)))
+    every = jnp.arange(1024)
+    np.testing.assert_array_equal(np.asarray(q.codes_to_ids(q.ids_to_codes(every))), np.asarray(every))
+    g = jax.grad(lambda z: jnp.sum(q(z)[0] * 2.0))(z)
+    np.testing.assert_allclose(np.asarray(g), 2.0)  # identity straight-through
+    per_sample, codebook = q.entropy_loss(z)
+    # confident codes (|z| >> temperature): per-sample entropy ~ 0; balanced random signs: ~ 10 ln 2
+    assert float(per_sample) < 0.05
+    assert abs(float(codebook) - 10 * np.log(2)) < 0.05
+    _, collapsed = q.entropy_loss(jnp.abs(z) + 1.0)  # every code the same
+    assert float(collapsed) < 0.05
+
+
+def test_quantizer_errors():
+    with pytest.raises(ValueError, match=">= 2"):
+        FSQ((8, 1))
+    with pytest.raises(ValueError, match="all be 2"):
+        make_quantizer("lfq", (2, 3))
+    with pytest.raises(ValueError, match="'fsq' or 'lfq'"):
+        make_quantizer("vq", (8,))
+    with pytest.raises(ValueError, match="4 channels"):
+        FSQ((8, 8, 8, 8))(jnp.zeros((2, 3)))
+
+
+def test_codebook_usage():
+    ids = np.array([0, 0, 1, 3])
+    u = codebook_usage(ids, 8)
+    assert u["usage"] == 3 / 8 and u["codes_used"] == 3
+    p = np.array([0.5, 0.25, 0.25])
+    assert abs(u["perplexity"] - np.exp(-(p * np.log(p)).sum())) < 1e-9
+    np.testing.assert_array_equal(np.asarray(code_histogram(jnp.asarray(ids), 4)), [2, 1, 0, 1])
+
+
+# ---- metrics vs scikit-image ------------------------------------------------------------------
+
+def test_psnr_ssim_match_skimage():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 40, 36, 3)).astype(np.float32)
+    x = (x + np.roll(x, 1, 1) + np.roll(x, 1, 2)) / 3  # some spatial correlation
+    y = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+    for i in range(2):
+        ref_p = peak_signal_noise_ratio(x[i], y[i], data_range=1.0)
+        ref_s = structural_similarity(x[i], y[i], channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                      use_sample_covariance=False, data_range=1.0)
+        assert abs(float(psnr(x, y)[i]) - ref_p) < 1e-3
+        assert abs(float(ssim(x, y)[i]) - ref_s) < 1e-4
+
+
+# ---- base helpers -----------------------------------------------------------------------------
+
+class _Tiny(nnx.Module):
+    def __init__(self, seed):
+        r = nnx.Rngs(seed)
+        self.layers = nnx.List([nnx.Linear(3, 4, rngs=r), nnx.Linear(4, 2, rngs=r)])
+        self.norm = nnx.BatchNorm(2, rngs=r)
+
+
+def test_save_load_module_roundtrip(tmp_path):
+    a, b = _Tiny(0), _Tiny(1)
+    base.save_module(a, tmp_path)
+    base.load_module(b, tmp_path)
+    for k, v in base.module_arrays(a).items():
+        np.testing.assert_array_equal(v, base.module_arrays(b)[k])
+    assert not list(tmp_path.glob("*.pkl")) and (tmp_path / base.WEIGHTS_FILE).is_file()
+
+
+def test_load_module_shape_mismatch(tmp_path):
+    base.save_module(_Tiny(0), tmp_path)
+
+    class Other(nnx.Module):
+        def __init__(self):
+            r = nnx.Rngs(0)
+            self.layers = nnx.List([nnx.Linear(3, 5, rngs=r), nnx.Linear(5, 2, rngs=r)])
+            self.norm = nnx.BatchNorm(2, rngs=r)
+
+    with pytest.raises(ValueError, match="shape"):
+        base.load_module(Other(), tmp_path)
+
+
+def test_config_version_and_kind(tmp_path):
+    base.write_config(tmp_path, "image_conv", "image", {"a": 1})
+    assert base.read_config(tmp_path, "image_conv")["config"] == {"a": 1}
+    with pytest.raises(ValueError, match="expected 'video_causal'"):
+        base.read_config(tmp_path, "video_causal")
+    d = json.loads((tmp_path / "config.json").read_text())
+    d["format_version"] = 99
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="format_version"):
+        base.read_config(tmp_path)
+    with pytest.raises(ValueError, match="no tokenizer"):
+        base.read_config(tmp_path / "missing")
+
+
+def test_check_helpers():
+    good = np.zeros((2, 8, 8, 3), np.float32)
+    base.check_media(good, "x", "B,H,W,3")
+    for bad, msg in [(np.zeros((8, 8, 3), np.float32), "rank 4"), (np.zeros((2, 8, 8, 4), np.float32), "3 channels"),
+                     (np.zeros((2, 8, 8, 3), np.uint8), "float"), (np.full((2, 8, 8, 3), 2.0, np.float32), r"\[0.0, 1.0\]"),
+                     (np.zeros((0, 8, 8, 3), np.float32), "empty"), (np.full((1, 8, 8, 3), np.nan, np.float32), "finite")]:
+        with pytest.raises(ValueError, match=msg):
+            base.check_media(bad, "x", "B,H,W,3")
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        base.check_ids(np.array([[0, 10]]), 10, "ids")
+    with pytest.raises(ValueError, match="integer"):
+        base.check_ids(np.array([[0.0]]), 10, "ids")
+    with pytest.raises(ValueError, match="resample=True"):
+        base.check_sample_rate(8000, 16000, resample=False)
+    assert base.check_sample_rate(8000, 16000, resample=True)
+
+
+# ---- registry ---------------------------------------------------------------------------------
+
+def test_registry_dispatch_and_load_all(tmp_path):
+    from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
+    tok = ImageTokenizer(ImageTokenizerConfig(channels=(8, 8), levels=(5, 5)))
+    tok.save(tmp_path / "image")
+    loaded = registry.load_tokenizer(tmp_path / "image")
+    assert isinstance(loaded, ImageTokenizer) and loaded.vocab_size == 25
+    assert set(registry.load_all(tmp_path)) == {"image"}
+    tok.save(tmp_path / "video")  # an image tokenizer in the video folder is refused
+    with pytest.raises(ValueError, match="expected 'video'"):
+        registry.load_all(tmp_path)
+    with pytest.raises(ValueError, match="unknown tokenizer kind"):
+        registry.tokenizer_class("nope")
+    assert {"text_sentencepiece", "image_conv", "video_causal", "audio_rvq"} <= set(registry.KINDS)
+
+
+# ---- training loop ----------------------------------------------------------------------------
+
+class _Lin(nnx.Module):
+    def __init__(self):
+        self.lin = nnx.Linear(4, 1, rngs=nnx.Rngs(0))
+
+
+def _loss(m, batch):
+    x, y = batch
+    mse = jnp.mean((m.lin(x)[:, 0] - y) ** 2)
+    return mse, {"mse": mse}
+
+
+def _data(step):
+    x = np.random.default_rng(step).normal(size=(16, 4)).astype(np.float32)
+    return x, x @ np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+
+
+def test_fit_learns_and_resumes_exactly(tmp_path):
+    cfg = TrainLoopConfig(steps=60, learning_rate=0.1, warmup_steps=5, log_every=10, eval_every=30,
+                          checkpoint_every=20)
+    straight = _Lin()
+    r = fit(straight, _loss, _data, cfg, tmp_path / "a", eval_fn=lambda m: {"w0": m.lin.kernel[0, 0]},
+            progress=False)
+    assert r["train"]["mse"] < 0.05 * float(_loss(_Lin(), _data(0))[0])  # it learns
+    assert abs(r["eval"]["w0"] - 1.0) < 0.2
+    records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in records if x["split"] == "eval"] == [30, 60]
+    interrupted = _Lin()
+    assert fit(interrupted, _loss, _data, cfg, tmp_path / "b", progress=False, until=37)["step"] == 37
+    resumed = _Lin()
+    fit(resumed, _loss, _data, cfg, tmp_path / "b", progress=False)
+    np.testing.assert_array_equal(np.asarray(resumed.lin.kernel[...]), np.asarray(straight.lin.kernel[...]))
+
+
+# ---- unified vocabulary from the tokenizers ---------------------------------------------------
+
+def test_vocab_ranges_disjoint_and_complete():
+    from omni.config import DEFAULT_TASK_TOKENS
+    from omni.vocab import UnifiedVocab
+    from omni_tokenizers.image import ImageAutoencoder, ImageTokenizer, ImageTokenizerConfig
+    from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
+    from omni_tokenizers.video import VideoAutoencoder, VideoTokenizer, VideoTokenizerConfig
+
+    text = TextTokenizer.train([f"line {i} of some text, repeated words words." for i in range(200)],
+                               TextTokenizerConfig(vocab_size=300))
+    icfg = ImageTokenizerConfig(channels=(8, 8), levels=(8, 8, 8, 8))
+    vcfg = VideoTokenizerConfig(channels=(8, 8), kts=(1, 1), levels=(8, 5, 5, 5))
+    # shape-only weights: only the vocabulary sizes matter here
+    toks = {"text": text,
+            "image": ImageTokenizer(icfg, base.abstract_module(lambda r: ImageAutoencoder(icfg, r))),
+            "video": VideoTokenizer(vcfg, base.abstract_module(lambda r: VideoAutoencoder(vcfg, r)))}
+    try:
+        from omni_tokenizers.audio import AudioTokenizer
+        from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig
+        toks["audio"] = AudioTokenizer(AudioCodecConfig(), nnx.eval_shape(lambda: AudioCodec(AudioCodecConfig())))
+    except ImportError:  # the audio module is optional for this check
+        pass
+    vocab = UnifiedVocab.create({m: t.vocab_size for m, t in toks.items()}, DEFAULT_TASK_TOKENS)
+    covered = np.zeros(vocab.size, np.int32)
+    for m in vocab.modalities:
+        a, b = vocab.range(m)
+        covered[a:b] += 1
+        local = np.array([0, toks[m].vocab_size - 1])
+        g = vocab.to_global(m, local)
+        assert a <= g.min() and g.max() < b
+        np.testing.assert_array_equal(vocab.to_local(m, g), local)
+        assert vocab.end_id(m) in range(a, b)
+        assert vocab.num_codes(m) == toks[m].vocab_size
+    np.testing.assert_array_equal(covered, 1)  # disjoint and complete
+    with pytest.raises(ValueError):
+        vocab.to_global("image", [toks["image"].vocab_size])
