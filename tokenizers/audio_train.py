@@ -85,15 +85,31 @@ def crop_batches(clips: list[np.ndarray], batch_size: int, segment: int, seed: i
     return data
 
 
-def reconstruct(tok: AudioTokenizer, clips: list[np.ndarray], k: int, bucket: int = 16000) -> list[np.ndarray]:
-    """Round trip of each clip through encode/decode with k levels (padded to `bucket` samples)."""
-    out = []
-    for c in clips:
-        t = -(-len(c) // bucket) * bucket
-        x = np.zeros((1, t), np.float32)
-        x[0, :len(c)] = c
-        out.append(tok.decode(tok.encode(x, num_quantizers=k))[0, :len(c)])
-    return out
+def reconstruct(tok: AudioTokenizer, clips: list[np.ndarray], levels: Sequence[int], batch_size: int = 32
+                ) -> tuple[dict[int, list[np.ndarray]], np.ndarray]:
+    """Round trips of every clip with each k in `levels`, and the level-0 codes of all frames.
+
+    Clips are zero-padded to one length (one compiled shape) and encoded once with max(levels); the
+    first k levels of an RVQ code are exactly its k-level code, so each k only needs a decode.
+    """
+    t = max(len(c) for c in clips)
+    t = -(-t // tok.hop) * tok.hop
+    kmax = max(levels)
+    batch_size = min(batch_size, len(clips))
+    out: dict[int, list[np.ndarray]] = {k: [] for k in levels}
+    level0 = []
+    for s in range(0, len(clips), batch_size):
+        part = clips[s:s + batch_size]
+        x = np.zeros((batch_size, t), np.float32)
+        for i, c in enumerate(part):
+            x[i, :len(c)] = c
+        ids = tok.encode(x, num_quantizers=kmax)
+        frames = ids.shape[1] // kmax
+        level0.extend(ids[i, :tok.num_frames(len(c))] for i, c in enumerate(part))
+        for k in levels:
+            y = tok.decode(ids[:, :k * frames])
+            out[k].extend(y[i, :len(c)] for i, c in enumerate(part))
+    return out, np.concatenate(level0)
 
 
 def clip_metrics(refs: list[np.ndarray], ests: list[np.ndarray], sample_rate: int) -> dict[str, float]:
@@ -105,31 +121,40 @@ def clip_metrics(refs: list[np.ndarray], ests: list[np.ndarray], sample_rate: in
 
 def evaluate(tok: AudioTokenizer, clips: list[np.ndarray], levels: Sequence[int]) -> dict[str, float]:
     """Held-out mel distance / SI-SNR at each number of levels, plus level-0 code usage."""
+    recons, level0 = reconstruct(tok, clips, levels)
     out: dict[str, float] = {}
     for k in levels:
-        m = clip_metrics(clips, reconstruct(tok, clips, k), tok.sample_rate)
+        m = clip_metrics(clips, recons[k], tok.sample_rate)
         out.update({f"mel_distance@{k}": m["mel_distance"], f"si_snr@{k}": m["si_snr"]})
-    ids = np.concatenate([tok.encode(c[None], num_quantizers=1)[0] for c in clips])
-    out["code_usage@0"] = float(len(np.unique(ids)) / tok.codebook_size)
+    out["code_usage@0"] = float(len(np.unique(level0)) / tok.codebook_size)
     return out
 
 
 def compare_to_baseline(tok: AudioTokenizer, clips: list[np.ndarray], k: int) -> dict:
     """Codec at k levels vs the classical baseline at >= the same bits, on the same clips."""
-    ours = clip_metrics(clips, reconstruct(tok, clips, k), tok.sample_rate)
+    return compare_levels(tok, clips, (k,))[0]
+
+
+def compare_levels(tok: AudioTokenizer, clips: list[np.ndarray], levels: Sequence[int]) -> list[dict]:
+    """`compare_to_baseline` for several k with one encode: a list of rows, one per k."""
+    recons, _ = reconstruct(tok, clips, levels)
     seconds = sum(len(c) for c in clips) / tok.sample_rate
-    recons, bits, names = [], 0, set()
-    for c in clips:
-        y, b, name = baseline_roundtrip(c, tok.sample_rate, tok.bits_per_second(k))
-        recons.append(y)
-        bits += b
-        names.add(name)
-    base = clip_metrics(clips, recons, tok.sample_rate)
-    return {"levels": k, "bits_per_s": tok.bits_per_second(k), **ours,
-            "baseline": sorted(names), "baseline_bits_per_s": bits / seconds,
-            "baseline_mel_distance": base["mel_distance"], "baseline_si_snr": base["si_snr"],
-            "beats_baseline_mel": ours["mel_distance"] < base["mel_distance"],
-            "seconds": seconds, "clips": len(clips)}
+    rows = []
+    for k in levels:
+        ours = clip_metrics(clips, recons[k], tok.sample_rate)
+        base, bits, names = [], 0, set()
+        for c in clips:
+            y, b, name = baseline_roundtrip(c, tok.sample_rate, tok.bits_per_second(k))
+            base.append(y)
+            bits += b
+            names.add(name)
+        theirs = clip_metrics(clips, base, tok.sample_rate)
+        rows.append({"levels": k, "bits_per_s": tok.bits_per_second(k), **ours,
+                     "baseline": sorted(names), "baseline_bits_per_s": bits / seconds,
+                     "baseline_mel_distance": theirs["mel_distance"], "baseline_si_snr": theirs["si_snr"],
+                     "beats_baseline_mel": ours["mel_distance"] < theirs["mel_distance"],
+                     "seconds": seconds, "clips": len(clips)})
+    return rows
 
 
 def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: Sequence[np.ndarray],
@@ -157,6 +182,6 @@ def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: 
     report = {"step": result["step"], "train_seconds": result["seconds"],
               "held_out": evaluate(tok, eval_clips, job.eval_quantizers)}
     if baseline:
-        report["vs_baseline"] = [compare_to_baseline(tok, eval_clips, k) for k in job.eval_quantizers]
+        report["vs_baseline"] = compare_levels(tok, eval_clips, job.eval_quantizers)
     (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
     return report
