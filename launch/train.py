@@ -11,6 +11,8 @@ import sys
 
 
 def main(argv: list[str]) -> int:
+    from omni.train.preemption import install_early_handler
+    install_early_handler()  # a SIGTERM while importing/compiling still ends in a checkpoint and exit 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="configs/NAME.py or a bare config name (tiny, demo, base)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

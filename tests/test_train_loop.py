@@ -66,10 +66,13 @@ def test_resume_after_kill_and_sigterm_matches_uninterrupted(reference, cache, t
     assert killed_at < STEPS
     # 2) The same command resumes; SIGTERM two steps later saves a checkpoint and exits 0.
     p = tu.start(args, env, tmp_path / "b.log")
-    tu.wait_for(lambda: any(r["step"] >= killed_at + 2 for r in tu.rows(d)), p, what="two resumed steps")
+    log_b = tmp_path / "b.log"
+    # (rows the killed run logged past its checkpoint are moved aside when this one resumes)
+    tu.wait_for(lambda: "resumed from" in log_b.read_text() and any(r["step"] >= killed_at + 2 for r in tu.rows(d)),
+                p, what="two resumed steps")
     p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=120) == 0, (tmp_path / "b.log").read_text()
-    out = (tmp_path / "b.log").read_text()
+    assert p.wait(timeout=120) == 0, log_b.read_text()
+    out = log_b.read_text()
     assert f"at step {killed_at}" in out and "SIGTERM: saved a checkpoint" in out
     stopped_at = max(tu.committed_steps(d))
     assert killed_at < stopped_at < STEPS

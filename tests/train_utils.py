@@ -18,7 +18,7 @@ def env(cache_dir, devices: int = 8, **extra) -> dict:
     e = dict(os.environ)
     e.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
              JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(ROOT))
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     e.pop("OMNI_DISTRIBUTED", None)
     e.update({k: str(v) for k, v in extra.items()})
     return e

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import pathlib
+import sys
 import time
 
 import jax
@@ -60,6 +61,7 @@ def _supersede_metrics(run_dir: pathlib.Path, step: int):
 def _say(msg: str):
     if is_main():
         tqdm.write(msg)
+        sys.stdout.flush()  # log files see it now, not at exit
 
 
 class _Run:
@@ -183,8 +185,18 @@ class _Run:
 
     # ---- the loop -------------------------------------------------------------------------------
     def run(self) -> dict:
-        cfg = self.cfg
         preempt = Preemption()  # installed first: a SIGTERM during setup/compilation stops after one step
+        try:
+            return self._loop(preempt)
+        finally:
+            preempt.close()
+            self.ckpt.close()  # waits for in-flight saves
+            for name in ("feed", "pbar", "writer"):
+                if hasattr(self, name):
+                    getattr(self, name).close()
+
+    def _loop(self, preempt: Preemption) -> dict:
+        cfg = self.cfg
         self.restore_or_init()
         purge = self.start if self.start else None
         self.writer = metrics_lib.MetricsWriter(self.run_dir, enabled=self.main, purge_step=purge)
@@ -197,37 +209,29 @@ class _Run:
                          disable=not (self.main and self.progress))
         self.window_start, self.window_steps, self.window_includes_compile = time.perf_counter(), 0, True
         pending, preempted, step = None, False, self.start
-        try:
-            for step in range(self.start + 1, cfg.steps + 1):
-                batch = next(self.feed)
-                self.state, m = step_fn(self.state, batch)
-                if pending is not None:
-                    self.host_step(*pending)
-                pending = (step, m)
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    self.save(step)
-                if cfg.train.eval_every and step % cfg.train.eval_every == 0:
-                    self.host_step(*pending)
-                    pending = None
-                    self.eval(step)
-                if preempt.requested(step):
-                    if self.saved_step != step:
-                        self.save(step)
-                    preempted = True
-                    _say(f"SIGTERM: saved a checkpoint at step {step}; stopping")
-                    break
+        for step in range(self.start + 1, cfg.steps + 1):
+            batch = next(self.feed)
+            self.state, m = step_fn(self.state, batch)
             if pending is not None:
-                jax.block_until_ready(pending[1])
                 self.host_step(*pending)
-        finally:
-            preempt.close()
-            self.ckpt.close()
-            self.feed.close()
-            self.pbar.close()
-            self.writer.close()
-        return {"run_dir": str(self.run_dir), "start_step": self.start, "step": step if self.start < cfg.steps
-                else self.start, "preempted": preempted, "skipped_steps": self.skipped,
-                "checkpoint_step": self.saved_step, "last": self.last}
+            pending = (step, m)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                self.save(step)
+            if cfg.train.eval_every and step % cfg.train.eval_every == 0:
+                self.host_step(*pending)
+                pending = None
+                self.eval(step)
+            if preempt.requested(step):
+                if self.saved_step != step:
+                    self.save(step)
+                preempted = True
+                _say(f"SIGTERM: saved a checkpoint at step {step}; stopping")
+                break
+        if pending is not None:
+            self.host_step(*pending)
+        return {"run_dir": str(self.run_dir), "start_step": self.start, "step": max(step, self.start),
+                "preempted": preempted, "skipped_steps": self.skipped, "checkpoint_step": self.saved_step,
+                "last": self.last}
 
 
 def train(cfg: Config, *, progress: bool = True) -> dict:
