@@ -15,11 +15,11 @@ from configs.tokenizers_audio import get_config
 from omni_tokenizers import audio_baseline, audio_dsp, audio_losses
 from omni_tokenizers.audio import AudioTokenizer
 from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
-from omni_tokenizers.audio_train import AudioTrainConfig, check_clips, crop_batches, train
+from omni_tokenizers.audio_train import check_clips, crop_batches, train
 from omni_tokenizers.registry import load_tokenizer
 from omni_tokenizers.resample import resample
 from omni_tokenizers.rvq import ResidualVQ
-from omni_tokenizers.training import TrainLoopConfig, fit
+from omni_tokenizers.training import fit
 
 SR = 16000
 TINY = dict(channels=32, enc_blocks=1, dec_blocks=1, latent_dim=16, num_quantizers=4, codebook_size=64)
@@ -243,22 +243,31 @@ def test_round_trip_after_short_fit(fitted):
     assert (out / "eval.json").is_file() and (out / "weights.safetensors").is_file()
 
 
-def test_resume_restores_codebooks(tmp_path):
-    """Stop at step 4 (checkpointed); a fresh model resumed from it equals the stopped one, EMA
+def test_crop_batches_deterministic_and_clip_checks():
+    data = crop_batches(check_clips(list(harmonic(3, 0.4, seed=8)), "clips"), 4, 3200, seed=0, min_gain=0.5)
+    a, b, c = data(5), data(5), data(6)
+    assert a["wave"].shape == (4, 3200) and a["wave"].dtype == np.float32
+    np.testing.assert_array_equal(a["wave"], b["wave"])  # batch s is a function of (seed, s): exact resume
+    np.testing.assert_array_equal(a["key"], b["key"])
+    assert not np.array_equal(a["wave"], c["wave"])
+    assert np.abs(a["wave"]).max() <= 0.95 + 1e-6
+    for bad, msg in (([], "empty"), ([np.zeros((2, 2), np.float32)], r"\[T\]"), ([np.array([2.0])], "-1, 1")):
+        with pytest.raises(ValueError, match=msg):
+            check_clips(bad, "clips")
+
+
+def test_checkpoint_restores_codebooks(fitted):
+    """A fresh model restored from the fit's last orbax checkpoint equals the saved tokenizer, EMA
     codebooks (non-Param state) included."""
-    cfg = AudioCodecConfig(**TINY)
-    loop = TrainLoopConfig(steps=8, batch_size=2, learning_rate=1e-3, warmup_steps=1, log_every=4,
-                           eval_every=100, checkpoint_every=4)
-    data = crop_batches(check_clips(list(harmonic(3, 0.4, seed=8)), "clips"), 2, 3200, 0, 0.5)
-    a = AudioTokenizer(cfg).model
-    fit(a, codec_loss, data, loop, workdir=tmp_path, progress=False, until=4)
-    b = AudioTokenizer(cfg).model
-    assert not np.allclose(b.rvq.codebooks[...], a.rvq.codebooks[...])
-    fit(b, codec_loss, data, dataclasses.replace(loop, steps=4), workdir=tmp_path, progress=False)  # restore only
-    assert bool(b.rvq.initialized[0])
-    np.testing.assert_array_equal(b.rvq.codebooks[...], a.rvq.codebooks[...])
-    np.testing.assert_array_equal(b.rvq.cluster_size[...], a.rvq.cluster_size[...])
-    np.testing.assert_array_equal(b.decoder.out.kernel[...], a.decoder.out.kernel[...])
+    tok, _, out = fitted
+    job = get_config("tiny")
+    model = AudioTokenizer(job.model).model
+    assert not np.allclose(model.rvq.codebooks[...], tok.model.rvq.codebooks[...])
+    fit(model, codec_loss, lambda step: None, job.train, workdir=out / "train", progress=False)  # restore only
+    assert bool(model.rvq.initialized[0])
+    for name in ("codebooks", "cluster_size", "embed_sum"):
+        np.testing.assert_array_equal(getattr(model.rvq, name)[...], getattr(tok.model.rvq, name)[...])
+    np.testing.assert_array_equal(model.decoder.out.kernel[...], tok.model.decoder.out.kernel[...])
 
 
 # ---- baselines ---------------------------------------------------------------------------------
