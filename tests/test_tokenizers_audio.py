@@ -108,7 +108,8 @@ def test_metrics_reference_values():
 
     @jax.jit
     def loss_and_grad(x, y):
-        f = lambda y: audio_losses.multiscale_mel_loss(x, y, SR) + audio_losses.multiresolution_stft_loss(x, y)
+        def f(y):
+            return audio_losses.multiscale_mel_loss(x, y, SR) + audio_losses.multiresolution_stft_loss(x, y)
         return f(x), jax.grad(f)(y)
 
     same, g = loss_and_grad(jnp.asarray(x), jnp.asarray(x + noise))
@@ -148,7 +149,7 @@ def test_rvq_ema_learns_clusters_and_dropout_uses_fewer_levels():
         return rvq(z, key, train=True)[2]["commit"]
 
     key = jax.random.PRNGKey(0)
-    for i in range(60):
+    for _ in range(60):
         key, k1, k2 = jax.random.split(key, 3)
         z = centers[jax.random.randint(k1, (8, 16), 0, 4)] + 0.05 * jax.random.normal(k2, (8, 16, 3))
         commit = float(step(rvq, z, key))

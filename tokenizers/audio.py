@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -1,5 +1,6 @@
 """Residual vector quantization (SoundStream / EnCodec): EMA k-means codebooks with k-means++ seeding,
-dead-code restart at badly quantized vectors, commitment loss, per-item quantizer dropout, and a straight-through gradient over the whole stack.
+dead-code restart at badly quantized vectors, commitment loss, per-item quantizer dropout, and a
+straight-through gradient over the whole stack.
 
 Codebooks are not nnx.Params: they follow the assigned vectors by exponential moving averages
 (updated in place during training forwards), so the optimizer never touches them. Level l
@@ -125,8 +126,8 @@ class ResidualVQ(nnx.Module):
             if train:  # first training batch: k-means++ seeds from this level's residuals
                 key, k_init = jax.random.split(key)
                 x_sg = jax.lax.stop_gradient(residual)
-                cb = jax.lax.cond(self.initialized[0], lambda: cb,
-                                  lambda: kmeans_plus_plus(k_init, x_sg, w, self.codebook_size))
+                cb = jax.lax.cond(self.initialized[0], lambda cb, k, x, w: cb,
+                                  lambda cb, k, x, w: kmeans_plus_plus(k, x, w, cb.shape[0]), cb, k_init, x_sg, w)
             c = nearest(jax.lax.stop_gradient(residual), cb)
             q = cb[c]
             err = jnp.mean((residual - jax.lax.stop_gradient(q)) ** 2, -1)
