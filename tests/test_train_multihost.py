@@ -13,7 +13,7 @@ from omni.data.pipeline import make_iterator
 from omni.model import build_model, loss_fn
 from tests import train_utils as tu
 
-ARGS = ["train.seq_len=64", "train.batch_size=8", "checkpoint_every=2", "train.log_every=1", "train.eval_every=2",
+ARGS = ["train.seq_len=64", "train.batch_size=8", "checkpoint_every=2", "train.log_every=1", "train.eval_every=4",
         "train.eval_batches=1", "seed=5"]
 
 
@@ -45,7 +45,7 @@ def test_two_processes_train_then_resume_as_one(tmp_path):
     assert "2 process(es)" in (tmp_path / "p0.log").read_text()
     rows = tu.rows(d)
     assert [r["step"] for r in rows] == [1, 2, 3, 4]  # written once, by process 0
-    assert [r["step"] for r in tu.rows(d, "eval")] == [2, 4]
+    assert [r["step"] for r in tu.rows(d, "eval")] == [4]
     assert tu.committed_steps(d) == [2, 4]
     states = [json.loads((d / "checkpoints" / "4" / "data" / f"process_{i}-of-2.json").read_text())
               for i in range(2)]

@@ -13,7 +13,7 @@ from omni.config import load_config
 from omni.model import build_model, loss_fn
 from omni.train.optimizer import decay_mask, learning_rate_schedule, make_optimizer
 from omni.train.state import create_train_state, state_shardings
-from omni.train.step import batch_shardings, fetch, make_train_step, resolve_for_mesh, train_mesh
+from omni.train.step import batch_shardings, fetch, learning_rate, make_train_step, resolve_for_mesh, train_mesh
 from tests.model_utils import random_batch
 
 # One worker runs the whole module, so its module-scoped fixture is computed once under xdist --dist loadgroup.
@@ -42,11 +42,11 @@ def _run(cfg, batches):
     step = make_train_step(cfg, graphdef, tx, mesh, state_shardings(cfg, mesh, tx))
     bsh = batch_shardings(cfg, mesh)
     put = [{k: jax.device_put(v, bsh[k]) for k, v in b.items()} for b in batches]
-    compiled = step.lower(state, put[0]).compile(compiler_options=FAST_COMPILE)
+    compiled = step.lower(state, put[0], learning_rate(cfg, 0)).compile(compiler_options=FAST_COMPILE)
     sharded_wq = state.params["wq"].addressable_shards[0].data.shape
     losses, gnorms = [], []
-    for b in put:
-        state, m = compiled(state, b)
+    for i, b in enumerate(put):
+        state, m = compiled(state, b, learning_rate(cfg, i))
         losses.append(float(fetch(m)["loss"]))
         gnorms.append(float(fetch(m)["grad_norm"]))
     return dict(losses=np.array(losses), gnorms=np.array(gnorms), params=jax.device_get(state.params),
@@ -102,19 +102,20 @@ def test_grad_accumulation_equals_one_batch(one_device):
 
 
 def test_nonfinite_step_is_skipped(one_device):
-    _, ref = one_device
+    cfg, ref = one_device
     state, step = ref["state"], ref["step"]
     before = jax.device_get(state.params)
     bad = dict(ref["batches"][0])
     bad["loss_mask"] = bad["loss_mask"] * jnp.nan
     n = int(fetch(state.step))
-    state, m = step(state, bad)
+    lr = learning_rate(cfg, 5)
+    state, m = step(state, bad, lr)
     m = fetch(m)
     assert not bool(m["finite"]) and not np.isfinite(m["loss"])
     assert int(fetch(state.step)) == n + 1
     for name, p in before.items():
         np.testing.assert_array_equal(jax.device_get(state.params[name]), p, err_msg=name)
-    state, m = step(state, ref["batches"][1])  # training goes on after a skipped step
+    state, m = step(state, ref["batches"][1], lr)  # training goes on after a skipped step
     assert bool(fetch(m)["finite"])
 
 

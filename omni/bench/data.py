@@ -58,27 +58,28 @@ def time_train_step(cfg, steps: int, feed_from_pipeline: bool, seed: int = 0) ->
     from omni.sharding import make_mesh
     from omni.train.optimizer import make_optimizer
     from omni.train.state import create_train_state, state_shardings
-    from omni.train.step import batch_shardings, make_train_step, resolve_for_mesh
+    from omni.train.step import batch_shardings, learning_rate, make_train_step, resolve_for_mesh
 
     mesh = make_mesh(cfg.mesh)
     rcfg = resolve_for_mesh(cfg, mesh)  # as the training loop lays the config out on the mesh
     tx = make_optimizer(rcfg)
     graphdef, state = create_train_state(rcfg, mesh, tx)
     step = make_train_step(rcfg, graphdef, tx, mesh, state_shardings(rcfg, mesh, tx))
+    lr = learning_rate(rcfg, 0)
     bsh = batch_shardings(rcfg, mesh)
     it = pipeline.make_iterator(cfg, "train", seed=seed)
     feed = pipeline.device_prefetch(it, bsh, size=max(cfg.data.prefetch, 1))
     try:
         batch = next(feed)
         t0 = time.perf_counter()
-        state, m = step(state, batch)
+        state, m = step(state, batch, lr)
         jax.block_until_ready(m)
         compile_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         for _ in range(steps):
             if feed_from_pipeline:
                 batch = next(feed)
-            state, m = step(state, batch)
+            state, m = step(state, batch, lr)
         jax.block_until_ready(m)
         dt = time.perf_counter() - t1
     finally:

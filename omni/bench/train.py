@@ -19,7 +19,7 @@ from omni.model import model_stats
 from omni.train.metrics import peak_tflops, throughput
 from omni.train.optimizer import make_optimizer
 from omni.train.state import create_train_state, state_shardings
-from omni.train.step import batch_shardings, fetch, make_train_step, resolve_for_mesh, train_mesh
+from omni.train.step import batch_shardings, fetch, learning_rate, make_train_step, resolve_for_mesh, train_mesh
 
 
 def run(argv: list[str]) -> dict:
@@ -43,16 +43,17 @@ def run(argv: list[str]) -> dict:
     it.close()
 
     t = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
+    lr = learning_rate(cfg, cfg.train.warmup_steps)  # the peak
+    compiled = step.lower(state, batch, lr).compile()
     compile_s = time.perf_counter() - t
     for _ in range(args.warmup):
-        state, m = compiled(state, batch)
+        state, m = compiled(state, batch, lr)
     jax.block_until_ready(state)
     times = []
     cpu0 = time.process_time()
     for _ in range(args.steps):
         t = time.perf_counter()
-        state, m = compiled(state, batch)
+        state, m = compiled(state, batch, lr)
         jax.block_until_ready(m)
         times.append(time.perf_counter() - t)
     cpu_s = (time.process_time() - cpu0) / args.steps

@@ -14,6 +14,7 @@ import sys
 import time
 
 import jax
+import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
@@ -25,7 +26,7 @@ from omni.train import metrics as metrics_lib
 from omni.train.checkpoint import Checkpointer, check_compatible
 from omni.train.distributed import is_main
 from omni.train.evaluate import evaluate
-from omni.train.optimizer import make_optimizer
+from omni.train.optimizer import learning_rate_schedule, make_optimizer
 from omni.train.preemption import Preemption
 from omni.train.state import abstract_params, abstract_train_state, create_train_state, state_shardings
 from omni.train.step import batch_shardings, check_batch_layout, fetch, make_train_step, resolve_for_mesh, train_mesh
@@ -205,13 +206,15 @@ class _Run:
              f"peak {self.peak or 'unknown'} TFLOP/s per device")
         step_fn = make_train_step(self.rcfg, self.graphdef, self.tx, self.mesh,
                                   state_shardings(self.rcfg, self.mesh, self.tx))
+        schedule = learning_rate_schedule(cfg)
         self.pbar = tqdm(total=cfg.steps, initial=self.start, unit="step", dynamic_ncols=True,
                          disable=not (self.main and self.progress))
         self.window_start, self.window_steps, self.window_includes_compile = time.perf_counter(), 0, True
         pending, preempted, step = None, False, self.start
         for step in range(self.start + 1, cfg.steps + 1):
             batch = next(self.feed)
-            self.state, m = step_fn(self.state, batch)
+            lr = np.asarray(schedule(step - 1), np.float32)
+            self.state, m = step_fn(self.state, batch, lr)
             if pending is not None:
                 self.host_step(*pending)
             pending = (step, m)

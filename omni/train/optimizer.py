@@ -39,12 +39,14 @@ def decay_mask(params):
 
 
 def make_optimizer(cfg: Config) -> optax.GradientTransformation:
-    """Clip by global norm (train.grad_clip > 0), then AdamW on fp32 master weights.
+    """Clip by global norm (train.grad_clip > 0), then AdamW on fp32 master weights, at learning rate 1.
 
-    The state has the same structure whatever the values, so a run may resume with other settings.
+    The train step multiplies the update by the step's learning rate, a traced scalar computed on the
+    host from `learning_rate_schedule`: -lr * (adam + wd * param) is exactly AdamW at lr, and changing
+    the schedule, `steps` or the peak never recompiles. The state has the same structure whatever the
+    values, so a run may resume with other settings.
     """
     t = cfg.train
-    adamw = optax.adamw(learning_rate_schedule(cfg), b1=t.b1, b2=t.b2, eps=t.eps,
-                        weight_decay=t.weight_decay, mask=decay_mask)
+    adamw = optax.adamw(1.0, b1=t.b1, b2=t.b2, eps=t.eps, weight_decay=t.weight_decay, mask=decay_mask)
     clip = optax.clip_by_global_norm(t.grad_clip) if t.grad_clip > 0 else optax.identity()
     return optax.chain(clip, adamw)

@@ -113,10 +113,10 @@ def check_batch_layout(cfg: Config, mesh: Mesh):
 
 def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mesh: Mesh,
                     shardings: TrainState):
-    """jit(state, batch) -> (state, metrics); metrics are replicated scalars (means, norms, counts)."""
+    """jit(state, batch, lr) -> (state, metrics); lr: float32 [] (see `learning_rate`); metrics are
+    replicated scalars (means, norms, counts, `finite`)."""
     check_batch_layout(cfg, mesh)
     A = cfg.train.grad_accum
-    schedule = learning_rate_schedule(cfg)
     bsh = batch_shardings(cfg, mesh)
     grad_fn = jax.value_and_grad(lambda p, b: weighted_sums(graphdef, p, b), has_aux=True)
 
@@ -126,11 +126,11 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
             return x
         return {k: split(v) for k, v in batch.items()}
 
-    def step(state: TrainState, batch):
+    def step(state: TrainState, batch, lr):
         with sharding.activation_sharding(mesh, cfg.mesh.rules):
-            return _step(state, batch)
+            return _step(state, batch, lr)
 
-    def _step(state: TrainState, batch):
+    def _step(state: TrainState, batch, lr):
         if A == 1:
             (loss_sum, sums), grads = grad_fn(state.params, batch)
         else:
@@ -150,19 +150,25 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
 
         def apply(_):
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            updates = jax.tree.map(lambda u: u * lr.astype(u.dtype), updates)
             return optax.apply_updates(state.params, updates), opt_state
 
         params, opt_state = jax.lax.cond(finite, apply, lambda _: (state.params, state.opt_state), None)
         rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
-        metrics.update(grad_norm=grad_norm, finite=finite, learning_rate=schedule(state.step),
+        metrics.update(grad_norm=grad_norm, finite=finite, learning_rate=lr,
                        param_norm=optax.tree.norm(params))
         return TrainState(state.step + 1, params, opt_state, rng), metrics
 
     replicated = NamedSharding(mesh, PartitionSpec())
-    return jax.jit(step, in_shardings=(shardings, bsh), out_shardings=(shardings, replicated),
+    return jax.jit(step, in_shardings=(shardings, bsh, replicated), out_shardings=(shardings, replicated),
                    donate_argnums=0)
 
 
+def learning_rate(cfg: Config, step: int) -> np.ndarray:
+    """The learning rate of update `step` (0-based) as the float32 scalar the train step takes."""
+    return np.asarray(learning_rate_schedule(cfg)(step), np.float32)
+
+
 def make_eval_step(graphdef):
-    """jit(params, batch) -> token-weighted sums (see `means`); shardings follow the inputs."""
+    """jit(params, batch) -> (loss * tokens, token-weighted sums) (see `means`); shardings follow the inputs."""
     return jax.jit(lambda params, batch: weighted_sums(graphdef, params, batch))
