@@ -95,6 +95,14 @@ def test_incompatible_checkpoint_names_the_fields(reference):
     assert (reference / "config.json").read_text() == before
 
 
+def test_load_errors_name_what_exists(reference, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint for step 7 .*available: \[30, 35, 40\]"):
+        load_params(reference, step=7)
+    with pytest.raises(FileNotFoundError, match="no checkpoints under"):
+        load_model(tmp_path / "not_a_run")
+    assert not (tmp_path / "not_a_run").exists()
+
+
 def test_load_model_on_another_mesh_and_evaluate(reference):
     from omni.train.step import train_mesh
     single, cfg, step = load_params(reference)

@@ -106,15 +106,18 @@ class Checkpointer:
 
 
 def _resolve_step(run_dir, step: int | None) -> tuple[Checkpointer, int]:
+    if not checkpoint_dir(run_dir).is_dir():
+        raise FileNotFoundError(f"no checkpoints under {checkpoint_dir(run_dir)} (is {run_dir} a training run dir?)")
     ck = Checkpointer(run_dir, async_save=False)
     steps = ck.all_steps()
+    if step is None and steps:
+        return ck, max(steps)
+    if step is not None and step in steps:
+        return ck, step
+    ck.close()
     if not steps:
         raise FileNotFoundError(f"no checkpoints under {ck.directory}")
-    if step is None:
-        step = max(steps)
-    elif step not in steps:
-        raise FileNotFoundError(f"no checkpoint for step {step} under {ck.directory}; available: {sorted(steps)}")
-    return ck, step
+    raise FileNotFoundError(f"no checkpoint for step {step} under {ck.directory}; available: {sorted(steps)}")
 
 
 def load_params(run_dir: str | pathlib.Path, step: int | None = None, *, mesh: Mesh | None = None,
