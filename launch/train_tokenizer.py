@@ -16,10 +16,10 @@ import pathlib
 import sys
 
 from absl import flags
-
-from omni.config import apply_overrides
 from omni_tokenizers import trainers
 from omni_tokenizers.base import MODALITIES
+
+from omni.config import apply_overrides
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

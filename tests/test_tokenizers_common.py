@@ -6,12 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-
 from omni_tokenizers import base, registry
 from omni_tokenizers.metrics import psnr, ssim
 from omni_tokenizers.quantizers import FSQ, LFQ, code_histogram, codebook_usage, make_quantizer
 from omni_tokenizers.training import TrainLoopConfig, fit
-
 
 # ---- quantizers -------------------------------------------------------------------------------
 
@@ -141,9 +139,10 @@ def test_config_version_and_kind(tmp_path):
 def test_check_helpers():
     good = np.zeros((2, 8, 8, 3), np.float32)
     base.check_media(good, "x", "B,H,W,3")
-    for bad, msg in [(np.zeros((8, 8, 3), np.float32), "rank 4"), (np.zeros((2, 8, 8, 4), np.float32), "3 channels"),
-                     (np.zeros((2, 8, 8, 3), np.uint8), "float"), (np.full((2, 8, 8, 3), 2.0, np.float32), r"\[0.0, 1.0\]"),
-                     (np.zeros((0, 8, 8, 3), np.float32), "empty"), (np.full((1, 8, 8, 3), np.nan, np.float32), "finite")]:
+    f32 = np.float32
+    for bad, msg in [(np.zeros((8, 8, 3), f32), "rank 4"), (np.zeros((2, 8, 8, 4), f32), "3 channels"),
+                     (np.zeros((2, 8, 8, 3), np.uint8), "float"), (np.full((2, 8, 8, 3), 2.0, f32), r"\[0.0, 1.0\]"),
+                     (np.zeros((0, 8, 8, 3), f32), "empty"), (np.full((1, 8, 8, 3), np.nan, f32), "finite")]:
         with pytest.raises(ValueError, match=msg):
             base.check_media(bad, "x", "B,H,W,3")
     with pytest.raises(ValueError, match=r"\[0, 10\)"):
@@ -210,11 +209,12 @@ def test_fit_learns_and_resumes_exactly(tmp_path):
 # ---- unified vocabulary from the tokenizers ---------------------------------------------------
 
 def test_vocab_ranges_disjoint_and_complete():
-    from omni.config import DEFAULT_TASK_TOKENS
-    from omni.vocab import UnifiedVocab
     from omni_tokenizers.image import ImageAutoencoder, ImageTokenizer, ImageTokenizerConfig
     from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
     from omni_tokenizers.video import VideoAutoencoder, VideoTokenizer, VideoTokenizerConfig
+
+    from omni.config import DEFAULT_TASK_TOKENS
+    from omni.vocab import UnifiedVocab
 
     text = TextTokenizer.train([f"line {i} of some text, repeated words words." for i in range(200)],
                                TextTokenizerConfig(vocab_size=300))

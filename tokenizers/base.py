@@ -10,7 +10,8 @@ import dataclasses
 import json
 import math
 import pathlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -48,7 +49,7 @@ class Tokenizer(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def load(cls, directory: str | pathlib.Path) -> "Tokenizer":
+    def load(cls, directory: str | pathlib.Path) -> Tokenizer:
         """Reads a tokenizer written by `save`."""
 
     def bits_per_item(self, shape: Sequence[int]) -> float:

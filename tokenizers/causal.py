@@ -9,7 +9,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import nnx
-
 from omni_tokenizers.conv import Down, Up, depth_to_space, space_to_depth
 
 
@@ -67,7 +66,8 @@ def temporal_unfold(x: jax.Array, tg: int) -> jax.Array:
 class VideoEncoder(nnx.Module):
     """[B, 1+tg*k, H, W, 3] -> [B, 1+k, H/d, W/d, z_dim]; d = 2**len(channels)."""
 
-    def __init__(self, channels: tuple[int, ...], kts: tuple[int, ...], tg: int, z_dim: int, rngs: nnx.Rngs):
+    def __init__(self, channels: tuple[int, ...], kts: tuple[int, ...], tg: int, z_dim: int, rngs: nnx.Rngs,
+                 shortcut: bool = True):
         self.tg = tg
         self.stem = nnx.Conv(12, channels[0], (3, 3), padding="SAME", rngs=rngs)
         self.downs = nnx.List([Down(channels[i - 1], channels[i], rngs) for i in range(1, len(channels))])
@@ -77,21 +77,29 @@ class VideoEncoder(nnx.Module):
         self.mix = CausalResBlock(c, 2, rngs)
         self.norm = nnx.GroupNorm(c, num_groups=min(8, c), rngs=rngs)
         self.out = nnx.Linear(c, z_dim, rngs=rngs)
+        self.d = 2 ** len(channels)
+        # Linear shortcut from each group's raw patches to the code (fast to learn; convs add the rest).
+        self.skip = nnx.Linear(tg * self.d * self.d * 3, z_dim, rngs=rngs) if shortcut else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = per_frame(lambda f: self.stem(space_to_depth(f * 2.0 - 1.0, 2)), x)
+        x = x * 2.0 - 1.0
+        h = per_frame(lambda f: self.stem(space_to_depth(f, 2)), x)
         for i, blk in enumerate(self.blocks):
             if i:
                 h = per_frame(self.downs[i - 1], h)
             h = blk(h)
         h = self.mix(self.fold(temporal_fold(h, self.tg)))
-        return self.out(jax.nn.silu(per_frame(self.norm, h)))
+        z = self.out(jax.nn.silu(per_frame(self.norm, h)))
+        if self.skip is not None:
+            z = z + self.skip(temporal_fold(per_frame(lambda f: space_to_depth(f, self.d), x), self.tg))
+        return z
 
 
 class VideoDecoder(nnx.Module):
     """[B, 1+k, h, w, z_dim] -> [B, 1+tg*k, h*d, w*d, 3] in about [0, 1]."""
 
-    def __init__(self, channels: tuple[int, ...], kts: tuple[int, ...], tg: int, z_dim: int, rngs: nnx.Rngs):
+    def __init__(self, channels: tuple[int, ...], kts: tuple[int, ...], tg: int, z_dim: int, rngs: nnx.Rngs,
+                 shortcut: bool = True):
         self.tg = tg
         rev, rkts = tuple(reversed(channels)), tuple(reversed(kts))
         c = rev[0]
@@ -102,6 +110,8 @@ class VideoDecoder(nnx.Module):
         self.ups = nnx.List([Up(rev[i - 1], rev[i], rngs) for i in range(1, len(rev))])
         self.norm = nnx.GroupNorm(rev[-1], num_groups=min(8, rev[-1]), rngs=rngs)
         self.out = nnx.Conv(rev[-1], 12, (3, 3), padding="SAME", rngs=rngs)
+        self.d = 2 ** len(channels)
+        self.skip = nnx.Linear(z_dim, tg * self.d * self.d * 3, rngs=rngs) if shortcut else None
 
     def __call__(self, z: jax.Array) -> jax.Array:
         h = temporal_unfold(self.unfold(self.mix(self.inp(z))), self.tg)
@@ -110,4 +120,6 @@ class VideoDecoder(nnx.Module):
                 h = per_frame(self.ups[i - 1], h)
             h = blk(h)
         h = per_frame(lambda f: depth_to_space(self.out(jax.nn.silu(self.norm(f))), 2), h)
+        if self.skip is not None:
+            h = h + per_frame(lambda f: depth_to_space(f, self.d), temporal_unfold(self.skip(z), self.tg))
         return h * 0.5 + 0.5

@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
 from omni_tokenizers import base
 from omni_tokenizers.conv import Decoder2D, Encoder2D
 from omni_tokenizers.quantizers import make_quantizer
@@ -29,7 +28,7 @@ class ImageTokenizerConfig:
     levels: tuple[int, ...] = (8, 8, 8, 8)   # FSQ levels (codebook = product); LFQ: all 2
     max_side: int = 1024                     # larger inputs are refused (memory)
 
-    def validate(self) -> "ImageTokenizerConfig":
+    def validate(self) -> ImageTokenizerConfig:
         if not self.channels or any(c <= 0 for c in self.channels):
             raise ValueError(f"channels must be positive, got {self.channels}")
         if self.res_blocks < 0:
@@ -144,7 +143,7 @@ class ImageTokenizer(base.Tokenizer):
         base.save_module(self.model, directory)
 
     @classmethod
-    def load(cls, directory) -> "ImageTokenizer":
+    def load(cls, directory) -> ImageTokenizer:
         payload = base.read_config(directory, cls.kind)
         cfg = base.config_from_payload(ImageTokenizerConfig, payload)
         tok = cls(cfg, model=nnx.eval_shape(lambda: ImageAutoencoder(cfg, nnx.Rngs(0))))  # no init compute

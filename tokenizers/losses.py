@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
 from omni_tokenizers.metrics import ssim
 
 

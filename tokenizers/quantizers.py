@@ -7,7 +7,7 @@ bit (sign), id = sum(bit_i * 2^i), with an entropy penalty that spreads usage ov
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Iterable, Literal, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import numpy as np
 import sentencepiece as spm
-
 from omni_tokenizers import base
 
 MODEL_FILE = "text.model"
@@ -29,7 +29,7 @@ class TextTokenizerConfig:
     split_digits: bool = True
     seed: int = 0
 
-    def validate(self) -> "TextTokenizerConfig":
+    def validate(self) -> TextTokenizerConfig:
         if self.vocab_size < 260:
             raise ValueError(f"vocab_size must be >= 260 (<unk> + 256 byte pieces + a few), got {self.vocab_size}")
         if self.max_bytes <= 0:
@@ -75,7 +75,7 @@ class TextTokenizer(base.Tokenizer):
         self.vocab_size = int(self.sp.vocab_size())
 
     @classmethod
-    def train(cls, texts: Iterable[str], cfg: TextTokenizerConfig) -> "TextTokenizer":
+    def train(cls, texts: Iterable[str], cfg: TextTokenizerConfig) -> TextTokenizer:
         return cls(cfg, train_sentencepiece(texts, cfg))
 
     def _check_texts(self, texts) -> list[str]:
@@ -130,7 +130,7 @@ class TextTokenizer(base.Tokenizer):
         (d / MODEL_FILE).write_bytes(self.model_proto)
 
     @classmethod
-    def load(cls, directory) -> "TextTokenizer":
+    def load(cls, directory) -> TextTokenizer:
         payload = base.read_config(directory, cls.kind)
         path = pathlib.Path(directory) / MODEL_FILE
         if not path.is_file():

@@ -5,10 +5,9 @@ import dataclasses
 import json
 import pathlib
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 
 
@@ -17,7 +16,7 @@ class TextTrainConfig:
     model: TextTokenizerConfig = dataclasses.field(default_factory=TextTokenizerConfig)
     eval_items: int = 512
 
-    def validate(self) -> "TextTrainConfig":
+    def validate(self) -> TextTrainConfig:
         self.model.validate()
         if self.eval_items <= 0:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
@@ -25,9 +24,9 @@ class TextTrainConfig:
 
 
 def preset(name: str) -> TextTrainConfig:
-    """`tiny`: 300 pieces (tests); `demo`: 1024 BPE pieces with byte fallback."""
+    """`tiny`: 384 pieces (tests); `demo`: 1024 BPE pieces with byte fallback."""
     if name == "tiny":
-        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=300), eval_items=64)
+        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=384), eval_items=64)
     if name == "demo":
         return TextTrainConfig(model=TextTokenizerConfig(vocab_size=1024, model_type="bpe"))
     raise ValueError(f"unknown text preset {name!r}; expected 'tiny' or 'demo'")
@@ -63,5 +62,5 @@ def train(job: TextTrainConfig, train_texts: Sequence[str], eval_texts: Sequence
     result = {"step": 1, "seconds": time.time() - t0, "eval": evaluate(tok, list(eval_texts)[:job.eval_items])}
     (out_dir / "eval.json").write_text(json.dumps({"step": 1, **result["eval"]}, indent=2))
     if progress:
-        print(f"[text] held-out: " + ", ".join(f"{k}={v:.4g}" for k, v in result["eval"].items()), flush=True)
+        print("[text] held-out: " + ", ".join(f"{k}={v:.4g}" for k, v in result["eval"].items()), flush=True)
     return result

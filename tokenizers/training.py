@@ -11,7 +11,8 @@ import dataclasses
 import json
 import pathlib
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -69,14 +70,28 @@ def _log(workdir: pathlib.Path | None, record: dict) -> None:
             f.write(json.dumps(record) + "\n")
 
 
+def _check_job(workdir: pathlib.Path, job: dict, resuming: bool) -> None:
+    path = workdir / "job.json"
+    text = json.dumps(job, sort_keys=True, default=str)
+    if resuming:
+        old = path.read_text() if path.is_file() else None
+        if old is not None and json.loads(old) != json.loads(text):
+            raise ValueError(f"{workdir} holds checkpoints of a different run (see {path}); "
+                             f"resume with the same config or choose another output folder")
+    path.write_text(text)
+
+
 def fit(model: nnx.Module, loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]],
         data: Callable[[int], Any] | Iterator, cfg: TrainLoopConfig,
         workdir: str | pathlib.Path | None = None,
         eval_fn: Callable[[Any], dict[str, float]] | None = None,
-        progress: bool = True, desc: str = "train", until: int | None = None) -> dict[str, Any]:
+        progress: bool = True, desc: str = "train", until: int | None = None,
+        job: dict | None = None) -> dict[str, Any]:
     """Trains `model` in place for cfg.steps (resuming from workdir's latest checkpoint).
 
     `until` stops early at that step (checkpointed), as a preemption would; a later call resumes.
+    `job` (a JSON-able description of the whole run, default the loop config) is written to
+    workdir/job.json; resuming checkpoints written for a different job raises ValueError.
 
     Returns {"step", "train": last logged train metrics, "eval": last held-out metrics, "seconds"}.
     """
@@ -88,6 +103,8 @@ def fit(model: nnx.Module, loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]]
     graphdef, state = nnx.split((model, opt))
 
     mngr = _manager(workdir, cfg) if workdir is not None else None
+    if workdir is not None:
+        _check_job(workdir, job if job is not None else dataclasses.asdict(cfg), mngr.latest_step() is not None)
     start = 0
     if mngr is not None and mngr.latest_step() is not None:
         start = int(mngr.latest_step())

@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
 from omni_tokenizers import base
 from omni_tokenizers.causal import VideoDecoder, VideoEncoder
 from omni_tokenizers.quantizers import make_quantizer
@@ -29,11 +28,12 @@ class VideoTokenizerConfig:
     temporal_group: int = 4
     quantizer: Literal["fsq", "lfq"] = "fsq"
     levels: tuple[int, ...] = (8, 8, 8, 8)
+    shortcut: bool = False   # linear patch shortcut around the convs (presets: on; trains faster)
     frame_size: int = 32     # default frame side assumed by decode() when no grid is given
     max_frames: int = 257
     max_side: int = 512
 
-    def validate(self) -> "VideoTokenizerConfig":
+    def validate(self) -> VideoTokenizerConfig:
         if not self.channels or any(c <= 0 for c in self.channels):
             raise ValueError(f"channels must be positive, got {self.channels}")
         if len(self.kts) != len(self.channels) or any(k < 1 for k in self.kts):
@@ -57,8 +57,8 @@ class VideoAutoencoder(nnx.Module):
 
     def __init__(self, cfg: VideoTokenizerConfig, rngs: nnx.Rngs):
         d, ch, kts = len(cfg.levels), tuple(cfg.channels), tuple(cfg.kts)
-        self.encoder = VideoEncoder(ch, kts, cfg.temporal_group, d, rngs)
-        self.decoder = VideoDecoder(ch, kts, cfg.temporal_group, d, rngs)
+        self.encoder = VideoEncoder(ch, kts, cfg.temporal_group, d, rngs, cfg.shortcut)
+        self.decoder = VideoDecoder(ch, kts, cfg.temporal_group, d, rngs, cfg.shortcut)
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
 
     def encode(self, x: jax.Array):
@@ -167,7 +167,7 @@ class VideoTokenizer(base.Tokenizer):
         base.save_module(self.model, directory)
 
     @classmethod
-    def load(cls, directory) -> "VideoTokenizer":
+    def load(cls, directory) -> VideoTokenizer:
         payload = base.read_config(directory, cls.kind)
         cfg = base.config_from_payload(VideoTokenizerConfig, payload)
         tok = cls(cfg, model=nnx.eval_shape(lambda: VideoAutoencoder(cfg, nnx.Rngs(0))))  # no init compute

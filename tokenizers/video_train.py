@@ -8,7 +8,6 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from omni_tokenizers import losses
 from omni_tokenizers.data import to_float
 from omni_tokenizers.image_train import ImageLossConfig
@@ -16,6 +15,8 @@ from omni_tokenizers.metrics import frames_psnr
 from omni_tokenizers.quantizers import LFQ, codebook_usage
 from omni_tokenizers.training import TrainLoopConfig, fit
 from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
+
+from omni.config import to_dict
 
 
 @dataclasses.dataclass
@@ -26,7 +27,7 @@ class VideoTrainConfig:
     eval_items: int = 64
     augment: bool = True   # random horizontal flips
 
-    def validate(self) -> "VideoTrainConfig":
+    def validate(self) -> VideoTrainConfig:
         self.model.validate()
         self.train.validate()
         if self.eval_items <= 0:
@@ -38,15 +39,17 @@ def preset(name: str) -> VideoTrainConfig:
     """`tiny`: 4x spatial, FSQ 1000, seconds on CPU (tests); `demo`: 9x32x32 -> 3x4x4 = 48 tokens, FSQ 4096."""
     if name == "tiny":
         return VideoTrainConfig(
-            model=VideoTokenizerConfig(channels=(16, 32), kts=(1, 3), levels=(8, 5, 5, 5), frame_size=16),
+            model=VideoTokenizerConfig(channels=(16, 32), kts=(1, 3), levels=(8, 5, 5, 5), frame_size=16,
+                                       shortcut=True),
             train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=1e-2, warmup_steps=10,
                                   log_every=20, eval_every=1000, checkpoint_every=1000),
             eval_items=16)
     if name == "demo":
         return VideoTrainConfig(
-            model=VideoTokenizerConfig(channels=(32, 64, 96), kts=(1, 3, 3), levels=(8, 8, 8, 8)),
-            train=TrainLoopConfig(steps=600, batch_size=8, learning_rate=2e-3, warmup_steps=30,
-                                  log_every=10, eval_every=200, checkpoint_every=100),
+            model=VideoTokenizerConfig(channels=(32, 64, 96), kts=(1, 3, 3), levels=(8, 8, 8, 8), shortcut=True),
+            loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
+            train=TrainLoopConfig(steps=1000, batch_size=8, learning_rate=5e-3, warmup_steps=50,
+                                  log_every=20, eval_every=250, checkpoint_every=200),
             eval_items=64)
     raise ValueError(f"unknown video preset {name!r}; expected 'tiny' or 'demo'")
 
@@ -109,7 +112,8 @@ def train(job: VideoTrainConfig, train_videos: np.ndarray, eval_videos: np.ndarr
         return evaluate(tok, eval_videos)
 
     result = fit(tok.model, lambda m, b: loss_fn(m, b, job.loss), data, job.train,
-                 workdir=out_dir / "train", eval_fn=eval_fn, progress=progress, desc="video", until=until)
+                 workdir=out_dir / "train", eval_fn=eval_fn, progress=progress, desc="video", until=until,
+                 job=to_dict(job))
     tok.refresh()
     tok.save(out_dir)
     (out_dir / "eval.json").write_text(json.dumps({"step": result["step"], **result["eval"]}, indent=2))
