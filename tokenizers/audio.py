@@ -38,11 +38,7 @@ class AudioTokenizer(Tokenizer):
         self.num_quantizers = self.cfg.num_quantizers
         self.codebook_size = self.cfg.codebook_size
         self.vocab_size = self.num_quantizers * self.codebook_size
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Re-reads the model's weights into the jitted encode/decode (call after training steps)."""
-        graphdef, state = nnx.split(self.model)
+        graphdef, self._state = nnx.split(self.model)
 
         @functools.partial(jax.jit, static_argnums=2)
         def enc(state, wave, k):
@@ -52,7 +48,11 @@ class AudioTokenizer(Tokenizer):
         def dec(state, codes):
             return nnx.merge(graphdef, state).decode(codes)
 
-        self._state, self._enc, self._dec = state, enc, dec
+        self._enc, self._dec = enc, dec  # compiled once per input shape, weights passed as arguments
+
+    def refresh(self) -> None:
+        """Re-reads the model's current weights (call after training steps changed them)."""
+        self._state = nnx.split(self.model)[1]
 
     # -- shapes --------------------------------------------------------------------------------
     @property
