@@ -320,8 +320,13 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
     if origin is tuple:
         try:
             val = json.loads(text)
-        except json.JSONDecodeError:
-            val = [t for t in text.split(",") if t != ""]
+        except json.JSONDecodeError:  # comma form: a,b,c -> each item parsed by its own type
+            items = [t.strip() for t in text.split(",") if t.strip() != ""]
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_parse_value(t, args[0], f"{key}[{i}]") for i, t in enumerate(items))
+            if args and len(args) == len(items):
+                return tuple(_parse_value(t, a, f"{key}[{i}]") for i, (t, a) in enumerate(zip(args, items)))
+            val = items
         return _coerce(val, tp, key)
     if tp is Any:
         try:

@@ -33,6 +33,15 @@ def test_bad_overrides_give_clear_errors(override, message):
         load_config("tiny", [override])
 
 
+def test_tuple_overrides_in_comma_and_json_forms():
+    a = load_config("tiny", ["vocab.task_tokens=<task:a>,<task:b>"])
+    assert a.vocab.task_tokens == ("<task:a>", "<task:b>")
+    b = load_config("tiny", ['data.mixture=[["single", 2]]'])
+    assert b.data.mixture == (("single", 2.0),)
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_config("tiny", ["data.mixture=[[\"single\", \"x\"]]"])
+
+
 def test_unknown_config_name_lists_available():
     with pytest.raises(ConfigError, match="available"):
         load_config("nonexistent_size")
