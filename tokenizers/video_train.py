@@ -41,14 +41,14 @@ def preset(name: str) -> VideoTrainConfig:
         return VideoTrainConfig(
             model=VideoTokenizerConfig(channels=(16, 32), kts=(1, 3), levels=(8, 5, 5, 5), frame_size=16,
                                        shortcut=True),
-            train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=1e-2, warmup_steps=10,
+            train=TrainLoopConfig(steps=150, batch_size=8, learning_rate=1e-2, warmup_steps=10,
                                   log_every=20, eval_every=1000, checkpoint_every=1000),
             eval_items=16)
     if name == "demo":
         return VideoTrainConfig(
             model=VideoTokenizerConfig(channels=(32, 64, 96), kts=(1, 3, 3), levels=(8, 8, 8, 8), shortcut=True),
             loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
-            train=TrainLoopConfig(steps=1000, batch_size=8, learning_rate=5e-3, warmup_steps=50,
+            train=TrainLoopConfig(steps=500, batch_size=8, learning_rate=5e-3, warmup_steps=30,
                                   log_every=20, eval_every=250, checkpoint_every=200),
             eval_items=64)
     raise ValueError(f"unknown video preset {name!r}; expected 'tiny' or 'demo'")
