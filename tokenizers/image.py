@@ -15,7 +15,7 @@ import numpy as np
 from flax import nnx
 from omni_tokenizers import base
 from omni_tokenizers.conv import Decoder2D, Encoder2D
-from omni_tokenizers.quantizers import make_quantizer
+from omni_tokenizers.quantizers import QuantizedAutoencoder, make_quantizer
 
 
 @dataclasses.dataclass
@@ -45,7 +45,7 @@ class ImageTokenizerConfig:
         return int(np.prod(self.levels))
 
 
-class ImageAutoencoder(nnx.Module):
+class ImageAutoencoder(QuantizedAutoencoder):
     """The trainable network: x [B, H, W, 3] -> (recon [B, H, W, 3], z, zq [B, h, w, D], ids [B, h, w])."""
 
     def __init__(self, cfg: ImageTokenizerConfig, rngs: nnx.Rngs):
@@ -53,18 +53,6 @@ class ImageAutoencoder(nnx.Module):
         self.encoder = Encoder2D(tuple(cfg.channels), cfg.res_blocks, d, rngs)
         self.decoder = Decoder2D(tuple(cfg.channels), cfg.res_blocks, d, rngs)
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
-
-    def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        z = self.encoder(x)
-        zq, ids = self.quantizer(z)
-        return z, zq, ids
-
-    def decode_codes(self, zq: jax.Array) -> jax.Array:
-        return self.decoder(zq)
-
-    def __call__(self, x: jax.Array):
-        z, zq, ids = self.encode(x)
-        return self.decoder(zq), z, zq, ids
 
 
 class ImageTokenizer(base.Tokenizer):

@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 from omni_tokenizers import base
 from omni_tokenizers.causal import VideoDecoder, VideoEncoder
-from omni_tokenizers.quantizers import make_quantizer
+from omni_tokenizers.quantizers import QuantizedAutoencoder, make_quantizer
 
 
 @dataclasses.dataclass
@@ -52,7 +52,7 @@ class VideoTokenizerConfig:
         return int(np.prod(self.levels))
 
 
-class VideoAutoencoder(nnx.Module):
+class VideoAutoencoder(QuantizedAutoencoder):
     """x [B, F, H, W, 3] -> (recon, z, zq [B, 1+k, h, w, D], ids [B, 1+k, h, w])."""
 
     def __init__(self, cfg: VideoTokenizerConfig, rngs: nnx.Rngs):
@@ -60,18 +60,6 @@ class VideoAutoencoder(nnx.Module):
         self.encoder = VideoEncoder(ch, kts, cfg.temporal_group, d, rngs, cfg.shortcut)
         self.decoder = VideoDecoder(ch, kts, cfg.temporal_group, d, rngs, cfg.shortcut)
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
-
-    def encode(self, x: jax.Array):
-        z = self.encoder(x)
-        zq, ids = self.quantizer(z)
-        return z, zq, ids
-
-    def decode_codes(self, zq: jax.Array) -> jax.Array:
-        return self.decoder(zq)
-
-    def __call__(self, x: jax.Array):
-        z, zq, ids = self.encode(x)
-        return self.decoder(zq), z, zq, ids
 
 
 class VideoTokenizer(base.Tokenizer):
