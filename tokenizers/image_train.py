@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from omni_tokenizers import losses
+from omni_tokenizers.autoencoder_train import fit_and_save, quantizer_terms
 from omni_tokenizers.data import to_float
 from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
 from omni_tokenizers.metrics import psnr, ssim
-from omni_tokenizers.quantizers import LFQ, codebook_usage
-from omni_tokenizers.training import TrainLoopConfig, fit
-
-from omni.config import to_dict
+from omni_tokenizers.quantizers import codebook_usage
+from omni_tokenizers.training import TrainLoopConfig
 
 
 @dataclasses.dataclass
@@ -68,11 +66,7 @@ def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
     """batch: float [B, H, W, 3] in [0, 1] -> (loss, parts)."""
     recon, z, zq, _ = model(batch)
     total, parts = losses.image_loss(batch, recon, cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad)
-    if isinstance(model.quantizer, LFQ):
-        per_sample, codebook = model.quantizer.entropy_loss(z)
-        commit = jnp.mean((z - jax.lax.stop_gradient(zq)) ** 2)
-        total = total + cfg.w_entropy * (per_sample - codebook) + cfg.w_commit * commit
-        parts.update(entropy=per_sample, codebook_entropy=codebook, commit=commit)
+    total, parts = quantizer_terms(model, z, zq, cfg, total, parts)
     parts["psnr"] = jnp.mean(psnr(batch, jnp.clip(recon, 0, 1)))
     return total, parts
 
@@ -107,24 +101,5 @@ def train(job: ImageTrainConfig, train_images: np.ndarray, eval_images: np.ndarr
     tok = ImageTokenizer(job.model, seed=job.train.seed)
     tok.check_images(to_float(train_images[:1]), "train_images")
     eval_images = eval_images[:job.eval_items]
-    bs = job.train.batch_size
-
-    def data(step: int):
-        rng = np.random.default_rng((job.train.seed, step))
-        x = train_images[rng.integers(0, len(train_images), bs)]
-        if job.augment:
-            flip = rng.random(bs) < 0.5
-            x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
-        return jnp.asarray(to_float(x))
-
-    def eval_fn(model):
-        tok.refresh()
-        return evaluate(tok, eval_images)
-
-    result = fit(tok.model, lambda m, b: loss_fn(m, b, job.loss), data, job.train,
-                 workdir=out_dir / "train", eval_fn=eval_fn, progress=progress, desc="image", until=until,
-                 job=to_dict(job))
-    tok.refresh()
-    tok.save(out_dir)
-    (out_dir / "eval.json").write_text(json.dumps({"step": result["step"], **result["eval"]}, indent=2))
-    return result
+    return fit_and_save(tok, job, loss_fn, train_images, lambda t: evaluate(t, eval_images), out_dir,
+                        desc="image", progress=progress, until=until)

@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from omni_tokenizers import losses
+from omni_tokenizers.autoencoder_train import fit_and_save, quantizer_terms
 from omni_tokenizers.data import to_float
 from omni_tokenizers.image_train import ImageLossConfig
 from omni_tokenizers.metrics import frames_psnr
-from omni_tokenizers.quantizers import LFQ, codebook_usage
-from omni_tokenizers.training import TrainLoopConfig, fit
+from omni_tokenizers.quantizers import codebook_usage
+from omni_tokenizers.training import TrainLoopConfig
 from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
-
-from omni.config import to_dict
 
 
 @dataclasses.dataclass
@@ -66,11 +64,7 @@ def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
     """batch: float [B, F, H, W, 3] in [0, 1] -> (loss, parts); image terms averaged over frames."""
     recon, z, zq, _ = model(batch)
     total, parts = losses.image_loss(_frames(batch), _frames(recon), cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad)
-    if isinstance(model.quantizer, LFQ):
-        per_sample, codebook = model.quantizer.entropy_loss(z)
-        commit = jnp.mean((z - jax.lax.stop_gradient(zq)) ** 2)
-        total = total + cfg.w_entropy * (per_sample - codebook) + cfg.w_commit * commit
-        parts.update(entropy=per_sample, codebook_entropy=codebook, commit=commit)
+    total, parts = quantizer_terms(model, z, zq, cfg, total, parts)
     parts["psnr"] = jnp.mean(frames_psnr(batch, jnp.clip(recon, 0, 1)))
     return total, parts
 
@@ -101,24 +95,5 @@ def train(job: VideoTrainConfig, train_videos: np.ndarray, eval_videos: np.ndarr
     tok = VideoTokenizer(job.model, seed=job.train.seed)
     tok.check_videos(to_float(train_videos[:1]), "train_videos")
     eval_videos = eval_videos[:job.eval_items]
-    bs = job.train.batch_size
-
-    def data(step: int):
-        rng = np.random.default_rng((job.train.seed, step))
-        x = train_videos[rng.integers(0, len(train_videos), bs)]
-        if job.augment:
-            flip = rng.random(bs) < 0.5
-            x = np.where(flip[:, None, None, None, None], x[:, :, :, ::-1], x)
-        return jnp.asarray(to_float(x))
-
-    def eval_fn(model):
-        tok.refresh()
-        return evaluate(tok, eval_videos)
-
-    result = fit(tok.model, lambda m, b: loss_fn(m, b, job.loss), data, job.train,
-                 workdir=out_dir / "train", eval_fn=eval_fn, progress=progress, desc="video", until=until,
-                 job=to_dict(job))
-    tok.refresh()
-    tok.save(out_dir)
-    (out_dir / "eval.json").write_text(json.dumps({"step": result["step"], **result["eval"]}, indent=2))
-    return result
+    return fit_and_save(tok, job, loss_fn, train_videos, lambda t: evaluate(t, eval_videos), out_dir,
+                        desc="video", progress=progress, until=until)
