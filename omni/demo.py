@@ -15,9 +15,6 @@ import time
 from collections.abc import Callable
 
 MODALITIES = ("text", "image", "audio", "video")
-# Directions sampled into runs/demo/samples (input -> target).
-SAMPLE_DIRECTIONS = (("text", "image"), ("image", "text"), ("text", "audio"), ("audio", "text"),
-                     ("text", "video"), ("video", "text"))
 
 
 @dataclasses.dataclass(frozen=True)
