@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from omni.attention import MaskInfo, xla_attention
+from omni.attention import MaskInfo, visible, xla_attention
+from omni.kernels.masks import random_packed_info
 
 # Interpret-mode kernels unroll into large HLO; cheaper XLA CPU passes roughly halve compile time.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
@@ -35,3 +37,12 @@ def reference(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, do, scale=None):
 
 def max_err(a, b) -> float:
     return float(jnp.max(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32))))
+
+
+def packed_info_with_masked_rows(seed: int, batch: int, length: int) -> MaskInfo:
+    """Random packed documents with padding, asserted to contain fully masked query rows (the kernels'
+    hardest case: no visible key at all)."""
+    info = random_packed_info(np.random.default_rng(seed), batch, length, pad_prob=1.0)
+    if bool(jnp.all(jnp.any(visible(info, info), -1))):
+        raise AssertionError(f"seed {seed}: batch must contain fully masked rows")
+    return info
