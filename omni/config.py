@@ -218,7 +218,7 @@ class DataConfig:
         if self.source == "tokens" and not self.token_dir:
             raise ConfigError("data.token_dir must be set when data.source='tokens'")
         families = ("any_to_any", "single", "interleaved")
-        for name, w in self.mixture:
+        for name, _ in self.mixture:
             if name not in families:
                 raise ConfigError(f"data.mixture: unknown task family {name!r}; expected some of {families}")
         if any(w < 0 for _, w in self.mixture) or not any(w > 0 for _, w in self.mixture):

@@ -134,11 +134,14 @@ def run_study(cfg: Config, out: str, *, progress: bool = True) -> dict:
 
 
 def summary_table(report: dict) -> str:
-    rows = ["| modality | dense final loss | MoT final loss | steps fraction | time fraction |", "|---|---|---|---|---|"]
+    def f(x):
+        return "not reached" if x is None else f"{100 * x:.1f}%"
+
+    rows = ["| modality | dense final loss | MoT final loss | steps fraction | time fraction |",
+            "|---|---|---|---|---|"]
     for name, r in report.items():
         if name.startswith("_"):
             continue
-        f = (lambda x: "not reached" if x is None else f"{100 * x:.1f}%")
         rows.append(f"| {name} | {r['dense_final_loss']:.3f} | {r['mot_final_loss']:.3f} | "
                     f"{f(r['steps_fraction'])} | {f(r['time_fraction'])} |")
     return "\n".join(rows)

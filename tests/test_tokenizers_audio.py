@@ -10,8 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-
-from configs.tokenizers_audio import get_config
 from omni_tokenizers import audio_baseline, audio_dsp, audio_losses
 from omni_tokenizers.audio import AudioTokenizer
 from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
@@ -20,6 +18,8 @@ from omni_tokenizers.registry import load_tokenizer
 from omni_tokenizers.resample import resample
 from omni_tokenizers.rvq import ResidualVQ
 from omni_tokenizers.training import fit
+
+from configs.tokenizers_audio import get_config
 
 SR = 16000
 TINY = dict(channels=32, enc_blocks=1, dec_blocks=1, latent_dim=16, num_quantizers=4, codebook_size=64)

@@ -16,11 +16,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
 from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig
-from omni_tokenizers.base import (Tokenizer, check_ids, check_nonempty, check_range, check_rank,
-                                  check_sample_rate, config_from_payload, load_module, read_config,
-                                  save_module, write_config)
+from omni_tokenizers.base import (
+    Tokenizer,
+    check_ids,
+    check_nonempty,
+    check_range,
+    check_rank,
+    check_sample_rate,
+    config_from_payload,
+    load_module,
+    read_config,
+    save_module,
+    write_config,
+)
 from omni_tokenizers.resample import resample as resample_wave
 
 

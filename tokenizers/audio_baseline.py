@@ -12,7 +12,6 @@ import functools
 import subprocess
 
 import numpy as np
-
 from omni_tokenizers.resample import resample
 
 FRAME_MS = 60  # longest Opus frame: least framing overhead at low rates

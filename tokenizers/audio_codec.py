@@ -12,7 +12,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import nnx
-
 from omni_tokenizers import audio_losses
 from omni_tokenizers.audio_dsp import istft, magnitude, stft
 from omni_tokenizers.rvq import ResidualVQ

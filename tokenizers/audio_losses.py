@@ -9,7 +9,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from omni_tokenizers.audio_dsp import magnitude, mel_magnitude, pad_to_multiple, stft
 
 # (n_fft, n_mels); hop = n_fft // 4. Small windows resolve timing (and so phase), large ones pitch.

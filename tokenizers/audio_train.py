@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-
 from omni_tokenizers.audio import AudioTokenizer
 from omni_tokenizers.audio_baseline import baseline_roundtrip
 from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
