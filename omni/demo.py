@@ -2,10 +2,17 @@
 
 A stage is skipped when its outputs already exist (finished stages are reused on re-runs); stages that
 checkpoint internally (tokenizer and model training, tokenization) resume when interrupted.
+
+`OUT/stages.json` records a fingerprint of each finished stage: its arguments, the settings that shape its
+outputs (tokenizer presets, the demo config) and the fingerprints of the stages before it. When a finished
+stage's fingerprint no longer matches (a preset or config changed, or an earlier stage was redone), the
+demo stops and names the outputs to move away; it never reuses stale outputs and never deletes any.
+The evaluate stage samples every task direction into the report.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -24,9 +31,16 @@ class Stage:
     outputs: tuple[str, ...]        # all exist (and `check` passes) -> the stage is done
     stdout_to: str | None = None    # capture stdout into this file (e.g. a JSON benchmark)
     check: Callable[[pathlib.Path], bool] | None = None
+    settings: Callable[[], object] | None = None   # JSON-able settings that shape the outputs besides argv
 
     def done(self, root: pathlib.Path) -> bool:
         return all((root / o).exists() for o in self.outputs) and (self.check is None or self.check(root))
+
+    def fingerprint(self, upstream: str) -> str:
+        """Hash of the arguments (not the interpreter path), the settings and the earlier stages' hashes."""
+        payload = {"argv": list(self.argv[1:]), "settings": self.settings() if self.settings else None,
+                   "upstream": upstream}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _corpus_done(data_dir: str) -> Callable[[pathlib.Path], bool]:
@@ -47,20 +61,38 @@ def _tokens_done(token_dir: str) -> Callable[[pathlib.Path], bool]:
     return check
 
 
+def _tokenizer_settings(modality: str) -> Callable[[], object]:
+    def settings():
+        from omni_tokenizers.trainers import preset
+
+        from omni.config import to_dict
+        return to_dict(preset(modality, "demo"))
+    return settings
+
+
+def _config_settings(overrides: tuple[str, ...]) -> Callable[[], object]:
+    def settings():
+        from omni.config import config_to_json, load_config
+        return config_to_json(load_config("demo", list(overrides)))
+    return settings
+
+
 def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     c, tok, tokens, model, bundle = (f"{out}/corpus", f"{out}/tokenizers", f"{out}/tokens", f"{out}/model",
                                      f"{out}/bundle")
     s = [Stage("corpus", (python, "launch/build_corpus.py", "--out", c), (c,), check=_corpus_done(c))]
     for m in MODALITIES:
         s.append(Stage(f"tokenizer:{m}", (python, "launch/train_tokenizer.py", "--modality", m, "--config", "demo",
-                                          "--data", c, "--out", f"{tok}/{m}"), (f"{tok}/{m}/config.json",)))
+                                          "--data", c, "--out", f"{tok}/{m}"), (f"{tok}/{m}/config.json",),
+                       settings=_tokenizer_settings(m)))
     common = (f"data.corpus_dir={c}", f"data.tokenizer_dir={tok}", f"data.token_dir={tokens}")
     s.append(Stage("tokenize", (python, "launch/tokenize_corpus.py", "--config", "demo", *common),
-                   (tokens,), check=_tokens_done(tokens)))
+                   (tokens,), check=_tokens_done(tokens), settings=_config_settings(common)))
     from omni.config import load_config
     steps = load_config("demo").steps
     s.append(Stage("train", (python, "launch/train.py", "--config", "configs/demo.py", f"run_dir={model}",
-                             *common), (f"{model}/checkpoints/{steps}",)))
+                             *common), (f"{model}/checkpoints/{steps}",),
+                   settings=_config_settings((f"run_dir={model}", *common))))
     s.append(Stage("export", (python, "launch/export.py", "--run", model, "--out", bundle),
                    (f"{bundle}/manifest.json",)))
     s.append(Stage("tokenizer benchmark", (python, "launch/bench.py", "tokenizers", "--json", "--dir", tok),
@@ -70,23 +102,74 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     return s
 
 
-def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[str, ...] = ()) -> int:
+def _read_records(path: pathlib.Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        records = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); move it away to re-derive it from the outputs") from e
+    if not isinstance(records, dict):
+        raise ValueError(f"{path} must hold a JSON object {{stage: fingerprint}}, got {type(records).__name__}")
+    return records
+
+
+def _write_records(path: pathlib.Path, records: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, indent=2))
+    os.replace(tmp, path)
+
+
+def _record_timings(path: pathlib.Path, timings: dict[str, float], total: float) -> None:
+    """Appends this invocation to `runs` and keeps the latest time of every stage that ran in `stages_s`
+    (re-runs that reuse stages never erase an earlier measurement)."""
+    data = {"stages_s": {}, "runs": []}
+    if path.exists():
+        try:
+            data.update(json.loads(path.read_text()))
+        except json.JSONDecodeError:
+            path.rename(path.with_suffix(".unreadable.json"))
+    data["stages_s"].update(timings)
+    data["runs"].append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages_s": timings,
+                         "total_s": round(total, 1)})
+    _write_records(path, data)
+
+
+def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[str, ...] = (),
+        stage_list: list[Stage] | None = None) -> int:
     root = root or pathlib.Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    all_stages = stages(out)
+    all_stages = stages(out) if stage_list is None else stage_list
+    records_path = root / out / "stages.json"
+    records = _read_records(records_path)
     t0 = time.time()
     timings = {}
+    upstream = ""
     for i, st in enumerate(all_stages, 1):
+        fp = st.fingerprint(upstream)
+        upstream = fp
         if only and st.name.split(":")[0] not in only:
             continue
         head = f"[demo {i}/{len(all_stages)}] {st.name}"
         if st.done(root):
+            if st.name in records and records[st.name] != fp:
+                stale = [o for later in all_stages[i - 1:] for o in later.outputs if (root / o).exists()]
+                print(f"{head}: finished earlier with other settings or inputs (a preset or config changed, or "
+                      f"an earlier stage was redone), so its outputs are stale. Nothing was deleted: move away "
+                      f"{', '.join(stale)} to redo it and the stages after it (or use another --out).",
+                      file=sys.stderr, flush=True)
+                return 2
+            if st.name not in records:   # finished before fingerprints were recorded: adopt its outputs
+                records[st.name] = fp
+                _write_records(records_path, records)
             print(f"{head}: done already (reusing {', '.join(st.outputs)})", flush=True)
             continue
         print(f"{head}: {' '.join(st.argv[1:])}", flush=True)
         t = time.time()
         if st.stdout_to:
-            with open(root / st.stdout_to + ".tmp", "w") as f:
+            (root / st.stdout_to).parent.mkdir(parents=True, exist_ok=True)
+            with open(root / (st.stdout_to + ".tmp"), "w") as f:
                 rc = subprocess.call(st.argv, cwd=root, env=env, stdout=f)
             if rc == 0:
                 os.replace(root / (st.stdout_to + ".tmp"), root / st.stdout_to)
@@ -97,9 +180,9 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
             print(f"{head}: FAILED with exit code {rc}; fix the error above and re-run `make demo` "
                   f"(finished stages are reused).", file=sys.stderr, flush=True)
             return rc
+        records[st.name] = fp
+        _write_records(records_path, records)
         print(f"{head}: finished in {timings[st.name]:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
-    (root / out).mkdir(parents=True, exist_ok=True)
-    with open(root / out / "demo_timings.json", "w") as f:
-        json.dump({"stages_s": timings, "total_s": round(time.time() - t0, 1)}, f, indent=2)
+    _record_timings(root / out / "demo_timings.json", timings, time.time() - t0)
     print(f"[demo] all stages done in {time.time() - t0:.0f}s; report: {out}/report.md", flush=True)
     return 0
