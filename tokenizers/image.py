@@ -10,12 +10,12 @@ import math
 from typing import Literal
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from omni_tokenizers import base
+from omni_tokenizers.autoencoder import AutoencoderTokenizer, QuantizedAutoencoder
 from omni_tokenizers.conv import Decoder2D, Encoder2D
-from omni_tokenizers.quantizers import QuantizedAutoencoder, make_quantizer
+from omni_tokenizers.quantizers import make_quantizer
 
 
 @dataclasses.dataclass
@@ -55,38 +55,13 @@ class ImageAutoencoder(QuantizedAutoencoder):
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
 
 
-class ImageTokenizer(base.Tokenizer):
-    """Discrete image tokenizer (see module docstring for layouts)."""
+class ImageTokenizer(AutoencoderTokenizer):
+    """Discrete image tokenizer: conv encoder -> FSQ/LFQ ids (raster order) -> conv decoder."""
 
     kind = "image_conv"
     modality = "image"
-
-    def __init__(self, cfg: ImageTokenizerConfig, model: ImageAutoencoder | None = None, seed: int = 0):
-        self.config = cfg.validate()
-        self.model = model if model is not None else base.init_module(lambda r: ImageAutoencoder(cfg, r), seed)
-        self.vocab_size = cfg.codebook_size
-        self.downsample = cfg.downsample
-        self._build()
-
-    def _build(self):
-        graphdef, state = nnx.split(self.model)
-
-        def enc(state, x):
-            _, _, ids = nnx.merge(graphdef, state).encode(x)
-            return ids.reshape(ids.shape[0], -1).astype(jnp.int32)
-
-        def dec(state, ids, h, w):
-            m = nnx.merge(graphdef, state)
-            zq = m.quantizer.ids_to_codes(ids.reshape(ids.shape[0], h, w))
-            return jnp.clip(m.decode_codes(zq), 0.0, 1.0)
-
-        self._state = state
-        self._enc = jax.jit(enc)
-        self._dec = jax.jit(dec, static_argnums=(2, 3))
-
-    def refresh(self) -> None:
-        """Re-reads the model's weights (call after training the model in place)."""
-        self._build()
+    config_cls = ImageTokenizerConfig
+    model_cls = ImageAutoencoder
 
     # ---- contract ---------------------------------------------------------------------------
     def check_images(self, x, name: str = "images"):
@@ -98,14 +73,12 @@ class ImageTokenizer(base.Tokenizer):
 
     def encode(self, images) -> jax.Array:
         """float [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)]."""
-        x = self.check_images(images)
-        return self._enc(self._state, jnp.asarray(x, jnp.float32))
+        return self._encode_checked(self.check_images(images))
 
     def decode(self, ids, grid: tuple[int, int] | None = None) -> jax.Array:
         """int [B, h*w] -> float32 [B, h*d, w*d, 3]; `grid` = (h, w), default square."""
         ids = base.check_ids(ids, self.vocab_size, "image ids", ndim=2)
-        h, w = self._grid(int(ids.shape[1]), grid)
-        return self._dec(self._state, jnp.asarray(ids, jnp.int32), h, w)
+        return self._decode_grid(ids, self._grid(int(ids.shape[1]), grid))
 
     def _grid(self, n: int, grid) -> tuple[int, int]:
         if grid is None:
@@ -125,17 +98,3 @@ class ImageTokenizer(base.Tokenizer):
         for v in shape[:2]:
             base.check_multiple(int(v), self.downsample, "image side")
         return (shape[0] // self.downsample) * (shape[1] // self.downsample)
-
-    def save(self, directory) -> None:
-        base.write_config(directory, self.kind, self.modality, self.config)
-        base.save_module(self.model, directory)
-
-    @classmethod
-    def load(cls, directory) -> ImageTokenizer:
-        payload = base.read_config(directory, cls.kind)
-        cfg = base.config_from_payload(ImageTokenizerConfig, payload)
-        tok = cls(cfg, model=nnx.eval_shape(lambda: ImageAutoencoder(cfg, nnx.Rngs(0))))  # no init compute
-        base.load_module(tok.model, directory)
-        tok.refresh()
-        return tok
-

@@ -137,20 +137,3 @@ def codebook_usage(ids, codebook_size: int) -> dict[str, float]:
     p = counts[counts > 0] / total
     return {"usage": float((counts > 0).mean()), "perplexity": float(math.exp(-(p * np.log(p)).sum())),
             "codes_used": int((counts > 0).sum())}
-
-
-class QuantizedAutoencoder(nnx.Module):
-    """Shared forward of the image and video tokenizers: subclasses set `encoder`, `decoder`, `quantizer`."""
-
-    def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """x -> (z, zq, ids): continuous latents, their quantized values, and the code ids."""
-        z = self.encoder(x)
-        zq, ids = self.quantizer(z)
-        return z, zq, ids
-
-    def decode_codes(self, zq: jax.Array) -> jax.Array:
-        return self.decoder(zq)
-
-    def __call__(self, x: jax.Array):
-        z, zq, ids = self.encode(x)
-        return self.decoder(zq), z, zq, ids

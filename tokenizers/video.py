@@ -11,12 +11,12 @@ import math
 from typing import Literal
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from omni_tokenizers import base
+from omni_tokenizers.autoencoder import AutoencoderTokenizer, QuantizedAutoencoder
 from omni_tokenizers.causal import VideoDecoder, VideoEncoder
-from omni_tokenizers.quantizers import QuantizedAutoencoder, make_quantizer
+from omni_tokenizers.quantizers import make_quantizer
 
 
 @dataclasses.dataclass
@@ -62,39 +62,17 @@ class VideoAutoencoder(QuantizedAutoencoder):
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
 
 
-class VideoTokenizer(base.Tokenizer):
+class VideoTokenizer(AutoencoderTokenizer):
     """Discrete causal video tokenizer (see module docstring for layouts)."""
 
     kind = "video_causal"
     modality = "video"
+    config_cls = VideoTokenizerConfig
+    model_cls = VideoAutoencoder
 
-    def __init__(self, cfg: VideoTokenizerConfig, model: VideoAutoencoder | None = None, seed: int = 0):
-        self.config = cfg.validate()
-        self.model = model if model is not None else base.init_module(lambda r: VideoAutoencoder(cfg, r), seed)
-        self.vocab_size = cfg.codebook_size
-        self.downsample = cfg.downsample
-        self.temporal_group = cfg.temporal_group
-        self._build()
-
-    def _build(self):
-        graphdef, state = nnx.split(self.model)
-
-        def enc(state, x):
-            _, _, ids = nnx.merge(graphdef, state).encode(x)
-            return ids.reshape(ids.shape[0], -1).astype(jnp.int32)
-
-        def dec(state, ids, t, h, w):
-            m = nnx.merge(graphdef, state)
-            zq = m.quantizer.ids_to_codes(ids.reshape(ids.shape[0], t, h, w))
-            return jnp.clip(m.decode_codes(zq), 0.0, 1.0)
-
-        self._state = state
-        self._enc = jax.jit(enc)
-        self._dec = jax.jit(dec, static_argnums=(2, 3, 4))
-
-    def refresh(self) -> None:
-        """Re-reads the model's weights (call after training the model in place)."""
-        self._build()
+    @property
+    def temporal_group(self) -> int:
+        return self.config.temporal_group
 
     def check_frames(self, frames: int, name: str = "video") -> None:
         tg = self.temporal_group
@@ -112,15 +90,13 @@ class VideoTokenizer(base.Tokenizer):
 
     def encode(self, videos) -> jax.Array:
         """float [B, F, H, W, 3] in [0, 1] -> int32 [B, (1 + (F-1)/tg) * (H/d) * (W/d)]."""
-        x = self.check_videos(videos)
-        return self._enc(self._state, jnp.asarray(x, jnp.float32))
+        return self._encode_checked(self.check_videos(videos))
 
     def decode(self, ids, grid: tuple[int, int, int] | None = None) -> jax.Array:
         """int [B, T] -> float32 [B, F, H, W, 3]; grid = (latent frames, h, w), default frames of
         config.frame_size squared (T must then be a multiple of (frame_size/d)**2)."""
         ids = base.check_ids(ids, self.vocab_size, "video ids", ndim=2)
-        t, h, w = self._grid(int(ids.shape[1]), grid)
-        return self._dec(self._state, jnp.asarray(ids, jnp.int32), t, h, w)
+        return self._decode_grid(ids, self._grid(int(ids.shape[1]), grid))
 
     def _grid(self, n: int, grid) -> tuple[int, int, int]:
         if grid is not None:
@@ -149,16 +125,3 @@ class VideoTokenizer(base.Tokenizer):
 
     def tokens_per_item(self, shape) -> int:
         return math.prod(self.latent_grid(shape))
-
-    def save(self, directory) -> None:
-        base.write_config(directory, self.kind, self.modality, self.config)
-        base.save_module(self.model, directory)
-
-    @classmethod
-    def load(cls, directory) -> VideoTokenizer:
-        payload = base.read_config(directory, cls.kind)
-        cfg = base.config_from_payload(VideoTokenizerConfig, payload)
-        tok = cls(cfg, model=nnx.eval_shape(lambda: VideoAutoencoder(cfg, nnx.Rngs(0))))  # no init compute
-        base.load_module(tok.model, directory)
-        tok.refresh()
-        return tok
