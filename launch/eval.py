@@ -27,7 +27,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cycle-items", type=int, default=8, help="texts sent round each cycle")
     p.add_argument("--rounds", type=int, default=3, help="cycle rounds")
     p.add_argument("--loss-examples", type=int, default=32, help="held-out examples per direction for the loss")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--temperature", type=float, default=0.0, help="for text outputs; 0 = greedy")
+    p.add_argument("--media-temperature", type=float, default=1.0, help="for image/audio/video outputs")
+    p.add_argument("--media-top-p", type=float, default=0.9, help="nucleus for image/audio/video outputs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-text-tokens", type=int, default=32)
     p.add_argument("--max-audio-seconds", type=float, default=None, help="default: the trained maximum")
@@ -43,7 +45,8 @@ def main(argv: list[str]) -> int:
     a = parse(argv)
     from omni.eval.generate import GenOptions
     from omni.eval.run import evaluate_bundle
-    opts = GenOptions(temperature=a.temperature, seed=a.seed, batch=a.limit, max_text_tokens=a.max_text_tokens,
+    opts = GenOptions(temperature=a.temperature, media_temperature=a.media_temperature,
+                      media_top_p=a.media_top_p, seed=a.seed, batch=a.limit, max_text_tokens=a.max_text_tokens,
                       max_audio_s=a.max_audio_seconds)
     try:
         evaluate_bundle(a.bundle, a.corpus, a.out, token_dir=a.tokens, run_dir=a.run, limit=a.limit,

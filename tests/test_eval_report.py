@@ -64,3 +64,27 @@ def test_cli_arguments_and_clear_errors(tmp_path, capsys):
         cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--limit", "1"])
     assert cli.main(["--bundle", str(tmp_path / "none"), "--corpus", "c", "--out", str(tmp_path / "o")]) == 2
     assert "no bundle at" in capsys.readouterr().err
+
+
+def test_text_outputs_greedy_and_media_outputs_sampled(monkeypatch):
+    """Captions/transcripts decode greedily; image/audio/video sample (greedy media collapses to one code)."""
+    import omni
+    from omni.eval.generate import GenOptions, generate
+
+    calls = []
+
+    class Result:
+        outputs = ["out"]
+
+    def fake_sample(lm, prompts, to, **kw):
+        calls.append((to, len(prompts), kw))
+        return [Result() for _ in prompts]
+
+    monkeypatch.setattr(omni, "sample", fake_sample)
+    opts = GenOptions(batch=2)
+    assert generate(None, [["a"], ["b"], ["c"]], "text", opts) == ["out"] * 3
+    generate(None, [["a"]], "image", opts)
+    (t0, n0, k0), (_, _, k1), (to, _, k2) = calls
+    assert (t0, n0) == ("text", 2) and k0["temperature"] == 0.0 and "top_p" not in k0
+    assert (k0["seed"], k1["seed"]) == (0, 2)
+    assert to == "image" and (k2["temperature"], k2["top_p"]) == (1.0, 0.9)

@@ -1,4 +1,9 @@
-"""Batched generation for evaluation: fixed batch shapes (so programs compile once), greedy by default."""
+"""Batched generation for evaluation: fixed batch shapes (so programs compile once).
+
+Text outputs (captions, transcripts) are decoded greedily by default; image, audio and video outputs are
+sampled (temperature 1, nucleus 0.9, fixed seed), since greedy decoding of media tokens collapses to the
+most frequent code (a blank image, silence) rather than showing what the model has learned.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +15,9 @@ from omni.sampling.prompt import Audio, Tokens, Video
 
 @dataclasses.dataclass(frozen=True)
 class GenOptions:
-    temperature: float = 0.0        # 0 = greedy
+    temperature: float = 0.0        # text outputs; 0 = greedy
+    media_temperature: float = 1.0  # image / audio / video outputs
+    media_top_p: float = 0.9
     seed: int = 0
     batch: int = 16                 # rows per generate call; short batches are padded to this
     max_text_tokens: int = 32       # captions and transcripts are short
@@ -43,10 +50,14 @@ def generate(lm, prompts: list[list], to: str, opts: GenOptions) -> list:
         kwargs["max_new_tokens"] = opts.max_text_tokens
     if to == "audio" and opts.max_audio_s is not None:
         kwargs["max_seconds"] = opts.max_audio_s
+    if to == "text":
+        kwargs["temperature"] = opts.temperature
+    else:
+        kwargs.update(temperature=opts.media_temperature, top_p=opts.media_top_p)
     for s in range(0, len(prompts), opts.batch):
         chunk = prompts[s:s + opts.batch]
         padded = chunk + [chunk[-1]] * (opts.batch - len(chunk))
-        res = omni.sample(lm, padded, to=to, temperature=opts.temperature, seed=opts.seed + s, **kwargs)
+        res = omni.sample(lm, padded, to=to, seed=opts.seed + s, **kwargs)
         out.extend(r.outputs[-1] for r in res[:len(chunk)])
     return out
 

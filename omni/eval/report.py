@@ -203,13 +203,22 @@ def reconstructions(out: pathlib.Path, lm, sets) -> list[str]:
     return lines
 
 
+def _decoding(d: dict) -> str:
+    text = "greedy" if d["temperature"] == 0 else f"temperature {d['temperature']}"
+    media = d.get("media_temperature")
+    if media is None:
+        return text
+    media = "greedy" if media == 0 else f"sampled at temperature {media}, top-p {d.get('media_top_p', 1.0)}"
+    return f"{text}; image, audio and video {media}; seed {d.get('seed', 0)}"
+
+
 def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tuple[pathlib.Path, pathlib.Path]:
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     md = [f"# Evaluation of `{report['bundle']}` (step {report['step']})", "",
           f"Held-out data only (the corpus's validation split: items never trained on): "
-          f"{', '.join(f'{v} {k}' for k, v in report['heldout'].items())} examples. Decoding: temperature "
-          f"{report['decoding']['temperature']} (0 = greedy). The untrained column is the same architecture "
+          f"{', '.join(f'{v} {k}' for k, v in report['heldout'].items())} examples. Decoding: text "
+          f"{_decoding(report['decoding'])}. The untrained column is the same architecture "
           f"freshly initialised with the config's seed, evaluated identically.", "",
           "## Directions", ""] + direction_table(report) + [""]
     if report["loss"]:

@@ -63,7 +63,8 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     sets = select(corpus, limit)
     log(f"[eval] held-out sets: {sets.counts()}")
     report: dict = {"bundle": str(bundle), "step": lm.step, "heldout": sets.counts(), "limit": limit,
-                    "decoding": {"temperature": options.temperature, "seed": options.seed},
+                    "decoding": {"temperature": options.temperature, "media_temperature": options.media_temperature,
+                                 "media_top_p": options.media_top_p, "seed": options.seed},
                     "directions": {}, "loss": {}, "cycle": {}, "skipped": {}}
     samples: dict = {}
 
