@@ -11,8 +11,21 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from omni_tokenizers import base
+
+
+class LatentGrid:
+    """Config mixin: `channels` stages of 2x spatial downsampling and FSQ/LFQ `levels`."""
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** len(self.channels)
+
+    @property
+    def codebook_size(self) -> int:
+        return int(np.prod(self.levels))
 
 
 class QuantizedAutoencoder(nnx.Module):

@@ -20,6 +20,17 @@ from omni_tokenizers.training import fit
 from omni.config import to_dict
 
 
+class JobChecks:
+    """Train-config mixin: `validate()` checks the model and loop configs and `eval_items`."""
+
+    def validate(self):
+        self.model.validate()
+        self.train.validate()
+        if self.eval_items <= 0:
+            raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
+        return self
+
+
 def quantizer_terms(model, z: jax.Array, zq: jax.Array, cfg, total: jax.Array, parts: dict):
     """LFQ adds its entropy (per-sample minus codebook) and commitment terms; FSQ needs none."""
     if isinstance(model.quantizer, LFQ):

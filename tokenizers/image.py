@@ -10,16 +10,15 @@ import math
 from typing import Literal
 
 import jax
-import numpy as np
 from flax import nnx
 from omni_tokenizers import base
-from omni_tokenizers.autoencoder import AutoencoderTokenizer, QuantizedAutoencoder
+from omni_tokenizers.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
 from omni_tokenizers.conv import Decoder2D, Encoder2D
 from omni_tokenizers.quantizers import make_quantizer
 
 
 @dataclasses.dataclass
-class ImageTokenizerConfig:
+class ImageTokenizerConfig(LatentGrid):
     """Architecture; downsampling is 2 ** len(channels) (8x: 3 stages, 16x: 4 stages)."""
 
     channels: tuple[int, ...] = (32, 64, 128)
@@ -35,14 +34,6 @@ class ImageTokenizerConfig:
             raise ValueError(f"res_blocks must be >= 0, got {self.res_blocks}")
         make_quantizer(self.quantizer, self.levels)  # validates levels
         return self
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** len(self.channels)
-
-    @property
-    def codebook_size(self) -> int:
-        return int(np.prod(self.levels))
 
 
 class ImageAutoencoder(QuantizedAutoencoder):

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from omni_tokenizers import losses
-from omni_tokenizers.autoencoder_train import fit_and_save, quantizer_terms
+from omni_tokenizers.autoencoder_train import JobChecks, fit_and_save, quantizer_terms
 from omni_tokenizers.data import to_float
 from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
 from omni_tokenizers.metrics import psnr, ssim
@@ -29,19 +29,12 @@ class ImageLossConfig:
 
 
 @dataclasses.dataclass
-class ImageTrainConfig:
+class ImageTrainConfig(JobChecks):
     model: ImageTokenizerConfig = dataclasses.field(default_factory=ImageTokenizerConfig)
     loss: ImageLossConfig = dataclasses.field(default_factory=ImageLossConfig)
     train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
     eval_items: int = 128
     augment: bool = True   # random horizontal flips
-
-    def validate(self) -> ImageTrainConfig:
-        self.model.validate()
-        self.train.validate()
-        if self.eval_items <= 0:
-            raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
-        return self
 
 
 def preset(name: str) -> ImageTrainConfig:

@@ -11,16 +11,15 @@ import math
 from typing import Literal
 
 import jax
-import numpy as np
 from flax import nnx
 from omni_tokenizers import base
-from omni_tokenizers.autoencoder import AutoencoderTokenizer, QuantizedAutoencoder
+from omni_tokenizers.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
 from omni_tokenizers.causal import VideoDecoder, VideoEncoder
 from omni_tokenizers.quantizers import make_quantizer
 
 
 @dataclasses.dataclass
-class VideoTokenizerConfig:
+class VideoTokenizerConfig(LatentGrid):
     """Architecture; spatial downsampling is 2 ** len(channels); `kts` are per-stage temporal kernels."""
 
     channels: tuple[int, ...] = (32, 64, 96)
@@ -42,14 +41,6 @@ class VideoTokenizerConfig:
             raise ValueError(f"temporal_group must be >= 1, got {self.temporal_group}")
         make_quantizer(self.quantizer, self.levels)
         return self
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** len(self.channels)
-
-    @property
-    def codebook_size(self) -> int:
-        return int(np.prod(self.levels))
 
 
 class VideoAutoencoder(QuantizedAutoencoder):

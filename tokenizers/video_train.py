@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from omni_tokenizers import losses
-from omni_tokenizers.autoencoder_train import fit_and_save, quantizer_terms
+from omni_tokenizers.autoencoder_train import JobChecks, fit_and_save, quantizer_terms
 from omni_tokenizers.data import to_float
 from omni_tokenizers.image_train import ImageLossConfig
 from omni_tokenizers.metrics import frames_psnr
@@ -18,19 +18,12 @@ from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
 
 
 @dataclasses.dataclass
-class VideoTrainConfig:
+class VideoTrainConfig(JobChecks):
     model: VideoTokenizerConfig = dataclasses.field(default_factory=VideoTokenizerConfig)
     loss: ImageLossConfig = dataclasses.field(default_factory=ImageLossConfig)
     train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
     eval_items: int = 64
     augment: bool = True   # random horizontal flips
-
-    def validate(self) -> VideoTrainConfig:
-        self.model.validate()
-        self.train.validate()
-        if self.eval_items <= 0:
-            raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
-        return self
 
 
 def preset(name: str) -> VideoTrainConfig:
