@@ -29,9 +29,10 @@ class VideoTrainConfig(JobChecks):
 def preset(name: str) -> VideoTrainConfig:
     """`tiny`: 4x spatial, FSQ 1000, seconds on CPU (tests); `demo`: 9x32x32 -> 3x8x8 = 192 tokens, FSQ 4096.
 
-The demo preset downsamples 4x in space and 4x in time (12 bits per 4x4x4 block, the image tokenizer's
-12 bits per 8x8 pixels), so its 2304 bits per clip stay under per-frame WebP's ~5200.
-"""
+    The demo preset downsamples 4x in space and 4x in time (12 bits per 4x4x4 block of pixels, as many bits
+    per pixel as the image tokenizer's 12 per 8x8), so its 2304 bits per clip stay under the ~5200 that
+    full-resolution WebP needs per clip (~580 per 32x32 frame).
+    """
     if name == "tiny":
         return VideoTrainConfig(
             model=VideoTokenizerConfig(channels=(16, 32), kts=(1, 3), levels=(8, 5, 5, 5), frame_size=16,
