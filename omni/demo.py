@@ -114,7 +114,8 @@ def _read_records(path: pathlib.Path) -> dict[str, str]:
     return records
 
 
-def _write_records(path: pathlib.Path, records: dict) -> None:
+def _write_json(path: pathlib.Path, records: dict) -> None:
+    """Atomic JSON write (temp file + rename): a crash never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(records, indent=2))
@@ -133,7 +134,7 @@ def _record_timings(path: pathlib.Path, timings: dict[str, float], total: float)
     data["stages_s"].update(timings)
     data["runs"].append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages_s": timings,
                          "total_s": round(total, 1)})
-    _write_records(path, data)
+    _write_json(path, data)
 
 
 def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[str, ...] = (),
@@ -162,7 +163,7 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
                 return 2
             if st.name not in records:   # finished before fingerprints were recorded: adopt its outputs
                 records[st.name] = fp
-                _write_records(records_path, records)
+                _write_json(records_path, records)
             print(f"{head}: done already (reusing {', '.join(st.outputs)})", flush=True)
             continue
         print(f"{head}: {' '.join(st.argv[1:])}", flush=True)
@@ -181,7 +182,7 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
                   f"(finished stages are reused).", file=sys.stderr, flush=True)
             return rc
         records[st.name] = fp
-        _write_records(records_path, records)
+        _write_json(records_path, records)
         print(f"{head}: finished in {timings[st.name]:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
     _record_timings(root / out / "demo_timings.json", timings, time.time() - t0)
     print(f"[demo] all stages done in {time.time() - t0:.0f}s; report: {out}/report.md", flush=True)

@@ -60,28 +60,38 @@ def at_bits(image: np.ndarray, target_bits: float, codec: str = "webp") -> tuple
 
 
 def at_bits_rescaled(image: np.ndarray, target_bits: float, codec: str = "webp",
-                     scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375)
+                     scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375),
+                     full: tuple[np.ndarray, int, int] | None = None
                      ) -> tuple[np.ndarray, int, tuple[int, int]]:
     """Rate control by resolution too: code a bicubic downscale at the lowest quality reaching target_bits
     and upscale back; returns the setting whose bits are closest to the target from above.
 
     This is the classical way to reach very low rates (the audio baseline lowers its sample rate);
     it gives the codec a setting near the learned tokenizer's bits when full resolution cannot go that
-    low. Returns (decoded uint8 [H, W, 3], payload bits, (side, quality)).
+    low. `full`: the result of `at_bits(image, target_bits, codec)` when the caller already has it (the
+    full-resolution search is then not run again). Returns (decoded uint8 [H, W, 3], payload bits,
+    (side, quality)).
     """
     h, w = image.shape[:2]
+
+    def full_resolution():
+        nonlocal full
+        if full is None:
+            full = at_bits(image, target_bits, codec)
+        return full
+
     best = None
     for s in scales:
         sh, sw = max(8, round(h * s)), max(8, round(w * s))
-        small = image if (sh, sw) == (h, w) else np.asarray(Image.fromarray(image).resize((sw, sh), Image.BICUBIC))
-        out, bits, q = at_bits(small, target_bits, codec)
-        if bits < target_bits:
-            continue
-        if (sh, sw) != (h, w):
+        if (sh, sw) == (h, w):
+            out, bits, q = full_resolution()
+        else:
+            small = np.asarray(Image.fromarray(image).resize((sw, sh), Image.BICUBIC))
+            out, bits, q = at_bits(small, target_bits, codec)
             out = np.asarray(Image.fromarray(out).resize((w, h), Image.BICUBIC))
-        if best is None or bits < best[1]:
+        if bits >= target_bits and (best is None or bits < best[1]):
             best = (out, bits, (sh, q))
     if best is None:  # even quality 100 at full size is below the target
-        out, bits, q = at_bits(image, target_bits, codec)
+        out, bits, q = full_resolution()
         best = (out, bits, (h, q))
     return best

@@ -43,9 +43,11 @@ def bench_image(tok, images: np.ndarray, codec: str = "webp", batch: int = 64) -
                             for i in range(0, len(x), batch)])
     tokens = tok.tokens_per_item(x.shape[1:])
     bits = tokens * math.log2(tok.vocab_size)
-    full, full_bits, quality = zip(*[image_baseline.at_bits(im, bits, codec) for im in images])
+    fulls = [image_baseline.at_bits(im, bits, codec) for im in images]
+    base, base_bits, setting = zip(*[image_baseline.at_bits_rescaled(im, bits, codec, full=fr)
+                                     for im, fr in zip(images, fulls)])
+    full, full_bits, quality = zip(*fulls)
     full = to_float(np.stack(full))
-    base, base_bits, setting = zip(*[image_baseline.at_bits_rescaled(im, bits, codec) for im in images])
     base = to_float(np.stack(base))
     b = x[:batch]
     ids = tok.encode(b)
@@ -74,9 +76,11 @@ def bench_video(tok, videos: np.ndarray, codec: str = "webp", batch: int = 16) -
     bits = tokens * math.log2(tok.vocab_size)
     n, f = videos.shape[:2]
     frames = videos.reshape((n * f,) + videos.shape[2:])
-    full, full_bits, _ = zip(*[image_baseline.at_bits(im, bits / f, codec) for im in frames])
+    fulls = [image_baseline.at_bits(im, bits / f, codec) for im in frames]
+    base, base_bits, _ = zip(*[image_baseline.at_bits_rescaled(im, bits / f, codec, full=fr)
+                               for im, fr in zip(frames, fulls)])
+    full, full_bits, _ = zip(*fulls)
     full = to_float(np.stack(full)).reshape(x.shape)
-    base, base_bits, _ = zip(*[image_baseline.at_bits_rescaled(im, bits / f, codec) for im in frames])
     base = to_float(np.stack(base)).reshape(x.shape)
     b = x[:batch]
     ids = tok.encode(b)
