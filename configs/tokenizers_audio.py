@@ -5,20 +5,20 @@ demo sequences), quantizer dropout so any first-k levels decode; ~6 minutes on 2
 """
 from omni_tokenizers.audio_codec import AudioCodecConfig
 from omni_tokenizers.audio_train import AudioTrainConfig
-from omni_tokenizers.training import TrainLoopConfig
+from omni.config import LoopConfig
 
 
 def get_config(name: str = "demo") -> AudioTrainConfig:
     if name == "tiny":
         return AudioTrainConfig(
             model=AudioCodecConfig(channels=32, enc_blocks=1, dec_blocks=1, latent_dim=16, codebook_size=64),
-            train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=3e-3, warmup_steps=10, log_every=20,
+            train=LoopConfig(steps=120, batch_size=8, learning_rate=3e-3, warmup_steps=10, log_every=20,
                                   eval_every=1000, checkpoint_every=60),
             segment_seconds=0.5, eval_items=4, eval_seconds=1.0, eval_quantizers=(1, 4))
     if name == "demo":
         return AudioTrainConfig(
             model=AudioCodecConfig(),
-            train=TrainLoopConfig(steps=500, batch_size=16, learning_rate=2e-3, warmup_steps=20, log_every=10,
+            train=LoopConfig(steps=500, batch_size=16, learning_rate=2e-3, warmup_steps=20, log_every=10,
                                   eval_every=250, checkpoint_every=100),
             segment_seconds=1.0, eval_items=24, eval_seconds=4.0, eval_quantizers=(2, 4))
     raise ValueError(f"unknown audio preset {name!r}; expected 'tiny' or 'demo'")

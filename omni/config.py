@@ -175,6 +175,27 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LoopConfig(TrainConfig):
+    """The loop settings of a task whose config nests them in one section (tokenizer jobs): `TrainConfig`
+    plus what the MoT `Config` keeps at its top level (`steps`, `checkpoint_every`, `seed`). `seq_len`,
+    `grad_accum` and `eval_batches` are the MoT's; tokenizer tasks need grad_accum=1 and ignore the others."""
+
+    steps: int = 1000
+    checkpoint_every: int = 200
+    seed: int = 0
+    b2: float = 0.99
+    weight_decay: float = 0.0
+
+    def validate(self):
+        super().validate()
+        if self.steps <= 0:
+            raise ConfigError(f"train.steps must be > 0, got {self.steps}")
+        if self.checkpoint_every <= 0:
+            raise ConfigError(f"train.checkpoint_every must be > 0, got {self.checkpoint_every}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where training tokens come from and how examples become packed rows (docs/data.md)."""
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from omni_tokenizers.data import first_items
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 
 
@@ -56,10 +57,11 @@ def train(job: TextTrainConfig, train_texts: Sequence[str], eval_texts: Sequence
     t0 = time.time()
     if progress:
         print(f"[text] training SentencePiece ({job.model.model_type}, {job.model.vocab_size} pieces) "
-              f"on {len(train_texts)} texts", flush=True)
+              f"on up to {len(train_texts)} texts (streamed)", flush=True)
     tok = TextTokenizer.train(train_texts, job.model)
     tok.save(out_dir)
-    result = {"step": 1, "seconds": time.time() - t0, "eval": evaluate(tok, list(eval_texts)[:job.eval_items])}
+    held = first_items(eval_texts, job.eval_items, "held-out texts")
+    result = {"step": 1, "seconds": time.time() - t0, "eval": evaluate(tok, held)}
     (out_dir / "eval.json").write_text(json.dumps({"step": 1, **result["eval"]}, indent=2))
     if progress:
         print("[text] held-out: " + ", ".join(f"{k}={v:.4g}" for k, v in result["eval"].items()), flush=True)

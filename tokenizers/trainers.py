@@ -47,6 +47,7 @@ def preset(modality: str, name: str) -> Any:
 
 
 def corpus_split(modality: str, data_dir: str | pathlib.Path, split: str, limit: int | None = None):
-    """The modality's items of one corpus split (arrays for image/video, lists for text/audio)."""
-    from omni_tokenizers.data import corpus_media
-    return corpus_media(data_dir, split, modality, limit)
+    """The modality's items of one corpus split as a lazily read sequence (None where an example has none);
+    `limit` keeps the first `limit` examples."""
+    from omni_tokenizers.data import corpus_field
+    return corpus_field(data_dir, split, modality, limit)

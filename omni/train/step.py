@@ -111,6 +111,17 @@ def check_batch_layout(cfg: Config, mesh: Mesh):
                          f"batch shards of the mesh ({shards}); got remainder {B % (A * shards)}")
 
 
+def apply_if_finite(tx: optax.GradientTransformation, grads, opt_state, params, lr, finite):
+    """(params, opt_state) after one update at learning rate `lr` (the optimizer runs at lr 1, see
+    `make_optimizer`); unchanged when `finite` is False (a non-finite step is skipped)."""
+    def apply(_):
+        updates, new_opt = tx.update(grads, opt_state, params)
+        updates = jax.tree.map(lambda u: u * lr.astype(u.dtype), updates)
+        return optax.apply_updates(params, updates), new_opt
+
+    return jax.lax.cond(finite, apply, lambda _: (params, opt_state), None)
+
+
 def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mesh: Mesh,
                     shardings: TrainState):
     """jit(state, batch, lr) -> (state, metrics); lr: float32 [] (see `learning_rate`); metrics are
@@ -148,12 +159,7 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
 
-        def apply(_):
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-            updates = jax.tree.map(lambda u: u * lr.astype(u.dtype), updates)
-            return optax.apply_updates(state.params, updates), opt_state
-
-        params, opt_state = jax.lax.cond(finite, apply, lambda _: (state.params, state.opt_state), None)
+        params, opt_state = apply_if_finite(tx, grads, state.opt_state, state.params, lr, finite)
         rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
         metrics.update(grad_norm=grad_norm, finite=finite, learning_rate=lr,
                        param_norm=optax.tree.norm(params))
