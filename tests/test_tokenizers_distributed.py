@@ -37,19 +37,20 @@ def _fit(out, *overrides):
 
 @pytest.mark.xdist_group("tokenizer_meshes")
 def test_eight_devices_match_one_device(tmp_path):
-    """Same data order (one process), same init; only the reduction order over the sharded batch differs,
-    so losses agree to float32 round-off grown over 8 steps (measured max rel. diff ~1e-6; stated 1e-4)."""
+    """Same data order (one process), same init; only the reduction order over the sharded batch differs.
+    Measured after 8 steps: losses within 1.1e-7 relative, weights within 7e-6 absolute. Stated: losses
+    rtol 1e-5, weights rtol 1e-3 + atol 5e-5 (float32 round-off grown through Adam)."""
     one, tok1 = _fit(tmp_path / "one", "mesh.devices=1")
     dp, tok_dp = _fit(tmp_path / "dp", "mesh.data=8")
     fsdp, tok_fsdp = _fit(tmp_path / "fsdp", "mesh.data=2", "mesh.fsdp=4")
     assert len(one) == 8 and one[-1] < one[0]
-    np.testing.assert_allclose(dp, one, rtol=1e-4)
-    np.testing.assert_allclose(fsdp, one, rtol=1e-4)
+    np.testing.assert_allclose(dp, one, rtol=1e-5)
+    np.testing.assert_allclose(fsdp, one, rtol=1e-5)
     ref = base.module_arrays(tok1.model)
     for tok in (tok_dp, tok_fsdp):
         got = base.module_arrays(tok.model)
         for name, want in ref.items():
-            np.testing.assert_allclose(got[name], want, rtol=1e-3, atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(got[name], want, rtol=1e-3, atol=5e-5, err_msg=name)
     # (2,4) really shards the large weights over fsdp
     meta = json.loads((tmp_path / "fsdp" / "train" / "config.json").read_text())
     assert meta["mesh"]["fsdp"] == 4
