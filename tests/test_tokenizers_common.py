@@ -271,3 +271,17 @@ def test_vocab_ranges_disjoint_and_complete():
     np.testing.assert_array_equal(covered, 1)  # disjoint and complete
     with pytest.raises(ValueError):
         vocab.to_global("image", [toks["image"].vocab_size])
+
+
+def test_base_presets_are_typed_with_their_tokens_per_item():
+    """Pod-scale presets (configs/tokenizers_base.py): shapes only, nothing allocated."""
+    from omni_tokenizers.programs import abstract_tokenizer, item_shape
+    from omni_tokenizers.trainers import preset
+
+    for m, shape, tokens in (("image", (256, 256, 3), 256), ("video", (17, 128, 128, 3), 1280)):
+        job = preset(m, "base").validate()
+        assert item_shape(m, job) == shape
+        assert abstract_tokenizer(m, job).tokens_per_item(shape) == tokens
+    audio = preset("audio", "base").validate()
+    assert abstract_tokenizer("audio", audio).tokens_per_item((16000,)) == 400  # 50 frames/s x 8 levels
+    assert preset("text", "base").validate().model.vocab_size == 32000

@@ -105,7 +105,7 @@ def _free_port() -> int:
 def test_two_processes_resume_a_one_process_run(tmp_path):
     args = ["train.checkpoint_every=2", "train.log_every=1", "model.channels=8,16", "eval_items=4"]
     out = tmp_path / "tok"
-    r = subprocess.run(LAUNCH + ["--out", str(out), "train.steps=6", "--until", "4"] + args,
+    r = subprocess.run(LAUNCH + ["--out", str(out)] + args + ["train.steps=6", "--until", "4"],
                        env=tu.env(tmp_path / "cache", devices=8), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     port = _free_port()

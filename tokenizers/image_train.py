@@ -37,10 +37,12 @@ class ImageTrainConfig(JobChecks):
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
     eval_items: int = 128
     augment: bool = True   # random horizontal flips
+    item_shape: tuple[int, ...] = ()  # [H, W, 3] the preset is built for (ahead-of-time plans); () = corpus spec
 
 
 def preset(name: str) -> ImageTrainConfig:
-    """`tiny`: 4x downsampling, FSQ 1000, seconds on CPU (tests); `demo`: 64x64 -> 8x8 tokens, FSQ 4096."""
+    """`tiny`: 4x downsampling, FSQ 1000, seconds on CPU (tests); `demo`: 64x64 -> 8x8 tokens, FSQ 4096;
+    `base`: 256x256 -> 16x16 tokens, FSQ 64000 (pod scale; docs/tokenizers.md has its encode FLOPs)."""
     if name == "tiny":
         return ImageTrainConfig(
             model=ImageTokenizerConfig(channels=(16, 32), res_blocks=1, levels=(8, 5, 5, 5)),
@@ -54,7 +56,14 @@ def preset(name: str) -> ImageTrainConfig:
             train=LoopConfig(steps=1600, batch_size=16, learning_rate=1e-2, warmup_steps=50,
                                   log_every=20, eval_every=400, checkpoint_every=200),
             eval_items=128)
-    raise ValueError(f"unknown image preset {name!r}; expected 'tiny' or 'demo'")
+    if name == "base":  # 256x256 -> 16x16 = 256 tokens, FSQ 64000 (~16 bits each: 4088 bits per image)
+        return ImageTrainConfig(
+            model=ImageTokenizerConfig(channels=(128, 128, 256, 512), res_blocks=2, levels=(8, 8, 8, 5, 5, 5)),
+            loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
+            train=LoopConfig(steps=200_000, batch_size=256, learning_rate=2e-4, warmup_steps=2000, log_every=100,
+                             eval_every=5000, checkpoint_every=2000),
+            mesh=MeshConfig(data=-1), eval_items=1024, item_shape=(256, 256, 3))
+    raise ValueError(f"unknown image preset {name!r}; expected 'tiny', 'demo' or 'base'")
 
 
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):

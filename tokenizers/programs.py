@@ -111,3 +111,20 @@ def encode_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,
     fn = tok.encode_fn
     return jax.jit(fn, in_shardings=(rep, split), out_shardings=split), params, media
 
+
+
+def tokenizer_info(modality: str, job, shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Parameters, tokens and bits per item and encode FLOPs per item (XLA's cost analysis of the lowered
+    encode program, one item on one device; nothing is compiled or allocated) of `job`'s tokenizer."""
+    tok = abstract_tokenizer(modality, job)
+    shape = item_shape(modality, job) if shape is None else tuple(shape)
+    if modality == "audio":
+        shape = (int(job.model.sample_rate),)  # per second of audio
+    enc, params, media = encode_program(modality, job, {"data": 1}, 1, shape)
+    cost = enc.lower(params, media).cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0]
+    n = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params))
+    return {"modality": modality, "item_shape": list(shape), "params": n,
+            "tokens_per_item": int(tok.tokens_per_item(shape)), "bits_per_item": float(tok.bits_per_item(shape)),
+            "encode_flops_per_item": float((cost or {}).get("flops", 0.0))}

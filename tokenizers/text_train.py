@@ -25,12 +25,16 @@ class TextTrainConfig:
 
 
 def preset(name: str) -> TextTrainConfig:
-    """`tiny`: 384 pieces (tests); `demo`: 1024 BPE pieces with byte fallback."""
+    """`tiny`: 384 pieces (tests); `demo`: 1024 BPE pieces with byte fallback; `base`: 32000 BPE pieces on up
+    to 10M sampled lines (pod scale)."""
+    if name == "base":
+        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=32000, model_type="bpe",
+                                                         input_sentence_size=10_000_000), eval_items=4096)
     if name == "tiny":
         return TextTrainConfig(model=TextTokenizerConfig(vocab_size=384), eval_items=64)
     if name == "demo":
         return TextTrainConfig(model=TextTokenizerConfig(vocab_size=1024, model_type="bpe"))
-    raise ValueError(f"unknown text preset {name!r}; expected 'tiny' or 'demo'")
+    raise ValueError(f"unknown text preset {name!r}; expected 'tiny', 'demo' or 'base'")
 
 
 def evaluate(tok: TextTokenizer, texts: Sequence[str]) -> dict[str, float]:

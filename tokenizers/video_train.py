@@ -26,10 +26,12 @@ class VideoTrainConfig(JobChecks):
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
     eval_items: int = 64
     augment: bool = True   # random horizontal flips
+    item_shape: tuple[int, ...] = ()  # [F, H, W, 3] the preset is built for (ahead-of-time plans); () = corpus spec
 
 
 def preset(name: str) -> VideoTrainConfig:
-    """`tiny`: 4x spatial, FSQ 1000, seconds on CPU (tests); `demo`: 9x32x32 -> 3x8x8 = 192 tokens, FSQ 4096.
+    """`tiny`: 4x spatial, FSQ 1000, seconds on CPU (tests); `demo`: 9x32x32 -> 3x8x8 = 192 tokens, FSQ 4096;
+    `base`: 17x128x128 -> (1 + 4) x 16x16 = 1280 tokens, FSQ 64000 (8x spatial, 4x temporal compression).
 
     The demo preset downsamples 4x in space and 4x in time (12 bits per 4x4x4 block of pixels, as many bits
     per pixel as the image tokenizer's 12 per 8x8), so its 2304 bits per clip stay under the ~5200 that
@@ -49,7 +51,15 @@ def preset(name: str) -> VideoTrainConfig:
             train=LoopConfig(steps=500, batch_size=8, learning_rate=5e-3, warmup_steps=30,
                                   log_every=20, eval_every=250, checkpoint_every=200),
             eval_items=64)
-    raise ValueError(f"unknown video preset {name!r}; expected 'tiny' or 'demo'")
+    if name == "base":  # 17x128x128 -> (1 + 4) x 16x16 = 1280 tokens, FSQ 64000
+        return VideoTrainConfig(
+            model=VideoTokenizerConfig(channels=(64, 128, 256), kts=(1, 3, 3), temporal_group=4,
+                                       levels=(8, 8, 8, 5, 5, 5), shortcut=True, frame_size=128),
+            loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
+            train=LoopConfig(steps=100_000, batch_size=64, learning_rate=2e-4, warmup_steps=2000, log_every=100,
+                             eval_every=5000, checkpoint_every=2000),
+            mesh=MeshConfig(data=-1), eval_items=256, item_shape=(17, 128, 128, 3))
+    raise ValueError(f"unknown video preset {name!r}; expected 'tiny', 'demo' or 'base'")
 
 
 def _frames(x: jax.Array) -> jax.Array:
