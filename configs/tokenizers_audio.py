@@ -6,6 +6,7 @@ demo sequences), quantizer dropout so any first-k levels decode; ~6 minutes on 2
 """
 from omni_tokenizers.audio_codec import AudioCodecConfig
 from omni_tokenizers.audio_train import AudioTrainConfig
+
 from omni.config import LoopConfig
 
 

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--splits", default="train,validation", help="comma-separated splits to tokenize")
     ap.add_argument("--overwrite", action="store_true", help="start over even if token_dir holds other tokens")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    ap.add_argument("--json", action="store_true", help="print the report as one JSON object (per process)")
     ap.add_argument("--devices", type=int, default=0,
                     help="local devices each process encodes on (0: all; data.tokenize_batch_size items each)")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. data.token_dir=runs/x)")
@@ -46,10 +46,10 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not distributed.is_main():
-        return 0
-    if a.json:
+    if a.json:  # every process prints its own report (its shards)
         print(json.dumps(report))
+    elif not distributed.is_main():
+        return 0
     else:
         for split, r in report.items():
             rate = r["examples"] / r["seconds"] if r["seconds"] else 0.0

@@ -42,7 +42,7 @@ class ImageTrainConfig(JobChecks):
 
 def preset(name: str) -> ImageTrainConfig:
     """`tiny`: 4x downsampling, FSQ 1000, seconds on CPU (tests); `demo`: 64x64 -> 8x8 tokens, FSQ 4096;
-    `base`: 256x256 -> 16x16 tokens, FSQ 64000 (pod scale; docs/tokenizers.md has its encode FLOPs)."""
+    `base`: 256x256 -> 16x16 tokens, FSQ 15360 (pod scale; docs/tokenizers.md has its encode FLOPs)."""
     if name == "tiny":
         return ImageTrainConfig(
             model=ImageTokenizerConfig(channels=(16, 32), res_blocks=1, levels=(8, 5, 5, 5)),
@@ -56,9 +56,9 @@ def preset(name: str) -> ImageTrainConfig:
             train=LoopConfig(steps=1600, batch_size=16, learning_rate=1e-2, warmup_steps=50,
                                   log_every=20, eval_every=400, checkpoint_every=200),
             eval_items=128)
-    if name == "base":  # 256x256 -> 16x16 = 256 tokens, FSQ 64000 (~16 bits each: 4088 bits per image)
+    if name == "base":  # 256x256 -> 16x16 = 256 tokens, FSQ (8,8,8,6,5) = 15360 codes (fits base's vocab.image)
         return ImageTrainConfig(
-            model=ImageTokenizerConfig(channels=(128, 128, 256, 512), res_blocks=2, levels=(8, 8, 8, 5, 5, 5)),
+            model=ImageTokenizerConfig(channels=(128, 128, 256, 512), res_blocks=2, levels=(8, 8, 8, 6, 5)),
             loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
             train=LoopConfig(steps=200_000, batch_size=256, learning_rate=2e-4, warmup_steps=2000, log_every=100,
                              eval_every=5000, checkpoint_every=2000),

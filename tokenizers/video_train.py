@@ -31,7 +31,7 @@ class VideoTrainConfig(JobChecks):
 
 def preset(name: str) -> VideoTrainConfig:
     """`tiny`: 4x spatial, FSQ 1000, seconds on CPU (tests); `demo`: 9x32x32 -> 3x8x8 = 192 tokens, FSQ 4096;
-    `base`: 17x128x128 -> (1 + 4) x 16x16 = 1280 tokens, FSQ 64000 (8x spatial, 4x temporal compression).
+    `base`: 17x128x128 -> (1 + 4) x 16x16 = 1280 tokens, FSQ 15360 (8x spatial, 4x temporal compression).
 
     The demo preset downsamples 4x in space and 4x in time (12 bits per 4x4x4 block of pixels, as many bits
     per pixel as the image tokenizer's 12 per 8x8), so its 2304 bits per clip stay under the ~5200 that
@@ -51,10 +51,10 @@ def preset(name: str) -> VideoTrainConfig:
             train=LoopConfig(steps=500, batch_size=8, learning_rate=5e-3, warmup_steps=30,
                                   log_every=20, eval_every=250, checkpoint_every=200),
             eval_items=64)
-    if name == "base":  # 17x128x128 -> (1 + 4) x 16x16 = 1280 tokens, FSQ 64000
+    if name == "base":  # 17x128x128 -> (1 + 4) x 16x16 = 1280 tokens, FSQ 15360
         return VideoTrainConfig(
             model=VideoTokenizerConfig(channels=(64, 128, 256), kts=(1, 3, 3), temporal_group=4,
-                                       levels=(8, 8, 8, 5, 5, 5), shortcut=True, frame_size=128),
+                                       levels=(8, 8, 8, 6, 5), shortcut=True, frame_size=128),
             loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
             train=LoopConfig(steps=100_000, batch_size=64, learning_rate=2e-4, warmup_steps=2000, log_every=100,
                              eval_every=5000, checkpoint_every=2000),
