@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from omni.config import load_config
+from omni.config import cli_load_config
 from omni.model import model_stats
 
 
@@ -17,7 +17,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("overrides", nargs="*", help="key=value overrides")
     a = ap.parse_args()
-    cfg = load_config(a.config, a.overrides)
+    cfg = cli_load_config(a.config, a.overrides)
     s = model_stats(cfg)
     if a.json:
         print(json.dumps({"config": cfg.name, **s.__dict__}))

@@ -13,7 +13,7 @@ import sys
 
 from absl import flags
 
-from omni.config import load_config
+from omni.config import cli_load_config
 from omni.data.tokenize import tokenize_corpus
 
 
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. data.token_dir=runs/x)")
     a = ap.parse_args(argv)
-    cfg = load_config(a.config, a.overrides)
+    cfg = cli_load_config(a.config, a.overrides)
     splits = tuple(s for s in a.splits.split(",") if s)
     report = tokenize_corpus(cfg, splits, overwrite=a.overwrite, progress=not a.no_progress)
     if a.json:

@@ -10,23 +10,22 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from omni.config import MeshConfig
-
-MESH_AXES = ("data", "fsdp", "tensor")
+from omni.config import MESH_AXES, ConfigError, MeshConfig
 
 
 def mesh_shape(cfg: MeshConfig, num_devices: int) -> tuple[int, int, int]:
-    """Resolves the one -1 axis so the product equals `num_devices`; clear error otherwise."""
+    """Resolves the one -1 axis so the product equals `num_devices`; a ConfigError naming the keys otherwise."""
     sizes = [cfg.data, cfg.fsdp, cfg.tensor]
+    given = " x ".join(f"mesh.{a}={s}" for a, s in zip(MESH_AXES, sizes))
     fixed = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if num_devices % fixed:
-            raise ValueError(f"cannot fill mesh {dict(zip(MESH_AXES, sizes))} on {num_devices} devices: "
-                             f"{num_devices} is not a multiple of {fixed}")
+            raise ConfigError(f"{given} cannot fill {num_devices} devices: {num_devices} is not a multiple of "
+                              f"{fixed}")
         sizes[sizes.index(-1)] = num_devices // fixed
     if math.prod(sizes) != num_devices:
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices, "
-                         f"{num_devices} are available")
+        raise ConfigError(f"{given} needs {math.prod(sizes)} devices but {num_devices} are in use; make the "
+                          f"product {num_devices} or set one axis to -1 (fill)")
     return tuple(sizes)
 
 

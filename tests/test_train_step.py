@@ -115,6 +115,13 @@ def test_nonfinite_step_is_skipped(one_device):
     assert int(fetch(state.step)) == n + 1
     for name, p in before.items():
         np.testing.assert_array_equal(jax.device_get(state.params[name]), p, err_msg=name)
+    # A finite batch with a non-finite learning rate (a runtime input) is skipped the same way: NaN params
+    # are never committed, whatever produced them.
+    for bad_lr in (np.float32(np.nan), np.float32(np.inf)):
+        state, m = step(state, ref["batches"][1], bad_lr)
+        assert not bool(fetch(m)["finite"]) and np.isfinite(fetch(m)["loss"])
+        for name, p in before.items():
+            np.testing.assert_array_equal(jax.device_get(state.params[name]), p, err_msg=name)
     state, m = step(state, ref["batches"][1], lr)  # training goes on after a skipped step
     assert bool(fetch(m)["finite"])
 

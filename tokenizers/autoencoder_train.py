@@ -25,6 +25,7 @@ class JobChecks:
 
     def validate(self):
         self.model.validate()
+        self.loss.validate()
         self.train.validate()
         if self.eval_items <= 0:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")

@@ -46,6 +46,13 @@ class TrainLoopConfig:
                 raise ValueError(f"train.{k} must be > 0, got {getattr(self, k)}")
         if self.learning_rate <= 0:
             raise ValueError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        for k in ("warmup_steps", "weight_decay", "seed"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"train.{k} must be >= 0, got {getattr(self, k)}")
+        if self.grad_clip <= 0:
+            raise ValueError(f"train.grad_clip must be > 0 (the global-norm clip), got {self.grad_clip}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
 def make_optimizer(cfg: TrainLoopConfig) -> optax.GradientTransformation:

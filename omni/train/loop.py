@@ -29,7 +29,7 @@ from omni.train.evaluate import evaluate
 from omni.train.optimizer import learning_rate_schedule, make_optimizer
 from omni.train.preemption import Preemption
 from omni.train.state import abstract_params, abstract_train_state, create_train_state, state_shardings
-from omni.train.step import batch_shardings, check_batch_layout, fetch, make_train_step, resolve_for_mesh, train_mesh
+from omni.train.step import batch_shardings, fetch, make_train_step, plan_run
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,8 @@ class _Run:
 
     def __init__(self, cfg: Config, progress: bool):
         self.cfg = cfg
-        self.mesh = train_mesh(cfg)
-        self.rcfg = resolve_for_mesh(cfg, self.mesh)  # the config as laid out on this mesh
-        check_batch_layout(self.rcfg, self.mesh)
+        # self.rcfg: the config as laid out on this mesh; a bad mesh, batch or data source stops here, before any file
+        self.mesh, self.rcfg = plan_run(cfg, ("train", "validation") if cfg.train.eval_every else ("train",))
         self.run_dir = pathlib.Path(cfg.run_dir)
         self.main = is_main()
         if self.main:
