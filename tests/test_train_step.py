@@ -143,7 +143,7 @@ def test_schedule_and_decay_mask():
 
 
 def test_ragged_layout_chunks_give_the_same_loss_and_gradients():
-    """Chunked `ragged` grouping (ragged_dot_general with a chunk batch dim) vs one chunk; the `tiles`
+    """Chunked `ragged` grouping (c chunks as c x G consecutive groups of one ragged_dot) vs one chunk; the `tiles`
     chunked path is covered by the mesh tests (auto chunks per batch shard vs one chunk on one device)."""
     cfg = load_config("tiny", ["model.grouped_matmul=ragged"])
     batch = {k: jnp.asarray(v) for k, v in random_batch(cfg.vocab.build(), 4, 48, seed=7).items()}
