@@ -4,9 +4,22 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint clean-venv
+LIBTPU := $(VENV)/libtpu-aot
+LIBTPU_STAMP := $(LIBTPU)/.installed
+
+.PHONY: setup setup-tpu-compiler test demo lint clean-venv
 
 setup: $(STAMP)
+
+# The TPU compiler (libtpu, the version jax's `tpu` extra names) for `launch/plan.py` and its tests. It goes
+# beside site-packages, not into it: jax would otherwise load it at every start on machines without a TPU
+# and print warnings; omni.plan points TPU_LIBRARY_PATH at it only when compiling for a TPU.
+setup-tpu-compiler: $(LIBTPU_STAMP)
+
+$(LIBTPU_STAMP): $(STAMP)
+	$(VPY) -m pip install -q --no-deps --upgrade --target $(LIBTPU) \
+	  "$$($(VPY) -c 'import importlib.metadata as m; print(next(r.split(";")[0] for r in m.requires("jax") if r.startswith("libtpu")))')"
+	@touch $(LIBTPU_STAMP)
 
 # Re-install whenever pyproject.toml changes; idempotent otherwise.
 $(STAMP): pyproject.toml
@@ -15,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-test: setup
+test: setup setup-tpu-compiler
 	$(VPY) -m pytest -q -n 2 --dist loadgroup tests
 
 demo: setup

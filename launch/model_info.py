@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from omni.config import load_config
+from omni.config import cli_load_config
 from omni.model import model_stats
 
 
@@ -35,7 +35,7 @@ def main():
         return
     if not a.config:
         ap.error("give --config or --tokenizers")
-    cfg = load_config(a.config, a.overrides)
+    cfg = cli_load_config(a.config, a.overrides)
     s = model_stats(cfg)
     if a.json:
         print(json.dumps({"config": cfg.name, **s.__dict__}))

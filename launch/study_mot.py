@@ -8,7 +8,7 @@ import sys
 
 from absl import flags
 
-from omni.config import load_config
+from omni.config import cli_load_config
 from omni.study import run_study, summary_table
 
 if __name__ == "__main__":
@@ -19,7 +19,7 @@ if __name__ == "__main__":
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. steps=400 train.eval_every=50)")
     a = ap.parse_args()
-    cfg = load_config(a.config, ["train.eval_every=50", "train.eval_batches=8", *a.overrides])
+    cfg = cli_load_config(a.config, ["train.eval_every=50", "train.eval_batches=8", *a.overrides])
     report = run_study(cfg, a.out, progress=not a.no_progress)
     print(summary_table(report))
     sys.exit(0)

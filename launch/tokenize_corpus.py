@@ -16,7 +16,7 @@ import sys
 
 from absl import flags
 
-from omni.config import ConfigError, load_config
+from omni.config import cli_load_config
 from omni.data.tokenize import tokenize_corpus
 
 
@@ -32,13 +32,9 @@ def main(argv=None) -> int:
                     help="local devices each process encodes on (0: all; data.tokenize_batch_size items each)")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. data.token_dir=runs/x)")
     a = ap.parse_args(argv)
+    cfg = cli_load_config(a.config, a.overrides)  # a bad config exits 2 before any process starts JAX
     from omni.train import distributed
     distributed.initialize()  # several processes: each tokenizes its own shards
-    try:
-        cfg = load_config(a.config, a.overrides)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
     splits = tuple(s for s in a.splits.split(",") if s)
     try:
         report = tokenize_corpus(cfg, splits, overwrite=a.overwrite, progress=not a.no_progress and

@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", required=True, help="configs/NAME.py or a bare config name (tiny, demo, base)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. steps=100 run_dir=runs/x")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after options
 
     from absl import flags
     flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
@@ -37,7 +37,10 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         summary = train(cfg, progress=not args.no_progress)
-    except (ConfigError, NonFiniteError) as e:
+    except ConfigError as e:  # what only the devices or the run dir reveal: mesh, batch layout, checkpoint
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if distributed.is_main():

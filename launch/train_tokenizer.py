@@ -23,7 +23,7 @@ from absl import flags
 from omni_tokenizers import trainers
 from omni_tokenizers.base import MODALITIES
 
-from omni.config import apply_overrides
+from omni.config import apply_overrides, call_config_file, exit_config_error
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def resolve_job(config: str, modality: str, overrides: list[str]):
         path = cand if cand.is_file() else None
     if path is not None:
         get = trainers.load_config_file(path).get_config
-        job = get(modality) if inspect.signature(get).parameters else get()
+        job = call_config_file(path, get, *([modality] if inspect.signature(get).parameters else []))
     else:
         job = trainers.preset(modality, config)
     return apply_overrides(job, overrides)
@@ -73,6 +73,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     ap.add_argument("overrides", nargs="*", help="key=value overrides of the job config")
     a = ap.parse_args(argv)
+    try:
+        job = resolve_job(a.config, a.modality, a.overrides)
+    except ValueError as e:  # ConfigError, and the tokenizer configs' own validate()
+        exit_config_error(e)
 
     from omni.train import distributed
     distributed.initialize()  # before any JAX backend is touched (multi-process: jax.distributed)
@@ -80,9 +84,8 @@ def main(argv=None) -> int:
     from omni.config import ConfigError
     from omni.train import NonFiniteError
     try:
-        job = resolve_job(a.config, a.modality, a.overrides)
         train_items, eval_items = load_data(a.modality, a.data, a.limit)
-    except (ConfigError, ValueError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = pathlib.Path(a.out or f"runs/demo/tokenizers/{a.modality}")

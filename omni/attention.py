@@ -18,6 +18,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from omni import sharding
+
 
 class MaskInfo(NamedTuple):
     """Per-token mask metadata for queries or keys: each [B, L] int32."""
@@ -86,8 +88,10 @@ def _load_kernels():
 
 
 def resolve_impl(impl: str, backend: str | None = None, *, interpret=None) -> str:
+    """The implementation `impl` names on `backend` (default: the platform the traced program targets, see
+    `omni.sharding.target_platform`: a TPU mesh's when compiling ahead of time for a TPU from a CPU host)."""
     _load_kernels()
-    backend = backend or jax.default_backend()
+    backend = backend or sharding.target_platform()
     if impl == "auto":
         for name in _AUTO_ORDER.get(backend, ("xla",)):
             if name in _IMPLS and _AVAILABLE[name](backend):

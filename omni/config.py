@@ -9,7 +9,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import pathlib
+import re
+import sys
+import traceback
 import types
 import typing
 from typing import Any, Literal
@@ -19,6 +23,9 @@ from omni.vocab import UnifiedVocab
 
 class ConfigError(ValueError):
     """A config key or value is not what the config schema expects."""
+
+
+MESH_AXES = ("data", "fsdp", "tensor")
 
 
 DEFAULT_TASK_TOKENS: tuple[str, ...] = (
@@ -47,6 +54,15 @@ class VocabConfig:
         for k in ("text", "image", "audio", "video"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"vocab.{k} must be > 0, got {getattr(self, k)}")
+        missing = [t for t in DEFAULT_TASK_TOKENS if t not in self.task_tokens]
+        if missing:
+            raise ConfigError(f"vocab.task_tokens must include the task tokens the data pipeline and sampler use, "
+                              f"{list(DEFAULT_TASK_TOKENS)}; missing {missing}")
+        if len(set(self.task_tokens)) != len(self.task_tokens):
+            raise ConfigError(f"vocab.task_tokens has duplicates: {list(self.task_tokens)}")
+        bad = [t for t in self.task_tokens if not (t.startswith("<task:") and t.endswith(">"))]
+        if bad:
+            raise ConfigError(f"vocab.task_tokens must look like '<task:NAME>', got {bad}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +109,11 @@ class ModelConfig:
             raise ConfigError(f"model.head_dim must be even for RoPE, got {self.head_dim}")
         if self.layout_chunks < 0:
             raise ConfigError(f"model.layout_chunks must be >= 0 (0 = auto), got {self.layout_chunks}")
+        for k in ("rope_theta", "norm_eps", "init_std"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"model.{k} must be > 0, got {getattr(self, k)}")
+        if self.z_loss < 0:
+            raise ConfigError(f"model.z_loss must be >= 0, got {self.z_loss}")
 
     @property
     def is_dense(self) -> bool:
@@ -123,14 +144,18 @@ class MeshConfig:
     )
 
     def validate(self):
-        sizes = (self.data, self.fsdp, self.tensor)
-        if sum(s == -1 for s in sizes) > 1:
-            raise ConfigError(f"at most one mesh axis may be -1, got data={self.data} fsdp={self.fsdp} "
-                              f"tensor={self.tensor}")
-        if any(s == 0 or s < -1 for s in sizes):
-            raise ConfigError(f"mesh axis sizes must be positive or -1, got {sizes}")
+        given = f"mesh.data={self.data}, mesh.fsdp={self.fsdp}, mesh.tensor={self.tensor}"
+        if sum(s == -1 for s in (self.data, self.fsdp, self.tensor)) > 1:
+            raise ConfigError(f"at most one mesh axis may be -1 (fill), got {given}")
+        if any(s == 0 or s < -1 for s in (self.data, self.fsdp, self.tensor)):
+            raise ConfigError(f"mesh axis sizes must be positive or -1 (fill), got {given}")
         if self.devices < 0:
             raise ConfigError(f"mesh.devices must be >= 0 (0 = all devices), got {self.devices}")
+        for name, target in self.rules:
+            axes = () if target is None else (target,) if isinstance(target, str) else target
+            if not isinstance(axes, (tuple, list)) or any(a not in MESH_AXES for a in axes):
+                raise ConfigError(f"mesh.rules: {name!r} maps to {target!r}; expected None, one of {MESH_AXES} "
+                                  f"or a list of them")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +194,11 @@ class TrainConfig:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for k in ("b1", "b2"):
+            if not 0.0 <= getattr(self, k) < 1.0:
+                raise ConfigError(f"train.{k} must be in [0, 1), got {getattr(self, k)}")
+        if self.eps <= 0:
+            raise ConfigError(f"train.eps must be > 0, got {self.eps}")
         if self.batch_size % self.grad_accum:
             raise ConfigError(f"train.batch_size ({self.batch_size}) must be a multiple of train.grad_accum "
                               f"({self.grad_accum})")
@@ -192,6 +222,8 @@ class LoopConfig(TrainConfig):
             raise ConfigError(f"train.steps must be > 0, got {self.steps}")
         if self.checkpoint_every <= 0:
             raise ConfigError(f"train.checkpoint_every must be > 0, got {self.checkpoint_every}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
         return self
 
 
@@ -280,6 +312,15 @@ class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
 
     def validate(self) -> Config:
+        check_finite(self)
+        for f in dataclasses.fields(self):  # each section on its own first, then what spans sections
+            v = getattr(self, f.name)
+            if dataclasses.is_dataclass(v) and hasattr(v, "validate"):
+                v.validate()
+        if not self.run_dir.strip():
+            raise ConfigError("run_dir must name a directory, got an empty string")
+        if not 0 <= self.seed < 2**31:
+            raise ConfigError(f"seed must be in [0, 2**31), got {self.seed}")
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
         if self.checkpoint_every <= 0:
@@ -287,10 +328,12 @@ class Config:
         if self.train.seq_len > self.model.max_seq_len:
             raise ConfigError(f"train.seq_len ({self.train.seq_len}) exceeds model.max_seq_len "
                               f"({self.model.max_seq_len})")
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if dataclasses.is_dataclass(v) and hasattr(v, "validate"):
-                v.validate()
+        if self.data.max_example_tokens > self.train.seq_len:
+            raise ConfigError(f"data.max_example_tokens ({self.data.max_example_tokens}) must be <= train.seq_len "
+                              f"({self.train.seq_len}): an example has to fit in one packed row")
+        if self.data.source == "synthetic" and self.vocab.audio < 2 * self.data.audio_quantizers:
+            raise ConfigError(f"vocab.audio ({self.vocab.audio}) must hold >= 2 codes for each of the "
+                              f"data.audio_quantizers ({self.data.audio_quantizers}) levels of the synthetic data")
         return self
 
 
@@ -299,6 +342,27 @@ class Config:
 
 def _hints(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def _finite(val: float, key: str, given: Any) -> float:
+    if not math.isfinite(val):
+        raise ConfigError(f"{key}: expected a finite number, got {given!r}")
+    return val
+
+
+def check_finite(cfg, prefix: str = ""):
+    """Every float of a dataclass config (nested sections and tuples included) must be finite: NaN or inf
+    set in a config file is refused like one given as an override."""
+    def walk(v, key):
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                walk(getattr(v, f.name), f"{key}.{f.name}" if key else f.name)
+        elif isinstance(v, (tuple, list)):
+            for i, x in enumerate(v):
+                walk(x, f"{key}[{i}]")
+        elif isinstance(v, float):
+            _finite(v, key, v)
+    walk(cfg, prefix)
 
 
 def _parse_value(text: str, tp: Any, key: str) -> Any:
@@ -333,9 +397,10 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {text!r}") from None
     if tp is float:
         try:
-            return float(text)
+            val = float(text)
         except ValueError:
             raise ConfigError(f"{key}: expected a number, got {text!r}") from None
+        return _finite(val, key, text)
     if tp is str:
         return text
     if origin is tuple:
@@ -405,7 +470,7 @@ def _coerce(val: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {val!r}")
-        return float(val)
+        return _finite(float(val), key, val)
     if tp is str:
         if not isinstance(val, str):
             raise ConfigError(f"{key}: expected a string, got {val!r}")
@@ -461,9 +526,38 @@ def apply_overrides(cfg, overrides) -> Any:
         key, text = ov.split("=", 1)
         key = key.strip()
         cfg = _set_path(cfg, key.split("."), text, key)
-    if hasattr(cfg, "validate"):
-        cfg.validate()
+    check_finite(cfg)
+    validate_tree(cfg)
     return cfg
+
+
+def validate_tree(cfg, prefix: str = ""):
+    """Runs `validate()` of every nested section (deepest first), then of `cfg`. A section's error that does
+    not name its keys gets them: `model.kernel: ...` (the first field it mentions) or `model: ...`."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            validate_tree(v, f"{prefix}{f.name}.")
+    if not hasattr(cfg, "validate"):
+        return
+    try:
+        cfg.validate()
+    except ValueError as e:
+        msg = str(e)
+        if not prefix or prefix in msg:
+            if isinstance(e, ConfigError):
+                raise
+            key = _first_field(msg, cfg)
+            raise ConfigError(f"{key}: {msg}" if key and not msg.startswith(key) else msg) from None
+        key = _first_field(msg, cfg)
+        raise ConfigError(f"{prefix}{key}: {msg}" if key else f"{prefix.rstrip('.')}: {msg}") from None
+
+
+def _first_field(msg: str, cfg) -> str | None:
+    """The field of `cfg` whose name occurs first in `msg` as a word (None if none does)."""
+    hits = [(m.start(), f.name) for f in dataclasses.fields(cfg)
+            for m in [re.search(rf"(?<![\w.]){re.escape(f.name)}(?!\w)", msg)] if m]
+    return min(hits)[1] if hits else None
 
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
@@ -479,13 +573,57 @@ def load_config(path_or_name: str, overrides=()) -> Config:
             raise ConfigError(f"config {path_or_name!r} not found (as a path or under {CONFIG_DIR}); "
                               f"available: {avail}")
         p = cand
-    spec = importlib.util.spec_from_file_location(f"omni_config_{p.stem}", p)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = exec_config_file(p, "omni_config")
     if not hasattr(module, "get_config"):
         raise ConfigError(f"{p} must define get_config() -> omni.config.Config")
-    cfg = module.get_config()
+    cfg = call_config_file(p, module.get_config)
+    if not isinstance(cfg, Config):
+        raise ConfigError(f"{p}: get_config() must return an omni.config.Config, got {type(cfg).__name__}")
     return apply_overrides(cfg, list(overrides))
+
+
+def cli_load_config(path_or_name: str, overrides=()) -> Config:
+    """`load_config` for entry points: a bad config prints one `config error: ...` line and exits 2."""
+    try:
+        return load_config(path_or_name, overrides)
+    except ConfigError as e:
+        exit_config_error(e)
+
+
+def exit_config_error(e: Exception) -> typing.NoReturn:
+    print(f"config error: {e}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def exec_config_file(path: pathlib.Path, prefix: str) -> types.ModuleType:
+    """Runs a Python config file as a module; a file that does not run is a ConfigError naming file and line."""
+    path = pathlib.Path(path)
+    try:
+        spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"{path}:{e.lineno}: syntax error in the config file: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 -- whatever a config file raises, it is a bad config file
+        raise ConfigError(f"{path} fails to load: {_where(e, path)}{type(e).__name__}: {e}") from None
+    return module
+
+
+def call_config_file(path: pathlib.Path, fn, *args):
+    """Calls a config file's get_config(...); what it raises is a ConfigError naming the file."""
+    try:
+        return fn(*args)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"{path}: get_config() fails: {_where(e, path)}{type(e).__name__}: {e}") from None
+
+
+def _where(e: BaseException, path: pathlib.Path) -> str:
+    """`line N: ` of the innermost traceback frame inside `path` (empty if none)."""
+    here = path.resolve()
+    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if pathlib.Path(f.filename).resolve() == here]
+    return f"line {lines[-1]}: " if lines else ""
 
 
 def config_from_json(text: str) -> Config:

@@ -10,30 +10,47 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from omni.config import MeshConfig
-
-MESH_AXES = ("data", "fsdp", "tensor")
+from omni.config import MESH_AXES, ConfigError, MeshConfig
 
 
 def mesh_shape(cfg: MeshConfig, num_devices: int) -> tuple[int, int, int]:
-    """Resolves the one -1 axis so the product equals `num_devices`; clear error otherwise."""
+    """Resolves the one -1 axis so the product equals `num_devices`; a ConfigError naming the keys otherwise."""
     sizes = [cfg.data, cfg.fsdp, cfg.tensor]
+    given = " x ".join(f"mesh.{a}={s}" for a, s in zip(MESH_AXES, sizes))
     fixed = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if num_devices % fixed:
-            raise ValueError(f"cannot fill mesh {dict(zip(MESH_AXES, sizes))} on {num_devices} devices: "
-                             f"{num_devices} is not a multiple of {fixed}")
+            raise ConfigError(f"{given} cannot fill {num_devices} devices: {num_devices} is not a multiple of "
+                              f"{fixed}")
         sizes[sizes.index(-1)] = num_devices // fixed
     if math.prod(sizes) != num_devices:
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices, "
-                         f"{num_devices} are available")
+        raise ConfigError(f"{given} needs {math.prod(sizes)} devices but {num_devices} are in use; make the "
+                          f"product {num_devices} or set one axis to -1 (fill)")
     return tuple(sizes)
 
 
 def make_mesh(cfg: MeshConfig, devices=None) -> Mesh:
-    devices = jax.devices() if devices is None else devices
-    shape = mesh_shape(cfg, len(devices))
-    return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(device_array(mesh_shape(cfg, len(devices)), devices), MESH_AXES)
+
+
+def device_array(shape: tuple[int, ...], devices: list) -> np.ndarray:
+    """Devices arranged as `shape`. TPU: laid out on the physical torus (mesh_utils), and with several slices
+    the outermost axis that divides by the slice count spans the slices over the data-centre network, so
+    only that axis's collectives cross it. Elsewhere: in device order."""
+    if devices[0].platform != "tpu":
+        return np.asarray(devices).reshape(shape)
+    from jax.experimental import mesh_utils
+    slices = len({getattr(d, "slice_index", 0) for d in devices})
+    if slices == 1:
+        return mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
+    outer = next((i for i, s in enumerate(shape) if s % slices == 0), None)
+    if outer is None:
+        raise ValueError(f"no mesh axis of {dict(zip(MESH_AXES, shape))} divides by the {slices} slices; make "
+                         f"the data axis a multiple of {slices}")
+    ici = tuple(s // slices if i == outer else s for i, s in enumerate(shape))
+    dcn = tuple(slices if i == outer else 1 for i in range(len(shape)))
+    return np.asarray(mesh_utils.create_hybrid_device_mesh(ici, dcn, devices, allow_split_physical_axes=True))
 
 
 def logical_to_spec(axes, rules, shape=None, mesh: Mesh | None = None) -> PartitionSpec:
@@ -95,6 +112,46 @@ def activation_sharding(mesh: Mesh, rules):
         yield
     finally:
         _ACTIVATION_CTX.reset(token)
+
+
+def current_activation_sharding():
+    """(mesh, rules) while tracing inside `activation_sharding`, else None."""
+    return _ACTIVATION_CTX.get()
+
+
+def context_mesh():
+    """The mesh of the computation being traced: the trainer's `activation_sharding` mesh, else the one set by
+    `jax.set_mesh(mesh)` (an AbstractMesh inside jit), else a legacy `with mesh:` mesh, else None."""
+    ctx = _ACTIVATION_CTX.get()
+    if ctx is not None:
+        return ctx[0]
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh is not None and not mesh.empty:
+        return mesh
+    try:  # legacy `with mesh:` context; private API, so tolerate its absence in later jax versions
+        from jax._src import mesh as mesh_lib
+        mesh = mesh_lib.thread_resources.env.physical_mesh
+    except (ImportError, AttributeError):
+        return None
+    return None if mesh.empty else mesh
+
+
+def target_device(mesh=None):
+    """A device (or jax AbstractDevice: `.platform`, `.device_kind`) the traced program is compiled for: of
+    `mesh`, else of `context_mesh()`, else the default backend's first device. Ahead-of-time compiles for a
+    TPU topology from a CPU host (launch/plan.py) get a TPU device here, so backend choices (kernel
+    platform, tile sizes, grouped matmul) follow the target, not the host."""
+    mesh = mesh if mesh is not None else context_mesh()
+    if isinstance(mesh, Mesh):
+        return mesh.devices.flat[0]
+    device = getattr(mesh, "abstract_device", None)
+    return device if device is not None else jax.devices()[0]
+
+
+def target_platform(mesh: Mesh | None = None) -> str:
+    """'cpu' | 'gpu' | 'tpu' of `target_device(mesh)` (CUDA and ROCm devices both report 'gpu')."""
+    platform = target_device(mesh).platform
+    return "gpu" if platform in ("cuda", "rocm") else platform
 
 
 def constrain(x: jax.Array, axes) -> jax.Array:

@@ -1,7 +1,7 @@
 """Configs: loading by path/name, dotted overrides, validation errors, JSON round trip, size report."""
 import pytest
 
-from omni.config import ConfigError, config_from_json, config_to_json, load_config
+from omni.config import DEFAULT_TASK_TOKENS, ConfigError, config_from_json, config_to_json, load_config
 from omni.model import model_stats
 
 
@@ -34,8 +34,9 @@ def test_bad_overrides_give_clear_errors(override, message):
 
 
 def test_tuple_overrides_in_comma_and_json_forms():
-    a = load_config("tiny", ["vocab.task_tokens=<task:a>,<task:b>"])
-    assert a.vocab.task_tokens == ("<task:a>", "<task:b>")
+    tokens = (*DEFAULT_TASK_TOKENS, "<task:a>", "<task:b>")
+    a = load_config("tiny", ["vocab.task_tokens=" + ",".join(tokens)])
+    assert a.vocab.task_tokens == tokens
     b = load_config("tiny", ['data.mixture=[["single", 2]]'])
     assert b.data.mixture == (("single", 2.0),)
     with pytest.raises(ConfigError, match="expected a number"):

@@ -32,7 +32,7 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("corpus")
     exs = _examples()
     stage = Stage(tmp / "stage", "toy", "k1")
-    stage.write(iter(exs), {"license": "test"})
+    stage.write(iter(exs), lambda: {"license": "test"})
     cfg = CorpusConfig(out=tmp / "out", cache=tmp / "cache")
     _write_tfds(cfg, [str(stage.records)], {"corpus_key": "abc", "sources": {"toy": stage.summary()},
                                              "splits": {"train": 1, "validation": 1}})

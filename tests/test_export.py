@@ -106,6 +106,53 @@ def test_params_are_plain_safetensors(source, exported, tmp_path):
     assert "step 20" in card and "| eval/loss | 2.5 |" in card and "recorded by the trainer at step 20" in card
 
 
+def test_manifest_alone_says_where_each_modality_lives(source, exported):
+    """manifest.json + params.safetensors describe the model without omni: the vocabulary ranges tile the id
+    space and match the arrays, and they are right: perturbing the slice the manifest's modality axis gives
+    for `image` changes the logits of image tokens only, and each head's unmasked logits are its manifest range."""
+    from safetensors.numpy import load_file
+    _, model, _, _ = source
+    manifest = json.loads((exported / bundle.MANIFEST).read_text())
+    arrays = load_file(str(exported / bundle.PARAMS))
+    vocab, order, axes = manifest["vocab"], manifest["modality_axis"], manifest["params"]
+    spans = sorted((r["start"], r["stop"]) for r in vocab["modalities"].values())
+    assert spans[0][0] == 0 and spans[-1][1] == vocab["size"] and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert arrays["embed"].shape[0] == arrays["unembed"].shape[1] == vocab["size"]
+    assert set(axes) == set(arrays) and all(list(arrays[k].shape) == p["shape"] and len(p["axes"]) == arrays[k].ndim
+                                            for k, p in axes.items())
+    r = vocab["modalities"]["text"]
+    assert vocab["special_tokens"]["<pad>"] == 0 and r["code_offset"] == len(vocab["special_tokens"])
+
+    def batch(m):  # 2 rows of 24 local codes of modality m, as global ids from the manifest alone
+        r, rng = vocab["modalities"][m], np.random.default_rng(3)
+        ids = r["code_offset"] + rng.integers(0, r["codes"], (2, 24))
+        mid = np.full((2, 24), order.index(m), np.int32)
+        zeros, pos = np.zeros((2, 24), np.int32), np.broadcast_to(np.arange(24, dtype=np.int32), (2, 24))
+        return {"inputs": ids.astype(np.int32), "input_modality": mid, "target_modality": mid,
+                "segment_ids": zeros + 1, "positions": pos, "span_ids": zeros}
+
+    def logits(arrs, m):
+        graphdef, state = nnx.split(model)
+        nnx.replace_by_pure_dict(state, {k: jnp.asarray(v) for k, v in arrs.items()})
+        return _logits(nnx.merge(graphdef, state), batch(m))
+
+    image = order.index("image")
+    bumped = {k: np.asarray(v).copy() for k, v in arrays.items()}
+    for k, p in axes.items():
+        if "modality" in p["axes"] and p["shape"][p["axes"].index("modality")] > 1:
+            np.moveaxis(bumped[k], p["axes"].index("modality"), 0)[image] += 0.5
+    np.testing.assert_array_equal(logits(bumped, "text"), logits(arrays, "text"))
+    assert not np.allclose(logits(bumped, "image"), logits(arrays, "image"))
+    for m in ("text", "image"):
+        r = vocab["modalities"][m]
+        live = np.flatnonzero(logits(arrays, m)[0, 0] > -1e29)  # ids outside the head are masked (-1e30)
+        assert (live.min(), live.max() + 1, live.size) == (r["start"], r["stop"], r["stop"] - r["start"])
+    card = (exported / "README.md").read_text()
+    assert "0 = text, 1 = image, 2 = audio, 3 = video" in card
+    for m, r in vocab["modalities"].items():
+        assert f"| {m} | {order.index(m)} | [{r['start']}, {r['stop']}) | {r['code_offset']} |" in card
+
+
 def _copy(src, tmp_path, name="b") -> pathlib.Path:
     dst = tmp_path / name
     shutil.copytree(src, dst)
@@ -148,6 +195,11 @@ def test_damaged_or_incompatible_bundles_fail_clearly(exported, tmp_path):
     _rewrite_manifest(b, omni_version="0.0.9")
     with pytest.raises(BundleError, match="incompatible with omni"):
         omni.load(b)
+
+    b = _copy(exported, tmp_path, "axis")  # a re-signed manifest whose layout is not the model's
+    _rewrite_manifest(b, modality_axis=["image", "text", "audio", "video"])
+    with pytest.raises(BundleError, match=r"\['modality_axis'\] disagree with the config's model"):
+        omni.load(b, devices=jax.devices()[:1])
 
     b = _copy(exported, tmp_path, "notok")
     (b / "tokenizers" / "image" / "weights.safetensors").unlink()

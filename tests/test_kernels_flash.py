@@ -11,15 +11,16 @@ from omni.kernels.testing import fast_jit, max_err, packed_info_with_masked_rows
 F32_ATOL, BF16_ATOL = 1e-5, 2e-2
 
 
-@pytest.mark.parametrize("platform,seed", [("gpu", 0), ("tpu", 3)])
-def test_forward_and_grads_fp32_gqa_uneven_length(platform, seed):
+# Each platform's own tile rules: GPU powers of two >= 16; TPU q tiles multiples of 8, kv tiles of 128 lanes.
+@pytest.mark.parametrize("platform,seed,blocks", [("gpu", 0, BlockSizes(32, 32)), ("tpu", 3, BlockSizes(32, 128))])
+def test_forward_and_grads_fp32_gqa_uneven_length(platform, seed, blocks):
     B, L, H, Hkv, D = 2, 100, 4, 2, 64                    # L not a multiple of the block: padded inside
     info = packed_info_with_masked_rows(seed, B, L)
     q, k, v, do = random_qkvo(jax.random.key(seed), B, L, L, H, Hkv, D)
 
     def run(q, k, v, do):
         o, vjp = jax.vjp(lambda q, k, v: flash_attention(q, k, v, info, info, platform=platform, interpret=True,
-                                                         block_sizes=BlockSizes(32, 32)), q, k, v)
+                                                         block_sizes=blocks), q, k, v)
         return (o, *vjp(do))
 
     got = fast_jit(run)(q, k, v, do)
@@ -29,12 +30,13 @@ def test_forward_and_grads_fp32_gqa_uneven_length(platform, seed):
         assert max_err(a, b) <= F32_ATOL, (name, max_err(a, b))
 
 
-@pytest.mark.parametrize("platform,seed,B,L", [("gpu", 1, 2, 160), ("tpu", 4, 1, 200)])
-def test_bf16_mqa_head_dim_128_counts_match_visible_tiles(platform, seed, B, L):
+@pytest.mark.parametrize("platform,seed,B,L,bs", [
+    ("gpu", 1, 2, 160, BlockSizes(block_q=32, block_k=64, block_q_bwd=64, block_k_bwd=32)),
+    ("tpu", 4, 1, 300, BlockSizes(block_q=32, block_k=128, block_q_bwd=64, block_k_bwd=256))])
+def test_bf16_mqa_head_dim_128_counts_match_visible_tiles(platform, seed, B, L, bs):
     H, Hkv, D = 2, 1, 128
     info = packed_info_with_masked_rows(seed, B, L)
     q, k, v, do = random_qkvo(jax.random.key(seed), B, L, L, H, Hkv, D, jnp.bfloat16)
-    bs = BlockSizes(block_q=32, block_k=64, block_q_bwd=64, block_k_bwd=32)
     r = fast_jit(lambda q, k, v, do: run_kernels(q, k, v, info, info, do, platform=platform, block_sizes=bs,
                                                  interpret=True))(q, k, v, do)
     want = reference(q, k, v, info, info, do)
@@ -42,8 +44,8 @@ def test_bf16_mqa_head_dim_128_counts_match_visible_tiles(platform, seed, B, L):
         assert r[name].dtype == jnp.bfloat16
         assert max_err(r[name], b) <= BF16_ATOL, (name, max_err(r[name], b))
     pq, pk = r["padded"]
-    fwd_vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), 32, 64)
-    bwd_vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), 64, 32)
+    fwd_vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), bs.block_q, bs.block_k)
+    bwd_vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), bs.block_q_bwd, bs.block_k_bwd)
     assert int(r["tiles_forward"]) == H * int(fwd_vis.sum()) < H * fwd_vis.size
     assert int(r["tiles_dq"]) == H * int(bwd_vis.sum())
     assert int(r["tiles_dkv"]) == H * int(bwd_vis.sum())

@@ -1,7 +1,9 @@
 """launch/train.py end to end: the run-dir contract, resume after SIGKILL and SIGTERM with the same loss
 sequence as an uninterrupted run, incompatible configs, non-finite stops, restoring params on another mesh."""
 import json
+import random
 import signal
+import time
 
 import jax
 import numpy as np
@@ -85,6 +87,58 @@ def test_resume_after_kill_and_sigterm_matches_uninterrupted(reference, cache, t
     np.testing.assert_allclose([r["loss"] for r in got], [r["loss"] for r in ref], rtol=1e-6)
     np.testing.assert_allclose([r["eval/loss"] for r in tu.rows(d, "eval")],
                                [r["eval/loss"] for r in tu.rows(reference, "eval")], rtol=1e-6)
+
+
+TIMING = {"time", "step_time_s", "tokens_per_s", "tflops_per_device", "mfu", "includes_compile"}
+
+
+def _kill_when(pred, p, what) -> bool:
+    """SIGKILL `p` as soon as `pred()` holds; False if the run finished first."""
+    while not pred():
+        if p.poll() is not None:
+            assert p.returncode == 0, f"the run failed (rc {p.returncode}) before {what}"
+            return False
+        time.sleep(0.01)
+    p.kill()
+    assert p.wait() == -signal.SIGKILL
+    return True
+
+
+def test_kill_loop_keeps_every_row_once_and_params_bit_identical(reference, cache, tmp_path):
+    """SIGKILL at several moments (no checkpoint yet, an async save in flight, right after an eval step's checkpoint
+    commits, a random step) and
+    resume each time: metrics.jsonl ends up with each train/eval row exactly once, equal to the uninterrupted
+    run's (timings aside), and the final parameters are bit-identical."""
+    rng = random.Random(1515)
+    d = tmp_path / "run"
+    args, env = ARGS + [f"run_dir={d}"], tu.env(cache)
+    saving = lambda: any(".orbax-checkpoint-tmp" in q.name for q in (d / "checkpoints").glob("*"))  # noqa: E731
+    last_row = lambda: max([r["step"] for r in tu.rows(d)] or [0])  # noqa: E731
+    first, later = rng.randint(1, EVERY - 1), rng.randint(22, STEPS - 3)
+    plan = [(f"row {first}, before any checkpoint", lambda: last_row() >= first and not tu.committed_steps(d)),
+            ("an async save in flight", saving),
+            # checkpoint 20 is also an eval step: the eval row must not be lost when the kill follows the commit
+            ("checkpoint 20 committed", lambda: 20 in tu.committed_steps(d)),
+            (f"row {later} written", lambda: last_row() >= later)]
+    for i, (what, pred) in enumerate(plan):
+        p = tu.start(args, env, tmp_path / f"kill{i}.log")
+        if not _kill_when(pred, p, what):
+            break
+    rc, out = tu.run(args, env, tmp_path / "final.log")
+    assert rc == 0, out
+    assert (d / "metrics.superseded.jsonl").exists()  # the killed runs' rows past their checkpoints, kept
+    for kind in ("train", "eval"):
+        got, ref = tu.rows(d, kind), tu.rows(reference, kind)
+        assert [r["step"] for r in got] == [r["step"] for r in ref], (kind, [what for what, _ in plan])
+        for g, r in zip(got, ref):
+            assert {k: v for k, v in g.items() if k not in TIMING} == {k: v for k, v in r.items() if k not in TIMING}
+    lines = (d / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len(tu.rows(d)) + len(tu.rows(d, "eval"))  # no stray or broken lines
+    got, _, step = load_params(d)
+    ref, _, _ = load_params(reference)
+    assert step == STEPS
+    for name, value in ref.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
 
 
 def test_incompatible_checkpoint_names_the_fields(reference):

@@ -115,6 +115,13 @@ def test_nonfinite_step_is_skipped(one_device):
     assert int(fetch(state.step)) == n + 1
     for name, p in before.items():
         np.testing.assert_array_equal(jax.device_get(state.params[name]), p, err_msg=name)
+    # A finite batch with a non-finite learning rate (a runtime input) is skipped the same way: NaN params
+    # are never committed, whatever produced them.
+    for bad_lr in (np.float32(np.nan), np.float32(np.inf)):
+        state, m = step(state, ref["batches"][1], bad_lr)
+        assert not bool(fetch(m)["finite"]) and np.isfinite(fetch(m)["loss"])
+        for name, p in before.items():
+            np.testing.assert_array_equal(jax.device_get(state.params[name]), p, err_msg=name)
     state, m = step(state, ref["batches"][1], lr)  # training goes on after a skipped step
     assert bool(fetch(m)["finite"])
 
@@ -136,7 +143,7 @@ def test_schedule_and_decay_mask():
 
 
 def test_ragged_layout_chunks_give_the_same_loss_and_gradients():
-    """Chunked `ragged` grouping (ragged_dot_general with a chunk batch dim) vs one chunk; the `tiles`
+    """Chunked `ragged` grouping (c chunks as c x G consecutive groups of one ragged_dot) vs one chunk; the `tiles`
     chunked path is covered by the mesh tests (auto chunks per batch shard vs one chunk on one device)."""
     cfg = load_config("tiny", ["model.grouped_matmul=ragged"])
     batch = {k: jnp.asarray(v) for k, v in random_batch(cfg.vocab.build(), 4, 48, seed=7).items()}

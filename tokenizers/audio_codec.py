@@ -58,6 +58,14 @@ class AudioCodecConfig:
             raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
         if self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
+        for k in ("enc_blocks", "dec_blocks", "dead_threshold", "mel_weight", "stft_weight", "complex_weight",
+                  "commit_weight", "seed"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"audio codec {k} must be >= 0, got {getattr(self, k)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"audio codec ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.quantizer_dropout <= 1:
+            raise ValueError(f"audio codec quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
         return self
 
     @property

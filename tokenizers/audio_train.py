@@ -46,6 +46,11 @@ class AudioTrainConfig:
             raise ValueError(f"min_gain must be in (0, 1], got {self.min_gain}")
         if self.eval_items <= 0 or self.eval_seconds <= 0:
             raise ValueError("eval_items and eval_seconds must be > 0")
+        for k in ("segment_seconds", "eval_seconds"):
+            if getattr(self, k) > self.model.max_seconds:
+                raise ValueError(f"{k}={getattr(self, k)} exceeds model.max_seconds={self.model.max_seconds}")
+        if not self.eval_quantizers:
+            raise ValueError("eval_quantizers must list at least one number of levels to evaluate")
         for k in self.eval_quantizers:
             if not 1 <= k <= self.model.num_quantizers:
                 raise ValueError(f"eval_quantizers entries must be in [1, {self.model.num_quantizers}], got {k}")

@@ -23,6 +23,7 @@ class JobChecks:
 
     def validate(self):
         self.model.validate()
+        self.loss.validate()
         self.train.validate()
         self.mesh.validate()
         if self.eval_items <= 0:

@@ -32,6 +32,8 @@ class ImageTokenizerConfig(LatentGrid):
             raise ValueError(f"channels must be positive, got {self.channels}")
         if self.res_blocks < 0:
             raise ValueError(f"res_blocks must be >= 0, got {self.res_blocks}")
+        if self.max_side < self.downsample:
+            raise ValueError(f"max_side must be >= the downsampling {self.downsample}, got {self.max_side}")
         make_quantizer(self.quantizer, self.levels)  # validates levels
         return self
 

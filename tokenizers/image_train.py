@@ -28,6 +28,14 @@ class ImageLossConfig:
     w_entropy: float = 0.1
     w_commit: float = 0.25
 
+    def validate(self) -> ImageLossConfig:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) < 0:
+                raise ValueError(f"loss.{f.name} must be >= 0, got {getattr(self, f.name)}")
+        if not any(getattr(self, k) > 0 for k in ("w_l1", "w_l2", "w_ssim", "w_grad")):
+            raise ValueError("loss.w_l1, w_l2, w_ssim and w_grad are all 0: nothing to reconstruct with")
+        return self
+
 
 @dataclasses.dataclass
 class ImageTrainConfig(JobChecks):

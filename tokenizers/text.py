@@ -32,8 +32,11 @@ class TextTokenizerConfig:
     def validate(self) -> TextTokenizerConfig:
         if self.vocab_size < 260:
             raise ValueError(f"vocab_size must be >= 260 (<unk> + 256 byte pieces + a few), got {self.vocab_size}")
-        if self.max_bytes <= 0:
-            raise ValueError(f"max_bytes must be > 0, got {self.max_bytes}")
+        for k in ("max_bytes", "max_sentence_length", "input_sentence_size"):
+            if getattr(self, k) <= 0:
+                raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         return self
 
 

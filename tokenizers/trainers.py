@@ -7,7 +7,6 @@ presets come from `preset(name)` in the module, or else from `configs/tokenizers
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pathlib
 from typing import Any
 
@@ -29,10 +28,8 @@ def trainer(modality: str):
 
 
 def load_config_file(path: pathlib.Path):
-    spec = importlib.util.spec_from_file_location(f"omni_tokcfg_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from omni.config import exec_config_file
+    return exec_config_file(path, "omni_tokcfg")
 
 
 def preset(modality: str, name: str) -> Any:

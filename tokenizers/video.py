@@ -39,6 +39,12 @@ class VideoTokenizerConfig(LatentGrid):
             raise ValueError(f"kts needs one temporal kernel >= 1 per stage {self.channels}, got {self.kts}")
         if self.temporal_group < 1:
             raise ValueError(f"temporal_group must be >= 1, got {self.temporal_group}")
+        for k in ("frame_size", "max_side"):
+            v = getattr(self, k)
+            if v <= 0 or v % self.downsample:
+                raise ValueError(f"{k} must be a positive multiple of the downsampling {self.downsample}, got {v}")
+        if self.max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
         make_quantizer(self.quantizer, self.levels)
         return self
 

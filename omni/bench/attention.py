@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from omni.attention import MaskInfo, attention, resolve_impl
+from omni.chips import chip_for_device_kind
 from omni.kernels.block_mask import dense_tile_visibility, pad_info, visible_tile_fraction
-from omni.kernels.flash import DEFAULT_BLOCKS, BlockSizes, run_kernels
+from omni.kernels.flash import GPU_BLOCKS, BlockSizes, default_blocks, run_kernels
 from omni.kernels.masks import causal_info, multimodal_info, random_packed_info
 from omni.kernels.testing import fast_jit, max_err, random_qkvo, reference
 
@@ -49,16 +50,16 @@ def interpret_accuracy(length=256, block=64, seed=0) -> dict:
     q, k, v, do = random_qkvo(jax.random.key(seed), B, length, length, H, Hkv, D)
     want = reference(q, k, v, info, info, do)
     out = {}
-    bs = BlockSizes(block, block)
     for platform in ("gpu", "tpu"):
-        r = fast_jit(lambda q, k, v, do, platform=platform: run_kernels(
+        bs = BlockSizes(block, block if platform == "gpu" else max(block, 128))  # TPU kv tiles: 128 lanes
+        r = fast_jit(lambda q, k, v, do, platform=platform, bs=bs: run_kernels(
             q, k, v, info, info, do, platform=platform, block_sizes=bs, interpret=True))(q, k, v, do)
         pq, pk = r["padded"]
-        vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), block, block)
+        vis = dense_tile_visibility(pad_info(info, pq), pad_info(info, pk), bs.block_q, bs.block_k)
         out[platform] = {"max_abs_err_fwd": max_err(r["o"], want[0]),
                          "max_abs_err_grad": max(max_err(r[n], w) for n, w in zip(("dq", "dk", "dv"), want[1:])),
                          "tiles_computed_fwd": int(r["tiles_forward"]), "tiles_visible": H * int(vis.sum()),
-                         "tiles_total": H * int(vis.size)}
+                         "tiles_total": H * int(vis.size), "block": [bs.block_q, bs.block_k]}
     return {"shape": {"B": B, "L": length, "H": H, "Hkv": Hkv, "D": D, "block": block, "dtype": "float32"},
             "kernels": out}
 
@@ -117,7 +118,8 @@ def run(argv: list[str]) -> dict:
     ap.add_argument("--interpret_length", type=int, default=256)
     a = ap.parse_args(argv)
     backend = jax.default_backend()
-    blk = DEFAULT_BLOCKS["tpu" if backend == "tpu" else "gpu"]
+    chip = chip_for_device_kind(jax.devices()[0].device_kind) if backend == "tpu" else None
+    blk = default_blocks("tpu", chip, a.head_dim) if backend == "tpu" else GPU_BLOCKS
     result = {"backend": backend, "device": jax.devices()[0].device_kind,
               "visible_tile_fraction": {
                   name: visible_tile_fraction(info, info, blk.block_q, blk.block_k)

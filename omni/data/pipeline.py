@@ -55,6 +55,19 @@ def open_source(cfg, split: str) -> tuple[grain.MapDataset, dict[str, int], dict
     return ds, {k: int(v) for k, v in meta["fixed_lengths"].items()}, {"source": "tokens", "records": len(src)}
 
 
+def check_sources(cfg, splits=("train", "validation")):
+    """Opens each split's source once: a missing, incomplete or vocabulary-incompatible token_dir is a
+    ConfigError (so a trainer can refuse it before it creates anything)."""
+    from omni.config import ConfigError
+    for split in splits:
+        try:
+            open_source(cfg, split)
+        except ConfigError:
+            raise
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"data.source={cfg.data.source!r}, data.token_dir={cfg.data.token_dir!r}: {e}") from None
+
+
 # ---- datasets ------------------------------------------------------------------------------------
 
 def local_batch_size(cfg, process_count: int) -> int:

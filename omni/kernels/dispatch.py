@@ -12,13 +12,17 @@ import jax
 from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
+from omni import sharding as omni_sharding
 from omni.attention import MaskInfo
+from omni.chips import chip_for_device_kind
 from omni.kernels.decode import fold_heads, unfold_heads
 from omni.kernels.flash import BlockSizes, check_shapes, flash_attention
 
 
-def kernel_platform(interpret=None, backend: str | None = None) -> str:
-    """'tpu' or 'gpu': which kernel runs; `interpret` ('gpu' | 'tpu' | True = 'gpu') selects interpret mode."""
+def kernel_platform(interpret=None, device=None) -> str:
+    """'tpu' or 'gpu': which kernel runs. `interpret` ('gpu' | 'tpu' | True = 'gpu') selects interpret mode;
+    otherwise the platform of `device` (the target of the traced program, `omni.sharding.target_device`:
+    a mesh's devices, never merely the host's default backend)."""
     if interpret:
         if interpret is True:
             return "gpu"
@@ -27,7 +31,8 @@ def kernel_platform(interpret=None, backend: str | None = None) -> str:
                 raise ValueError(f"interpret must be 'gpu', 'tpu', True or an InterpretParams, got {interpret!r}")
             return interpret
         return "tpu"  # a pltpu.InterpretParams
-    backend = backend or jax.default_backend()
+    device = omni_sharding.target_device() if device is None else device
+    backend = "gpu" if device.platform in ("cuda", "rocm") else device.platform
     if backend in ("tpu", "gpu"):
         return backend
     raise ValueError(f"impl='pallas' needs a TPU or GPU backend, not {backend!r}: use impl='xla' (or 'auto'), "
@@ -50,26 +55,15 @@ def context_sharding(batch_axes=None, head_axes=None):
     The trainer's `omni.sharding.activation_sharding(mesh, rules)` wins (its rules map the logical
     'batch' / 'heads' axes); else `jax.set_mesh` / `with mesh:` with ('data', 'fsdp') / 'tensor'.
     """
-    rules_mesh = None
-    try:
-        from omni import sharding as omni_sharding
-        rules_mesh = omni_sharding._ACTIVATION_CTX.get()  # (mesh, rules) while the trainer traces
-    except (ImportError, AttributeError):
-        pass
-    if rules_mesh is not None:
-        mesh, rules = rules_mesh
+    ctx = omni_sharding.current_activation_sharding()  # (mesh, rules) while the trainer traces
+    if ctx is not None:
+        mesh, rules = ctx
         table = dict(rules)
         return (mesh, _axes(table.get("batch")) if batch_axes is None else _axes(batch_axes),
                 _axes(table.get("heads")) if head_axes is None else _axes(head_axes))
-    mesh = jax.sharding.get_abstract_mesh()
-    if mesh is None or mesh.empty:
-        try:  # legacy `with mesh:` context; private API, so tolerate its absence in later jax versions
-            from jax._src import mesh as mesh_lib
-            mesh = mesh_lib.thread_resources.env.physical_mesh
-        except (ImportError, AttributeError):
-            return None
-        if mesh.empty:
-            return None
+    mesh = omni_sharding.context_mesh()
+    if mesh is None:
+        return None
     return (mesh, _axes(("data", "fsdp") if batch_axes is None else batch_axes),
             _axes("tensor" if head_axes is None else head_axes))
 
@@ -100,27 +94,29 @@ def pallas_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: flo
     over `head_axes`; each shard runs the kernel on its own rows and heads.
     """
     check_shapes(q, k, v, q_info, kv_info)
-    platform = kernel_platform(interpret)
+    if mesh is not None:
+        ctx = (mesh, _axes(("data", "fsdp") if batch_axes is None else batch_axes),
+               _axes("tensor" if head_axes is None else head_axes))
+    else:
+        ctx = context_sharding(batch_axes, head_axes)
+    device = omni_sharding.target_device(ctx[0] if ctx else None)
+    platform = kernel_platform(interpret, device)
+    chip = chip_for_device_kind(device.device_kind) if platform == "tpu" and not interpret else None
 
     def local(q, k, v, q_info, kv_info):
-        kw = dict(platform=platform, scale=scale, block_sizes=block_sizes,
+        kw = dict(platform=platform, scale=scale, block_sizes=block_sizes, chip=chip,
                   interpret=_kernel_interpret(interpret), num_warps=num_warps, num_stages=num_stages)
         if q.shape[1] <= decode_max_queries and q.shape[1] < k.shape[1]:
             qf, qf_info = fold_heads(q, q_info, k.shape[2])
             return unfold_heads(flash_attention(qf, k, v, qf_info, kv_info, **kw), q.shape[2])
         return flash_attention(q, k, v, q_info, kv_info, **kw)
 
-    if mesh is not None:
-        ctx = (mesh, _axes(("data", "fsdp") if batch_axes is None else batch_axes),
-               _axes("tensor" if head_axes is None else head_axes))
-    else:
-        ctx = context_sharding(batch_axes, head_axes)
     if ctx is None or ctx[0].size == 1:
         return local(q, k, v, q_info, kv_info)
     mesh = ctx[0]
+    # Even when no axis divides (every shard computes all rows), the kernel runs inside shard_map: Mosaic
+    # custom calls cannot be partitioned by the SPMD partitioner.
     x_spec, i_spec = partition_specs(mesh, q.shape[0], k.shape[2], ctx[1], ctx[2])
-    if x_spec == P(None, None, None, None):
-        return local(q, k, v, q_info, kv_info)
     i_specs = MaskInfo(i_spec, i_spec, i_spec)
     args, specs = (q, k, v, q_info, kv_info), (x_spec, x_spec, x_spec, i_specs, i_specs)
     if any(t == AxisType.Explicit for t in getattr(mesh, "axis_types", ())):

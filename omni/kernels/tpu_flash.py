@@ -173,7 +173,12 @@ def _count_spec(index_map):
     return pl.BlockSpec((None, None, 8, LANES), index_map)
 
 
-def forward(q, k, v, qi, ki, sched: Schedule, *, scale, block_q, block_k, interpret=False, count=False):
+def _params(semantics, vmem_limit):
+    return pltpu.CompilerParams(dimension_semantics=semantics, vmem_limit_bytes=vmem_limit)
+
+
+def forward(q, k, v, qi, ki, sched: Schedule, *, scale, block_q, block_k, interpret=False, count=False,
+            vmem_limit=None):
     """q [B,H,Lq,D], k/v [B,Hkv,Lk,D], qi [B,Lq,3], ki [B,3,Lk] -> (o, lse [B,H,Lq,1][, counts])."""
     B, H, Lq, D = q.shape
     Hkv, Lk = k.shape[1], k.shape[2]
@@ -200,15 +205,14 @@ def forward(q, k, v, qi, ki, sched: Schedule, *, scale, block_q, block_k, interp
     kernel = functools.partial(_fwd_kernel, scale=scale, nq=nq, nk=nk, count=count)
     outs = pl.pallas_call(
         kernel, out_shape=out_shape, grid_spec=grid_spec, interpret=_interpret_arg(interpret),
-        compiler_params=pltpu.CompilerParams(
-            dimension_semantics=("parallel", "parallel", "parallel", "arbitrary")),
+        compiler_params=_params(("parallel", "parallel", "parallel", "arbitrary"), vmem_limit),
         name="omni_flash_fwd_tpu",
     )(*_flat(sched), q, k, v, qi, ki)
     return tuple(outs)
 
 
 def backward(q, k, v, qi, ki, do, lse, delta, sched_q: Schedule, sched_k: Schedule, *, scale, block_q,
-             block_k, interpret=False, count=False):
+             block_k, interpret=False, count=False, vmem_limit=None):
     """Gradients (dq, dk, dv[, dq_counts, dkv_counts]); lse/delta [B, H, Lq, 1] float32."""
     B, H, Lq, D = q.shape
     Hkv, Lk = k.shape[1], k.shape[2]
@@ -237,8 +241,7 @@ def backward(q, k, v, qi, ki, do, lse, delta, sched_q: Schedule, sched_k: Schedu
         grid_spec=pltpu.PrefetchScalarGridSpec(num_scalar_prefetch=3, grid=(B, H, nq, nk), in_specs=in_specs,
                                                out_specs=out_specs, scratch_shapes=scratch_dq),
         interpret=interp, name="omni_flash_dq_tpu",
-        compiler_params=pltpu.CompilerParams(
-            dimension_semantics=("parallel", "parallel", "parallel", "arbitrary")),
+        compiler_params=_params(("parallel", "parallel", "parallel", "arbitrary"), vmem_limit),
     )(*_flat(sched_q), q, k, v, qi, ki, do, lse, delta)
 
     # dk/dv: rows = kv blocks; reduce over the G query heads of the group and the visible q blocks.
@@ -264,8 +267,7 @@ def backward(q, k, v, qi, ki, do, lse, delta, sched_q: Schedule, sched_k: Schedu
             num_scalar_prefetch=3, grid=(B, Hkv, nk, G, nq), in_specs=in_specs, out_specs=out_specs,
             scratch_shapes=[pltpu.VMEM((block_k, D), jnp.float32), pltpu.VMEM((block_k, D), jnp.float32)]),
         interpret=interp, name="omni_flash_dkv_tpu",
-        compiler_params=pltpu.CompilerParams(
-            dimension_semantics=("parallel", "parallel", "parallel", "arbitrary", "arbitrary")),
+        compiler_params=_params(("parallel", "parallel", "parallel", "arbitrary", "arbitrary"), vmem_limit),
     )(*_flat(sched_k), q, k, v, qi, ki, do, lse, delta)
     dq = dq_outs[0]
     dk, dv = dkv_outs[0], dkv_outs[1]

@@ -3,7 +3,8 @@
 Tokens of a chunk are laid out so that each group is contiguous ("layout space"):
 - `tiles`: groups padded to a multiple of `tile` rows; each tile belongs to one group and is one batched
   matmul against that group's weights. Padding costs at most (G - 1) tiles per chunk. Fast on CPU.
-- `ragged`: groups sorted without padding and multiplied by `jax.lax.ragged_dot` (native on TPU/GPU).
+- `ragged`: groups sorted without padding and multiplied by `jax.lax.ragged_dot` (native on TPU/GPU); under
+  the trainer's mesh, per device inside shard_map (the TPU compiler accepts no batched ragged dot).
 The permutations into and out of layout space have custom VJPs (a gather's transpose is the inverse
 gather here), so no scatter-add appears in the backward pass.
 """
@@ -13,6 +14,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec
+
+from omni import sharding
 
 
 class Layout(NamedTuple):
@@ -124,8 +128,11 @@ def from_layout(y: jax.Array, layout: Layout) -> jax.Array:
     return _from_layout(y, layout.src, layout.dest)
 
 
-def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout) -> jax.Array:
-    """x: [C, P, K] in layout space, w: [G, K, F] (G == 1: shared weights) -> [C, P, F]."""
+def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout, axes: tuple = (None, None)) -> jax.Array:
+    """x: [C, P, K] in layout space, w: [G, K, F] (G == 1: shared weights) -> [C, P, F].
+
+    `axes`: the logical axis names of w's K and F dimensions (e.g. ("embed", "heads")), used by the
+    ragged mode under the trainer's activation sharding (see `_ragged_sharded`)."""
     w = w.astype(x.dtype)
     if w.shape[0] == 1:
         return jnp.einsum("cpk,kf->cpf", x, w[0])
@@ -137,14 +144,43 @@ def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout) -> jax.Array:
         xt = x.reshape(C, P // T, T, K)
         wt = w[layout.tile_group]                                            # [C, n_tiles, K, F]
         return jnp.einsum("cntk,cnkf->cntf", xt, wt).reshape(C, P, -1)
-    if C == 1:
-        return jax.lax.ragged_dot(x[0], w, layout.group_sizes[0])[None]
-    # Chunks as a batch dimension (each chunk's rows stay on the device holding them under data sharding):
-    # lhs [C, P, K] ragged in P, rhs [G, C, K, F] (weights broadcast per chunk), group sizes [C, G].
-    dn = jax.lax.RaggedDotDimensionNumbers(dot_dimension_numbers=(([2], [2]), ([0], [1])),
-                                           lhs_ragged_dimensions=[1], rhs_group_dimensions=[0])
-    wb = jnp.broadcast_to(w[:, None], (w.shape[0], C) + w.shape[1:])
-    return jax.lax.ragged_dot_general(x, wb, layout.group_sizes, dn)
+    ctx = sharding.current_activation_sharding()
+    if ctx is None or C == 1:
+        return _ragged_local(x, w, layout.group_sizes)
+    return _ragged_sharded(x, w, layout.group_sizes, axes, *ctx)
+
+
+def _ragged_local(x: jax.Array, w: jax.Array, sizes: jax.Array) -> jax.Array:
+    """x [c, P, K], w [G, K, F], sizes [c, G] -> [c, P, F] as ONE ragged_dot without batch dimensions (the
+    TPU compiler rejects batched ragged dots): c chunks are c * G consecutive groups against w tiled c times
+    (c = 1 per device under the trainer's layout, so nothing is copied there)."""
+    c, P, K = x.shape
+    wt = w if c == 1 else jnp.tile(w, (c, 1, 1))
+    return jax.lax.ragged_dot(x.reshape(c * P, K), wt, sizes.reshape(-1)).reshape(c, P, -1)
+
+
+def _ragged_sharded(x, w, sizes, axes, mesh, rules) -> jax.Array:
+    """The ragged matmul per device under shard_map: chunks over the batch axes (each device groups its own
+    rows), w's K/F over the mesh axes their logical names map to; a sharded K is summed over its axes."""
+    C, _, K = x.shape
+    k_name, f_name = axes
+    c_ax = sharding.logical_to_spec(("batch",), rules, (C,), mesh)[0]
+    used = set() if c_ax is None else {c_ax} if isinstance(c_ax, str) else set(c_ax)
+    k_ax, f_ax = sharding.logical_to_spec((k_name, f_name), rules, (K, w.shape[2]), mesh)
+    k_ax = None if k_ax is not None and used & _names(k_ax) else k_ax
+    f_ax = None if f_ax is not None and used & _names(f_ax) else f_ax
+
+    def local(x, w, sizes):
+        y = _ragged_local(x, w, sizes)
+        return jax.lax.psum(y, k_ax) if k_ax is not None else y
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(c_ax, None, k_ax), PartitionSpec(None, k_ax, f_ax),
+                                                     PartitionSpec(c_ax, None)),
+                         out_specs=PartitionSpec(c_ax, None, f_ax), check_vma=False)(x, w, sizes)
+
+
+def _names(ax) -> set[str]:
+    return {ax} if isinstance(ax, str) else set(ax)
 
 
 def group_scale(scale: jax.Array, layout: Layout) -> jax.Array:

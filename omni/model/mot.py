@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from omni import modality as mod
+from omni import sharding
 from omni.attention import MaskInfo, attention
 from omni.config import ModelConfig
 from omni.model import grouping
@@ -44,7 +45,7 @@ class KVCache(NamedTuple):
 def resolve_grouped_matmul(cfg: ModelConfig, backend: str | None = None) -> str:
     if cfg.grouped_matmul != "auto":
         return cfg.grouped_matmul
-    backend = backend or jax.default_backend()
+    backend = backend or sharding.target_platform()
     return "tiles" if backend == "cpu" else "ragged"
 
 
@@ -124,8 +125,9 @@ class OmniModel(nnx.Module):
             y = grouping.from_layout(y, layout) if grouped else y
             return y.reshape(B, L, y.shape[-1])
 
-        def mm(x, w):
-            return grouping.grouped_matmul(x, w, layout) if grouped else jnp.einsum(
+        def mm(x, p, name):  # x [C, P, K] @ this layer's weight `name` [G, K, F]
+            w = p[name]
+            return grouping.grouped_matmul(x, w, layout, gathered[name][1:]) if grouped else jnp.einsum(
                 "cpk,kf->cpf", x, w[0].astype(x.dtype))
 
         def scale(s):
@@ -147,7 +149,7 @@ class OmniModel(nnx.Module):
             p = {n: constrain(w, gathered[n]) for n, w in p.items()}  # FSDP: all-gather this layer's weights
             x = act(x)
             h = act(rms_norm(x, scale(p["attn_norm"]), cfg.norm_eps))
-            q, k, v = mm(h, p["wq"]), mm(h, p["wk"]), mm(h, p["wv"])
+            q, k, v = mm(h, p, "wq"), mm(h, p, "wk"), mm(h, p, "wv")
             if cfg.qk_norm:
                 qs, ks = scale(p["q_norm"]), scale(p["k_norm"])
                 q = rms_norm(q.reshape(q.shape[:-1] + (H, Dh)), qs[..., None, :], cfg.norm_eps)
@@ -163,10 +165,10 @@ class OmniModel(nnx.Module):
                 o = attention(q, ck.astype(dt), cv.astype(dt), info, new_info, impl=cfg.attention_impl)
             else:
                 o = attention(q, k, v, info, info, impl=cfg.attention_impl)
-            x = act(x + mm(to_l(o.reshape(B, L, H * Dh)), p["wo"]))
+            x = act(x + mm(to_l(o.reshape(B, L, H * Dh)), p, "wo"))
             h = act(rms_norm(x, scale(p["ffn_norm"]), cfg.norm_eps))
-            f = jax.nn.silu(mm(h, p["w_gate"])) * mm(h, p["w_up"])
-            x = act(x + mm(f, p["w_down"]))
+            f = jax.nn.silu(mm(h, p, "w_gate")) * mm(h, p, "w_up")
+            x = act(x + mm(f, p, "w_down"))
             return x, ck, cv
 
         if cfg.remat == "full":

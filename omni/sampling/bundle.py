@@ -3,7 +3,9 @@
 A bundle is a folder (no pickle anywhere):
 
     manifest.json        format + version, omni version, step, param dtype, config, sampling spec, metrics,
-                         and {file: {bytes, sha256}} of every other file, plus the manifest's own sha256
+                         the vocabulary layout (each modality's id range), the modality axis order and each
+                         parameter's shape and axis names (so safetensors + JSON describe the model without
+                         omni), and {file: {bytes, sha256}} of every other file, plus the manifest's own sha256
     config.json          the training Config (omni.config.config_to_json)
     params.safetensors   model parameters by name ("embed", "wq", ...), fp32 or bf16; readable with
                          safetensors from NumPy or PyTorch without JAX
@@ -117,6 +119,7 @@ def export(out, *, config, params, step: int, tokenizer_dir=None, spec: Sampling
         spec = infer_spec(config, tokenizers)
     arrays = _cast(flat_params(params), dtype)
     check_param_shapes(config, {k: (v.shape, str(v.dtype)) for k, v in arrays.items()})
+    layout = model_layout(config)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
@@ -133,7 +136,7 @@ def export(out, *, config, params, step: int, tokenizer_dir=None, spec: Sampling
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "step": int(step), "param_dtype": dtype, "config": to_dict(config), "sampling": spec.to_dict(),
             "tokenizers": sorted(tokenizers), "metrics": {k: float(v) for k, v in (metrics or {}).items()},
-            "num_params": int(sum(v.size for v in arrays.values())),
+            "num_params": int(sum(v.size for v in arrays.values())), **layout,
         }
         (tmp / CARD).write_text(model_card(manifest, notes))
         manifest["files"] = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
@@ -163,6 +166,34 @@ def check_tokenizers(config, tokenizers: dict) -> None:
             raise BundleError(f"the text tokenizer has {need} ids but vocab.text is {n}; they must be equal")
         if need > n:
             raise BundleError(f"the {m} tokenizer has {need} codes but vocab.{m} is only {n}")
+
+
+def model_layout(config) -> dict:
+    """What a reader of params.safetensors needs besides the arrays, as manifest keys:
+
+    `vocab`: {"size", "special_tokens": {name: id}, "modalities": {m: {"start", "stop", "code_offset",
+    "codes", "begin_id", "end_id"}}}: modality m owns global ids [start, stop); its local code k is id
+    code_offset + k; its output head is columns [start, stop) of `unembed`.
+    `modality_axis`: modality names in the order of every parameter axis named "modality" (an axis of
+    size 1 there means that weight family is tied: one copy shared by all modalities).
+    `params`: {name: {"shape", "axes"}} with the logical axis names of each array.
+    """
+    from flax import nnx
+
+    from omni import modality as mod
+    from omni.model import build_model
+    vocab = config.vocab.build()
+    ranges = {}
+    for m in vocab.modalities:
+        start, stop = vocab.range(m)
+        ranges[m] = {"start": start, "stop": stop, "code_offset": vocab.code_offset(m), "codes": vocab.num_codes(m),
+                     "begin_id": vocab.begin_id(m), "end_id": vocab.end_id(m)}
+    abstract = nnx.eval_shape(lambda: build_model(config))
+    params = {"/".join(map(str, path)): {"shape": list(v.get_value().shape), "axes": list(v.axes)}
+              for path, v in nnx.to_flat_state(nnx.state(abstract, nnx.Param))}
+    return {"vocab": {"size": vocab.size, "special_tokens": {t: i for i, t in enumerate(vocab.special_tokens)},
+                      "modalities": ranges},
+            "modality_axis": list(mod.names()), "params": params}
 
 
 def check_param_shapes(config, shapes: dict[str, tuple]) -> None:
@@ -246,6 +277,12 @@ def load(path, *, devices=None, mesh_config=None, param_dtype: str | None = None
         raise BundleError(f"{root}/{CONFIG} does not match this omni's config schema: {e}") from None
     if to_dict(cfg) != manifest["config"]:
         raise BundleError(f"{root}: {CONFIG} disagrees with the manifest's config")
+    if "vocab" in manifest:  # bundles exported before these keys existed lack them; present, they must match
+        layout = model_layout(cfg)
+        bad = [k for k in layout if manifest.get(k) != json.loads(json.dumps(layout[k]))]
+        if bad:
+            raise BundleError(f"{root}/{MANIFEST}: {bad} disagree with the config's model (vocabulary ranges, "
+                              f"modality order or parameter axes of this omni); re-export the bundle")
     spec = SamplingSpec.from_dict(manifest["sampling"])
     model, mesh = _load_model(root / PARAMS, cfg, devices, mesh_config, param_dtype)
     tokenizers = {}

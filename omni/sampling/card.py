@@ -6,6 +6,36 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _layout_section(manifest: dict) -> list[str]:
+    """Where each modality's ids sit in the unified vocabulary and how the untied weights are indexed."""
+    if "vocab" not in manifest:
+        return []
+    v, order = manifest["vocab"], manifest["modality_axis"]
+    lines = ["## Reading the weights without omni", "",
+             f"`params.safetensors` + `manifest.json` describe the model. The unified vocabulary has {v['size']} ids; "
+             f"modality *m* owns ids `[start, stop)`, its local code *k* is id `code_offset + k`, and its output "
+             f"head is columns `[start, stop)` of `unembed` (`embed` rows index the same ids). Special tokens "
+             f"(`manifest.json` `vocab.special_tokens`) are ids 0-{len(v['special_tokens']) - 1} in the text "
+             "range.", "",
+             "| modality | modality index | ids [start, stop) | code_offset | codes | begin id | end id |",
+             "|---|---|---|---|---|---|---|"]
+    for m, r in v["modalities"].items():
+        lines.append(f"| {m} | {order.index(m)} | [{r['start']}, {r['stop']}) | {r['code_offset']} | {r['codes']} | "
+                     f"{r['begin_id']} | {r['end_id']} |")
+    untied = sorted(k for k, p in manifest["params"].items() if "modality" in p["axes"]
+                    and p["shape"][p["axes"].index("modality")] > 1)
+    tied = sorted(k for k, p in manifest["params"].items() if "modality" in p["axes"] and k not in untied)
+    lines += ["", f"Per-modality weights have an axis named `modality` (`manifest.json` `params.<name>.axes`), indexed "
+              f"in the order {', '.join(f'{i} = {m}' for i, m in enumerate(order))}; a token of modality *m* uses "
+              "only index *m*. " + (f"Untied: {', '.join(untied)}. " if untied else "")
+              + (f"Tied (that axis has size 1, one copy shared by every modality): {', '.join(tied)}." if tied else ""),
+              ""]
+    if "audio" in v["modalities"]:
+        lines[-1:-1] = ["Audio local ids are level-offset: level *l*, code *c* is local id `l * audio_codebook + c` "
+                        "(`manifest.json` `sampling`), frame-major in sequences.", ""]
+    return lines
+
+
 def model_card(manifest: dict, notes: str = "") -> str:
     """Markdown from the manifest fields (config, step, sampling spec, held-out metrics)."""
     cfg, spec = manifest["config"], manifest["sampling"]
@@ -42,6 +72,7 @@ def model_card(manifest: dict, notes: str = "") -> str:
         f"{spec['video_tokens']} tokens",
         f"- audio: {spec['sample_rate']} Hz mono, {spec['audio_quantizers']} levels per frame, "
         f"{spec['audio_frame_rate']:g} frames/s, up to {spec['max_audio_s']:g} s", "",
+        *_layout_section(manifest),
         "## Use", "",
         "```python", "import omni",
         "m = omni.load('path/to/this/bundle')",

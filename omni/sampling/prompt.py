@@ -70,7 +70,7 @@ def classify(item) -> tuple[str, object]:
     if isinstance(item, Video):
         return "video", item
     if isinstance(item, tuple) and len(item) == 2 and np.isscalar(item[1]):
-        return "audio", Audio(np.asarray(item[0]), int(item[1]))
+        return "audio", Audio(np.asarray(item[0]), item[1])  # the rate is checked by prepare_audio
     if isinstance(item, np.ndarray) or hasattr(item, "__array__"):
         a = np.asarray(item)
         if a.ndim == 3 and a.shape[-1] == 3:
@@ -84,14 +84,20 @@ def classify(item) -> tuple[str, object]:
                      f"[T, H, W, 3], Tokens(modality, ids), or a pathlib.Path to a media file")
 
 
-def _float01(a: np.ndarray, what: str) -> np.ndarray:
+def _float01(a: np.ndarray, what: str, layout: str) -> np.ndarray:
+    """`a` as float32 in [0, 1] after checking its layout ("H, W, 3"), emptiness, dtype and values."""
     a = np.asarray(a)
+    dims = layout.split(", ")
+    if a.ndim != len(dims) or a.shape[-1] != 3:
+        raise ValueError(f"{what} must be an array [{layout}], got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{what} is empty (shape {a.shape}); expected [{layout}] with every size >= 1")
     if a.dtype == np.uint8:
         return a.astype(np.float32) / 255.0
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"{what} must be float in [0, 1] or uint8, got dtype {a.dtype}")
     a = a.astype(np.float32)
-    if a.size == 0 or not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
         raise ValueError(f"{what} values must be finite and lie in [0, 1] (shape {a.shape})")
     return a
 
@@ -104,14 +110,12 @@ def square_image(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def prepare_image(img: np.ndarray, spec: SamplingSpec) -> np.ndarray:
-    return square_image(_float01(img, "image"), spec.image_size)
+    return square_image(_float01(img, "image", "H, W, 3"), spec.image_size)
 
 
 def prepare_video(frames: np.ndarray, spec: SamplingSpec) -> np.ndarray:
     """[T, H, W, 3] -> [video_frames, video_size, video_size, 3]: evenly spaced frames, each squared."""
-    a = _float01(frames, "video frames")
-    if a.ndim != 4 or a.shape[-1] != 3 or a.shape[0] == 0:
-        raise ValueError(f"video frames must be [T >= 1, H, W, 3], got shape {a.shape}")
+    a = _float01(frames, "video frames", "T, H, W, 3")
     idx = np.round(np.linspace(0, a.shape[0] - 1, spec.video_frames)).astype(int)
     return np.stack([square_image(a[i], spec.video_size) for i in idx])
 
@@ -121,18 +125,28 @@ def prepare_audio(audio: Audio, spec: SamplingSpec) -> np.ndarray:
     from omni.data.corpus.audio import conform_audio
     from omni.data.corpus.skips import Skip
     from omni.data.corpus.spec import MediaSpec
-    w = np.asarray(audio.wave, np.float32)
+    sr = audio.sample_rate
+    if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer, float, np.floating)) \
+            or not np.isfinite(sr) or sr <= 0 or sr != int(sr):
+        raise ValueError(f"audio sample_rate must be a positive whole number of Hz (e.g. 16000), got {sr!r}")
+    w = np.asarray(audio.wave)
+    if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+        raise ValueError(f"audio must be a real-valued waveform (float in [-1, 1] or integer PCM), got dtype {w.dtype}")
     if w.ndim == 1:
         w = w[:, None]
-    if w.ndim != 2 or w.shape[0] == 0:
+    if w.ndim != 2 or w.shape[0] == 0 or w.shape[1] == 0:
         raise ValueError(f"audio must be a waveform [T] or [T, channels] with T > 0, got shape {w.shape}")
+    if w.shape[1] > w.shape[0]:
+        raise ValueError(f"audio must be [T, channels] (time first), got shape {w.shape}: more channels than "
+                         f"samples; pass a channels-first [channels, T] array transposed (wave.T)")
+    w = w.astype(np.float32)
     media = MediaSpec(sample_rate=spec.sample_rate, max_audio_s=spec.max_audio_s,
                       min_audio_s=min(0.15, spec.max_audio_s / 2))
-    if w.shape[0] / audio.sample_rate > spec.max_audio_s:
-        warnings.warn(f"audio prompt of {w.shape[0] / audio.sample_rate:.2f}s is cut to the trained "
-                      f"{spec.max_audio_s}s", stacklevel=3)
+    if w.shape[0] / sr > spec.max_audio_s:
+        warnings.warn(f"audio prompt of {w.shape[0] / sr:.2f}s is cut to the trained {spec.max_audio_s}s",
+                      stacklevel=3)
     try:
-        return conform_audio(w, int(audio.sample_rate), media, crop=True)
+        return conform_audio(w, int(sr), media, crop=True)
     except Skip as e:
         raise ValueError(f"unusable audio prompt ({e}); expected {media.min_sample_rate}-"
                          f"{media.max_sample_rate} Hz audio of {media.min_audio_s}-{spec.max_audio_s}s "
@@ -144,10 +158,17 @@ def tokenize_item(modality: str, item, tokenizers: dict, spec: SamplingSpec) -> 
     k = spec.audio_quantizers
     if isinstance(item, Tokens):
         ids = np.asarray(item.ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"{modality} tokens must be integer local ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= np.iinfo(np.int32).max):
+            raise ValueError(f"{modality} tokens must be local ids >= 0, got range [{ids.min()}, {ids.max()}]")
         if modality == "audio":
-            return tasks.audio_to_sequence(ids, k)
+            return tasks.audio_to_sequence(ids, k).astype(np.int32)
         if ids.ndim != 1:
             raise ValueError(f"{modality} tokens must be 1-D local ids, got shape {ids.shape}")
+        want = spec.fixed_tokens(modality)
+        if want and ids.shape[0] != want:
+            raise ValueError(f"{modality} tokens must be the {want} ids of one {modality}, got {ids.shape[0]}")
         return ids.astype(np.int32)
     if modality not in tokenizers:
         raise ValueError(f"this bundle has no {modality} tokenizer; give {modality} as Tokens(...) instead "

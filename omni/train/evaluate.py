@@ -14,7 +14,7 @@ from omni.train.step import fetch, means, weighted_sums
 _EVAL_FNS: dict = {}
 
 
-def _eval_fn(graphdef, mesh, rules):
+def eval_step_fn(graphdef, mesh, rules):
     """One jitted eval step per (model structure, mesh, rules); outputs replicated scalars."""
     key = (graphdef, mesh, rules)
     if key not in _EVAL_FNS:
@@ -52,7 +52,7 @@ def evaluate(model, cfg: Config, split: str = "validation", batches: int | None 
     def put(x):  # this process's rows -> a global array on the model's mesh (or the default device)
         return jax.numpy.asarray(x) if bs is None else jax.make_array_from_process_local_data(bs, x)
     it = make_iterator(cfg, split, seed=cfg.seed)
-    fn = _eval_fn(graphdef, mesh, tuple(cfg.mesh.rules))
+    fn = eval_step_fn(graphdef, mesh, tuple(cfg.mesh.rules))
     total = None
     try:
         for _ in range(batches):

@@ -41,14 +41,19 @@ def _write_atomic(path: pathlib.Path, text: str):
 
 
 def _supersede_metrics(run_dir: pathlib.Path, step: int):
-    """On resume from `step`, rows of later steps move to metrics.superseded.jsonl (kept, not lost)."""
+    """On (re)start from `step` (0: no checkpoint), rows of later steps, which this run writes again, and a
+    line cut short by a kill move to metrics.superseded.jsonl (kept, not lost)."""
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return
     keep, gone = [], []
     for line in path.read_text().splitlines():
         if line.strip():
-            (gone if json.loads(line).get("step", 0) > step else keep).append(line)
+            try:
+                later = json.loads(line).get("step", 0) > step
+            except json.JSONDecodeError:
+                later = True
+            (gone if later else keep).append(line)
     if gone:
         with open(run_dir / "metrics.superseded.jsonl", "a", encoding="utf-8") as f:
             f.write("\n".join(gone) + "\n")
@@ -99,10 +104,11 @@ class _Run:
             self.start = int(fetch(self.state.step))
             self.skipped = int(meta.get("skipped_steps", 0))
             self.saved_step = latest
+            self.streak = int(meta.get("nonfinite_in_a_row", 0))
             data = self._restore_data(data, data_state, meta)
-            if self.main:
-                _supersede_metrics(self.run_dir, self.start)
             _say(f"resumed from {self.ckpt.directory / str(latest)} at step {self.start}")
+        if self.main:
+            _supersede_metrics(self.run_dir, self.start)
         self.data = data
         self.feed = device_prefetch(data, task.batch_shardings(), max(task.prefetch, 1))
 
@@ -169,6 +175,7 @@ class _Run:
         self.window_start, self.window_steps, self.window_includes_compile = time.perf_counter(), 0, False
 
     def save(self, step: int):
+        """Checkpoint `step`; every metrics row of steps <= `step` is written before (see _loop)."""
         meta = {"skipped_steps": self.skipped, "nonfinite_in_a_row": self.streak, "time": time.time()}
         self.ckpt.save(step, self.state, self.feed.get_state(), meta, self.task.config)
         self.saved_step = step
@@ -195,8 +202,8 @@ class _Run:
     def _loop(self, preempt: Preemption) -> dict:
         task = self.task
         self.restore_or_init()
-        purge = self.start if self.start else None
-        self.writer = metrics_lib.MetricsWriter(self.run_dir, enabled=self.main, purge_step=purge)
+        # TensorBoard hides events at steps >= start + 1 that a killed run logged (this run logs them again).
+        self.writer = metrics_lib.MetricsWriter(self.run_dir, enabled=self.main, purge_step=self.start + 1)
         _say(f"{task.summary()}; mesh {dict(self.mesh.shape)} on {jax.device_count()} "
              f"{jax.devices()[0].device_kind} device(s), {jax.process_count()} process(es); "
              f"peak {self.peak or 'unknown'} TFLOP/s per device")
@@ -216,15 +223,19 @@ class _Run:
             if pending is not None:
                 self.host_step(*pending)
             pending = (step, m)
-            if step % task.checkpoint_every == 0 or step in (task.steps, self.stop_at):
-                self.save(step)
-            if task.train.eval_every and step % task.train.eval_every == 0:
+            save = step % task.checkpoint_every == 0 or step in (task.steps, self.stop_at)
+            stop = preempt.requested(step)
+            # Rows of steps <= `step` (train, then eval) are written before checkpoint `step` starts: a kill
+            # after it commits loses none, and one before it makes the resumed run write them again (after
+            # moving the killed run's copies aside), so metrics.jsonl holds each row exactly once.
+            if save or stop or (task.train.eval_every and step % task.train.eval_every == 0):
                 self.host_step(*pending)
                 pending = None
+            if task.train.eval_every and step % task.train.eval_every == 0:
                 self.eval(step)
-            if preempt.requested(step):
-                if self.saved_step != step:
-                    self.save(step)
+            if save or (stop and self.saved_step != step):
+                self.save(step)
+            if stop:
                 preempted = True
                 _say(f"SIGTERM: saved a checkpoint at step {step}; stopping")
                 break

@@ -31,7 +31,7 @@ from omni import sharding
 from omni.config import ConfigError, to_dict
 from omni.train.optimizer import learning_rate_schedule, make_optimizer
 from omni.train.state import TrainState
-from omni.train.step import apply_if_finite, batch_shards, train_mesh
+from omni.train.step import all_finite, apply_if_finite, batch_shards, train_mesh
 from omni.train.task import Task
 
 # Parameters with at least this many elements are sharded over the mesh's `fsdp` axis (when it has one).
@@ -160,7 +160,8 @@ class ModuleTask(Task):
                 (loss, (aux, new_extra)), grads = jax.value_and_grad(f, has_aux=True)(params[name])
                 gnorm = optax.tree.norm(grads)
                 finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-                params[name], opt[name] = apply_if_finite(self.txs[name], grads, opt[name], params[name], lr, finite)
+                params[name], opt[name], finite = apply_if_finite(self.txs[name], grads, opt[name], params[name], lr,
+                                                                  finite & all_finite(new_extra))
                 extra[name] = jax.tree.map(lambda a, b, ok=finite: jnp.where(ok, a, b), new_extra, extra[name])
                 prefix = "" if len(names) == 1 else f"{name}/"
                 metrics.update({f"{prefix}{k}": v for k, v in aux.items()})

@@ -13,7 +13,7 @@ from omni.train.checkpoint import check_compatible
 from omni.train.evaluate import evaluate
 from omni.train.optimizer import learning_rate_schedule, make_optimizer
 from omni.train.state import abstract_params, abstract_train_state, create_train_state, state_shardings
-from omni.train.step import batch_shardings, check_batch_layout, make_train_step, resolve_for_mesh, train_mesh
+from omni.train.step import batch_shardings, make_train_step, plan_run
 from omni.train.task import Task
 
 
@@ -30,9 +30,9 @@ class MoTTask(Task):
         self.prefetch = cfg.data.prefetch
 
     def make_mesh(self):
-        self.mesh = train_mesh(self.cfg)
-        self.rcfg = resolve_for_mesh(self.cfg, self.mesh)  # the config as laid out on this mesh
-        check_batch_layout(self.rcfg, self.mesh)
+        # self.rcfg: the config as laid out on this mesh; a bad mesh, batch or data source stops here, before any file
+        cfg = self.cfg
+        self.mesh, self.rcfg = plan_run(cfg, ("train", "validation") if cfg.train.eval_every else ("train",))
         self.tx = make_optimizer(self.rcfg)
         self.graphdef, _ = abstract_params(self.rcfg)
         return self.mesh

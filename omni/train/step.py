@@ -2,7 +2,8 @@
 
 One `jax.jit` with explicit in/out shardings and the train state donated. Micro-batch losses are
 combined weighted by their loss tokens, so `grad_accum=A` computes the same update as one big batch.
-A step whose loss or gradient norm is not finite leaves params and optimizer state unchanged.
+A step whose loss, gradient norm, new params or optimizer state are not all finite (a NaN learning rate
+included) leaves params and optimizer state unchanged.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from omni import modality as mod
 from omni import sharding
-from omni.config import Config
+from omni.config import Config, ConfigError
 from omni.model import loss_fn
 from omni.train.optimizer import learning_rate_schedule
 from omni.train.state import TrainState
@@ -77,10 +78,10 @@ def train_mesh(cfg: Config) -> Mesh:
     """The device mesh of cfg.mesh over all devices (or the first mesh.devices of them)."""
     n = cfg.mesh.devices
     if n and n > jax.device_count():
-        raise ValueError(f"mesh.devices={n} but only {jax.device_count()} devices exist")
+        raise ConfigError(f"mesh.devices={n} but only {jax.device_count()} devices exist")
     if n and n != jax.device_count() and jax.process_count() > 1:
-        raise ValueError(f"mesh.devices={n} selects part of the devices, which needs a single process; "
-                         f"this run has {jax.process_count()}")
+        raise ConfigError(f"mesh.devices={n} selects part of the devices, which needs a single process; "
+                          f"this run has {jax.process_count()}")
     return sharding.make_mesh(cfg.mesh, jax.devices()[:n] if n else None)
 
 
@@ -107,19 +108,37 @@ def check_batch_layout(cfg: Config, mesh: Mesh):
     shards = batch_shards(cfg, mesh)
     B, A = cfg.train.batch_size, cfg.train.grad_accum
     if B % (A * shards):
-        raise ValueError(f"train.batch_size ({B}) must be a multiple of train.grad_accum ({A}) x the number of "
-                         f"batch shards of the mesh ({shards}); got remainder {B % (A * shards)}")
+        raise ConfigError(f"train.batch_size ({B}) must be a multiple of train.grad_accum ({A}) x the number of "
+                          f"batch shards of the mesh ({shards}); got remainder {B % (A * shards)}")
+
+
+def all_finite(tree) -> jax.Array:
+    """True iff every floating-point element of `tree` is finite (exact: no norm that could overflow)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+
+
+def plan_run(cfg: Config, splits=("train", "validation")) -> tuple[Mesh, Config]:
+    """What a run checks before it creates any file, as ConfigErrors naming the keys: the mesh fits the
+    devices, the batch splits over it, each split's data source opens. -> (mesh, cfg as laid out on it)."""
+    from omni.data.pipeline import check_sources
+    mesh = train_mesh(cfg)
+    rcfg = resolve_for_mesh(cfg, mesh)
+    check_batch_layout(rcfg, mesh)
+    check_sources(cfg, splits)
+    return mesh, rcfg
 
 
 def apply_if_finite(tx: optax.GradientTransformation, grads, opt_state, params, lr, finite):
-    """(params, opt_state) after one update at learning rate `lr` (the optimizer runs at lr 1, see
-    `make_optimizer`); unchanged when `finite` is False (a non-finite step is skipped)."""
-    def apply(_):
-        updates, new_opt = tx.update(grads, opt_state, params)
-        updates = jax.tree.map(lambda u: u * lr.astype(u.dtype), updates)
-        return optax.apply_updates(params, updates), new_opt
-
-    return jax.lax.cond(finite, apply, lambda _: (params, opt_state), None)
+    """(params, opt_state, committed) after one update at learning rate `lr` (the optimizer runs at lr 1,
+    see `make_optimizer`). The update is committed only if `finite` (loss and gradient norm) and everything
+    it would write is finite: a NaN/inf loss or gradient, learning rate or optimizer moment can never reach
+    the parameters or the checkpoint; otherwise params and optimizer state are returned unchanged."""
+    updates, new_opt_state = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, jax.tree.map(lambda u: u * lr.astype(u.dtype), updates))
+    finite = finite & all_finite((new_params, new_opt_state))
+    params, opt_state = jax.lax.cond(finite, lambda: (new_params, new_opt_state), lambda: (params, opt_state))
+    return params, opt_state, finite
 
 
 def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mesh: Mesh,
@@ -158,8 +177,7 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
         metrics = means(loss_sum, sums)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
-
-        params, opt_state = apply_if_finite(tx, grads, state.opt_state, state.params, lr, finite)
+        params, opt_state, finite = apply_if_finite(tx, grads, state.opt_state, state.params, lr, finite)
         rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
         metrics.update(grad_norm=grad_norm, finite=finite, learning_rate=lr,
                        param_norm=optax.tree.norm(params))

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from omni.data.corpus.debian import DebianCache, licenses_in
 from omni.data.corpus.reader import DATASET
 from omni.data.corpus.schema import split_of
-from omni.data.corpus.skips import Skip, SkipCounter
+from omni.data.corpus.skips import Skip, SkipCounter, unexpected
 from omni.data.corpus.source import SOURCES, Context, as_list, load_source
 from omni.data.corpus.spec import CorpusConfig
 from omni.data.corpus.stage import Stage, code_digest, stage_key
@@ -57,6 +57,8 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
             return as_list(c.make())
         except Skip as s:
             return s
+        except Exception as e:  # noqa: BLE001 -- one item's failure never stops the build: counted, named, logged
+            return unexpected(e)
 
     def examples():
         with cf.ThreadPoolExecutor(max(cfg.workers, 1)) as pool:
@@ -65,23 +67,28 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
                 if isinstance(made, Skip):
                     skips.add(made, c.what)
                     continue
+                new = [ex["id"] for ex in made]
+                bad = [i for k, (i, ex) in enumerate(zip(new, made))
+                       if i in ids or i in new[:k] or ex["source"] != name]
+                if bad:
+                    skips.add(Skip("bad_example_id", f"ids {bad} repeat earlier ones or name another source"), c.what)
+                    continue
                 for ex in made:
-                    if ex["source"] != name or ex["id"] in ids:
-                        raise ValueError(f"{name}: bad or duplicate example id {ex['id']!r} (source {ex['source']!r})")
                     ids.add(ex["id"])
                     splits[split_of(ex["item"], cfg.validation_per_mille)] += 1
                     kinds["+".join(k for k in ("image", "audio", "video") if ex[f"has_{k}"]) or "text"] += 1
                     yield ex
 
-    summary: dict[str, Any] = {"source": name, "version": mod.VERSION, "license": mod.LICENSE,
-                               "packages": packages, "settings": settings}
-    stage.write(examples(), summary)  # the counters fill while the generator runs
-    full = {**stage.summary(), "candidates": len(cands), "skipped": skips.as_dict(),
-            "skip_examples": dict(skips.examples), "notes": dict(ctx.notes), "splits": dict(splits),
-            "kinds": dict(kinds), "seconds": round(time.time() - t0, 1)}
-    stage.summary_path.write_text(json.dumps(full, indent=1, sort_keys=True))
+    def summary() -> dict[str, Any]:  # called once every example is written; the summary file commits the stage
+        stage.skips_path.write_text("".join(json.dumps(r) + "\n" for r in skips.log))
+        return {"source": name, "version": mod.VERSION, "license": mod.LICENSE, "packages": packages,
+                "settings": settings, "candidates": len(cands), "skipped": skips.as_dict(),
+                "skip_examples": dict(skips.examples), "skip_log": stage.skips_path.name, "notes": dict(ctx.notes),
+                "splits": dict(splits), "kinds": dict(kinds), "seconds": round(time.time() - t0, 1)}
+
+    stage.write(examples(), summary)
     for old in stage.dir.glob(f"{name}-*"):  # stages of older settings or code are never read again
-        if old not in (stage.records, stage.summary_path, stage.items_path):
+        if old not in (stage.records, stage.summary_path, stage.items_path, stage.skips_path):
             old.unlink()
     return stage
 

@@ -15,9 +15,16 @@ WHITE = (255, 255, 255)
 
 
 def open_image(src: str | pathlib.Path | bytes, spec: MediaSpec) -> Image.Image:
-    """Decode fully (so truncation shows now), refusing sizes outside the spec before decoding pixels."""
+    """Decode fully (so truncation shows now), refusing sizes outside the spec before decoding pixels.
+
+    A header claiming more pixels than PIL's decompression-bomb limit is `image_too_large` (PIL refuses it
+    while opening, before the spec's own size check could run)."""
     try:
-        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise Skip("image_too_large", str(e)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise Skip("corrupt_image", str(e)) from None
     w, h = img.size

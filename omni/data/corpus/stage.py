@@ -11,7 +11,7 @@ import json
 import os
 import pathlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
@@ -65,14 +65,20 @@ class Stage:
     def items_path(self) -> pathlib.Path:
         return self.dir / f"{self.source}-{self.key}.items.json"
 
+    @property
+    def skips_path(self) -> pathlib.Path:
+        """The skip log: one JSON line per skipped item (`item`, `reason`, `detail`)."""
+        return self.dir / f"{self.source}-{self.key}.skips.jsonl"
+
     def done(self) -> bool:
         return self.records.exists() and self.summary_path.exists()
 
     def summary(self) -> dict[str, Any]:
         return json.loads(self.summary_path.read_text())
 
-    def write(self, examples: Iterator[dict[str, Any]], summary: dict[str, Any]) -> int:
-        """Write all examples, then the summary (which `examples` may fill while being consumed)."""
+    def write(self, examples: Iterator[dict[str, Any]], summary: Callable[[], dict[str, Any]]) -> int:
+        """Write all examples, then the summary `summary()` returns once they are (the stage is done when its
+        summary exists, so a build killed before that point redoes the stage)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.records.with_suffix(".array_record.tmp")
         writer = ArrayRecordWriter(str(tmp), "group_size:1")
@@ -86,7 +92,7 @@ class Stage:
         n = len(items)
         self.items_path.write_text(json.dumps(items))  # lets the TFDS builder split without decoding
         os.replace(tmp, self.records)
-        summary = dict(summary, examples=n, key=self.key)
+        summary = dict(summary(), examples=n, key=self.key)
         tmp_json = self.summary_path.with_suffix(".json.tmp")
         tmp_json.write_text(json.dumps(summary, indent=1, sort_keys=True))
         os.replace(tmp_json, self.summary_path)

@@ -1,0 +1,176 @@
+"""Compile every program of a run for a TPU slice ahead of time and judge it: compiled or the compiler's
+error, bytes per device (`memory_analysis()`), fits in HBM with headroom, FLOPs per step, implied step time.
+
+XLA's `cost_analysis()` does not count Pallas kernels, so FLOPs come from the model's analytic count
+(`omni.model.model_stats`): matmuls and attention, forward and backward, remat recompute excluded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import jax
+
+from omni import sharding
+from omni.attention import resolve_impl
+from omni.config import Config, ConfigError
+from omni.plan import programs as P
+from omni.plan.topology import Topology
+from omni.train.step import batch_shards, check_batch_layout, resolve_for_mesh
+
+HBM_HEADROOM = 0.10   # a program "fits" when its bytes per device stay under 90% of HBM
+DEFAULT_MFU = 0.40
+ERROR_LINES = 4       # first lines of a compiler error, verbatim
+
+
+def _memory(compiled) -> dict[str, int]:
+    m = compiled.memory_analysis()
+    out = {"arguments": int(m.argument_size_in_bytes), "outputs": int(m.output_size_in_bytes),
+           "temporaries": int(m.temp_size_in_bytes), "generated_code": int(m.generated_code_size_in_bytes)}
+    alias = int(getattr(m, "alias_size_in_bytes", 0))  # donated arguments reused as outputs count once
+    out["aliased"] = alias
+    out["total"] = out["arguments"] + out["outputs"] - alias + out["temporaries"] + out["generated_code"]
+    return out
+
+
+def _xla_flops(compiled, num_devices: int) -> float:
+    """FLOPs of one call of a program without Pallas kernels: XLA's per-device count times the devices."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float((cost or {}).get("flops", 0.0)) * num_devices
+
+
+def _first_lines(e: Exception) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
+    return "\n".join(lines[:ERROR_LINES])
+
+
+def judge(build: Callable[[], P.Program], topo: Topology, impl: str, mfu: float) -> dict:
+    """Builds, lowers and compiles one program; every outcome is a result (never raises for the compiler)."""
+    hbm = topo.chip.hbm_bytes
+    out = {"compiled": False, "error": None, "attention_impl": impl, "bytes_per_device": None,
+           "hbm_bytes_per_device": hbm, "hbm_headroom": HBM_HEADROOM, "fits": False, "flops_per_step": None,
+           "flops_source": None, "step_time_s_at_mfu": None, "mfu": mfu, "pallas_kernels": None, "batch": None,
+           "argument_bytes_per_device": None, "compile_s": None}
+    t0 = time.perf_counter()
+    try:
+        prog = build()
+        out.update(batch=prog.batch, argument_bytes_per_device=P.arg_bytes_per_device(prog.args),
+                   attention_impl=impl if prog.attention else None)
+        peak = topo.num_devices * topo.chip.peak_tflops * 1e12
+
+        def set_flops(flops, source):
+            out.update(flops_per_step=flops, flops_source=source, step_time_s_at_mfu=flops / (peak * mfu))
+        if prog.flops is not None:
+            set_flops(prog.flops, "analytic")
+        compiled = prog.lower().compile()
+        out["compiled"] = True
+        if prog.flops is None:
+            set_flops(_xla_flops(compiled, topo.num_devices), "xla_cost_analysis")
+        out["bytes_per_device"] = _memory(compiled)
+        out["pallas_kernels"] = compiled.as_text().count('custom_call_target="tpu_custom_call"')
+        out["fits"] = out["bytes_per_device"]["total"] <= hbm * (1 - HBM_HEADROOM)
+    except Exception as e:  # noqa: BLE001 - the compiler's verdict is the result
+        out["error"] = _first_lines(e)
+    out["compile_s"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def adapt_mesh(cfg: Config, num_devices: int) -> tuple[Config, str | None]:
+    """The config's mesh, or, when its fixed axes do not divide the slice's devices (7b's tensor=8 on a v5e-4),
+    the same mesh with tensor, then fsdp, then data halved until they do. -> (config, note or None)."""
+    m = cfg.mesh
+    sizes = {"data": m.data, "fsdp": m.fsdp, "tensor": m.tensor}
+    fixed = lambda: math.prod(v for v in sizes.values() if v != -1)  # noqa: E731
+    if -1 not in sizes.values() or num_devices % fixed() == 0:
+        return cfg, None
+    for axis in ("tensor", "fsdp", "data"):
+        while sizes[axis] > 1 and num_devices % fixed():
+            sizes[axis] //= 2
+    note = (f"the config's mesh (data={m.data}, fsdp={m.fsdp}, tensor={m.tensor}) does not fit {num_devices} "
+            f"devices; planned with data={sizes['data']}, fsdp={sizes['fsdp']}, tensor={sizes['tensor']}")
+    return dataclasses.replace(cfg, mesh=dataclasses.replace(m, **sizes)), note
+
+
+def mesh_for(cfg: Config, topo: Topology, devices: list):
+    """The config's mesh over the slice's devices, laid out as `launch/train.py` lays it out on the pod."""
+    try:
+        return sharding.make_mesh(cfg.mesh, devices)
+    except ValueError as e:
+        raise ConfigError(f"mesh on {topo.name} ({topo.num_devices} devices): {e}") from None
+
+
+def laid_out(cfg: Config, mesh) -> Config:
+    rcfg = resolve_for_mesh(cfg, mesh)
+    try:
+        check_batch_layout(rcfg, mesh)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return rcfg
+
+
+def with_batch(cfg: Config, batch: int) -> Config:
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch))
+
+
+def fit_batch(cfg: Config, mesh, topo: Topology, impl: str, mfu: float, max_per_device: int = 1024):
+    """Largest global train batch (a multiple of grad_accum x batch shards) whose train step compiles and
+    fits; doubling then bisection on the per-shard batch. -> (batch or None, {batch: verdict})."""
+    unit = cfg.train.grad_accum * batch_shards(cfg, mesh)
+    tried: dict[int, dict] = {}
+
+    def ok(k: int) -> bool:
+        b = k * unit
+        if b not in tried:
+            tried[b] = judge(lambda: P.train_program(with_batch(cfg, b), mesh), topo, impl, mfu)
+        return tried[b]["compiled"] and tried[b]["fits"]
+
+    if not ok(1):
+        return None, tried
+    lo, hi = 1, 2
+    while hi <= max_per_device and ok(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo * unit, tried
+
+
+PROGRAMS = ("train_step", "eval_step", "decode_step")
+
+
+def plan(cfg: Config, topo: Topology, devices: list, *, mfu: float = DEFAULT_MFU, fit: bool = False,
+         programs=PROGRAMS, extra: dict[str, Callable] | None = None, adapt: bool = True) -> dict:
+    """The whole plan for one topology as the JSON object `launch/plan.py` prints. `adapt`: shrink a
+    config mesh that does not fit the slice (see `adapt_mesh`; never done to a mesh given on the command line)."""
+    cfg, note = adapt_mesh(cfg, topo.num_devices) if adapt else (cfg, None)
+    mesh = mesh_for(cfg, topo, devices)
+    impl = resolve_impl(cfg.model.attention_impl, "tpu")
+    out = {"config": cfg.name, "topology": topo.name, "devices": topo.num_devices,
+           "chip": topo.chip.name, "slices": topo.num_slices, "libtpu_topology": topo.libtpu_name,
+           "mesh": dict(zip(mesh.axis_names, (int(s) for s in mesh.devices.shape))),
+           "hbm_bytes_per_device": topo.chip.hbm_bytes, "peak_tflops_per_device": topo.chip.peak_tflops,
+           "mesh_note": note, "programs": {}}
+    if fit:
+        best, tried = fit_batch(cfg, mesh, topo, impl, mfu)
+        out["largest_batch"] = best
+        out["batches_tried"] = {str(b): {"fits": v["fits"], "compiled": v["compiled"],
+                                         "total_bytes": (v["bytes_per_device"] or {}).get("total")}
+                                for b, v in sorted(tried.items())}
+        if best is not None:
+            cfg = with_batch(cfg, best)
+    rcfg = laid_out(cfg, mesh)
+    builders = {"train_step": lambda: P.train_program(rcfg, mesh),
+                "eval_step": lambda: P.eval_program(rcfg, mesh),
+                "decode_step": lambda: P.decode_program(rcfg, mesh)}
+    for name, make in (extra or {}).items():
+        builders[name] = (lambda make=make: make(rcfg, mesh))
+    for name in list(programs) + [n for n in (extra or {}) if n not in programs]:
+        out["programs"][name] = judge(builders[name], topo, impl, mfu)
+    out["batch"] = rcfg.train.batch_size
+    out["batch_per_device"] = rcfg.train.batch_size / math.prod(mesh.devices.shape)
+    out["tokens_per_step"] = rcfg.train.batch_size * rcfg.train.seq_len
+    out["jax_version"] = jax.__version__
+    return out
