@@ -43,8 +43,9 @@ def resolve_job(config: str, modality: str, overrides: list[str]):
 
 
 def load_data(modality: str, data: str, limit: int | None):
-    """(train items, held-out items) as random-access sequences read lazily (corpus fields), or synthetic
-    media for image/video; training streams them through grain."""
+    """(train items, held-out items) as random-access sequences read lazily (corpus or TFDS fields, or a
+    weighted TFDS mixture with --data tfds:CONFIG), or synthetic media for image/video; training streams
+    them through grain."""
     if data == "synthetic":
         from omni_tokenizers.data import synthetic_images, synthetic_videos
         if modality == "image":
@@ -52,9 +53,15 @@ def load_data(modality: str, data: str, limit: int | None):
         if modality == "video":
             return synthetic_videos(limit or 256, 9, 32, seed=0), synthetic_videos(32, 9, 32, seed=1)
         raise ValueError(f"--data synthetic is only available for image and video, not {modality}")
+    if data.startswith("tfds:"):  # a MoT config naming a TFDS dataset or mixture (data.tfds_*)
+        from omni.config import load_config
+        cfg = load_config(data[len("tfds:"):])
+        return trainers.tfds_split(modality, cfg, "train"), trainers.tfds_split(modality, cfg, "validation")
     if not pathlib.Path(data).exists():
         raise ValueError(f"corpus not found at {data}; build it with launch/build_corpus.py or pass --data")
-    return (trainers.corpus_split(modality, data, "train", limit),
+    # training reads only the examples that have the modality (an index of them is made first); text is
+    # read once by SentencePiece, so it needs none
+    return (trainers.corpus_split(modality, data, "train", limit, index=modality != "text"),
             trainers.corpus_split(modality, data, "validation"))
 
 
@@ -65,7 +72,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modality", required=True, choices=MODALITIES)
     ap.add_argument("--config", default="demo", help="configs/tokenizers_*.py path or name, or a preset")
-    ap.add_argument("--data", default="runs/demo/corpus", help="corpus data_dir, or 'synthetic'")
+    ap.add_argument("--data", default="runs/demo/corpus",
+                    help="corpus data_dir, 'synthetic', or tfds:CONFIG (the TFDS dataset/mixture a config names)")
     ap.add_argument("--out", default=None, help="output dir (default runs/demo/tokenizers/MODALITY)")
     ap.add_argument("--limit", type=int, default=None, help="use at most the first LIMIT training examples")
     ap.add_argument("--until", type=int, default=None, help="stop (checkpointed) at this step; rerun resumes")

@@ -73,26 +73,34 @@ def test_contract_command_on_eight_devices(tmp_path):
     assert tu.committed_steps(out / "train")[-1] == 4
 
 
-def test_resume_after_sigkill_is_bit_identical(tmp_path):
-    args = ["train.steps=6", "train.checkpoint_every=2", "train.log_every=1", "model.channels=8,16", "eval_items=4"]
+def test_sigterm_then_sigkill_then_resume_is_bit_identical(tmp_path):
+    args = ["train.steps=30", "train.checkpoint_every=2", "train.log_every=1", "model.channels=8,16", "eval_items=4"]
     env = tu.env(tmp_path / "cache", devices=8)
     ref = tmp_path / "ref"
     assert subprocess.run(LAUNCH + ["--out", str(ref)] + args, env=env, cwd=ROOT, capture_output=True,
                           timeout=600).returncode == 0
     out = tmp_path / "killed"
-    log = open(tmp_path / "killed.log", "w")
-    p = subprocess.Popen(LAUNCH + ["--out", str(out)] + args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(name):
+        return subprocess.Popen(LAUNCH + ["--out", str(out)] + args, env=env, cwd=ROOT,
+                                stdout=open(tmp_path / name, "w"), stderr=subprocess.STDOUT)
+    p = start("term.log")  # SIGTERM -> a checkpoint at the next step, exit 0
     tu.wait_for(lambda: 2 in tu.committed_steps(out / "train"), p, what="checkpoint 2")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=300) == 0 and "SIGTERM" in (tmp_path / "term.log").read_text()
+    saved = tu.committed_steps(out / "train")[-1]
+    assert saved >= 2 and not (out / "config.json").exists()
+    p = start("kill.log")  # SIGKILL after the next checkpoint commits
+    tu.wait_for(lambda: tu.committed_steps(out / "train")[-1] >= saved + 2, p, what="a later checkpoint")
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL
-    assert not (out / "config.json").exists()
     r = subprocess.run(LAUNCH + ["--out", str(out)] + args, env=env, cwd=ROOT, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0 and "resumed from" in r.stdout, r.stdout[-2000:]
     a, b = (pathlib.Path(d) / "weights.safetensors" for d in (ref, out))
     assert a.read_bytes() == b.read_bytes()  # bit-identical weights
     ref_loss = {x["step"]: x["loss"] for x in _rows(ref / "train")}
-    assert {x["step"]: x["loss"] for x in _rows(out / "train")} == ref_loss
+    assert {x["step"]: x["loss"] for x in _rows(out / "train")} == ref_loss  # each step's row once, same loss
 
 
 def _free_port() -> int:

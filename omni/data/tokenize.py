@@ -261,7 +261,8 @@ def open_corpus_source(cfg, split: str):
 def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tokenizers=None,
                     overwrite: bool = False, progress: bool = True, devices: int | None = 1,
                     process_index: int | None = None, process_count: int | None = None) -> dict[str, Any]:
-    """Tokenizes `splits` of the configured corpus into cfg.data.token_dir; returns per-split reports.
+    """Tokenizes `splits` of the configured corpus into cfg.data.token_dir; returns per-split reports
+    ({dataset: {split: report}} for a data.tfds_mixture, each dataset in token_dir/<name>).
 
     Several processes (jax.distributed) each take a disjoint set of shards; `devices` local devices per
     process (0: all) encode data.tokenize_batch_size items each per call. The shards are byte-identical
@@ -289,21 +290,35 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
             raise ValueError(f"vocab.{m}={vocab.num_codes(m)} is smaller than the {m} tokenizer's {need} codes "
                              f"used in sequences; set vocab.{m} >= {need}")
     batch = shard_over_local_devices(tokenizers, devices, cfg.data.tokenize_batch_size)
+    kw = dict(tokenizers=tokenizers, digests=digests, batch=batch, overwrite=overwrite, progress=progress,
+              process_index=process_index, process_count=process_count)
+    if cfg.data.tfds_mixture:  # each dataset into its own token_dir/<name> (the MoT samples them by weight)
+        from omni.data.tfds_source import open_dataset
+
+        return {d.name: _tokenize_sources(cfg, pathlib.Path(cfg.data.token_dir) / d.name,
+                                          {s: (open_dataset(d, s), f"tfds:{d.name}") for s in splits}, **kw)
+                for d in cfg.data.tfds_mixture}
+    return _tokenize_sources(cfg, cfg.data.token_dir, {s: open_corpus_source(cfg, s) for s in splits}, **kw)
+
+
+def _tokenize_sources(cfg, token_dir, sources: dict, *, tokenizers, digests, batch, overwrite, progress,
+                      process_index, process_count) -> dict[str, Any]:
+    """Tokenizes {split: (source, description)} into `token_dir` (meta.json + shards of each split)."""
     shapes = media_shapes()
-    sources = {split: open_corpus_source(cfg, split) for split in splits}
+    splits = tuple(sources)
     desc = sorted({d for _, d in sources.values()})
     meta = token_meta(tokenizers, shapes["image"], shapes["video"], ",".join(desc), digests)
     if process_index == 0:
-        _check_meta(cfg.data.token_dir, meta, overwrite)
+        _check_meta(token_dir, meta, overwrite)
         if overwrite:
             for split in splits:
-                ts.clear_split(cfg.data.token_dir, split)
+                ts.clear_split(token_dir, split)
     if process_count > 1:  # nobody writes shards before process 0 has checked (and maybe cleared) the folder
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices("omni-tokenize-start")
         if process_index != 0:
-            _check_meta(cfg.data.token_dir, meta, False)
-    reports = {split: tokenize_split(src, tokenizers, cfg.data.token_dir, split, shard_size=cfg.data.shard_size,
+            _check_meta(token_dir, meta, False)
+    reports = {split: tokenize_split(src, tokenizers, token_dir, split, shard_size=cfg.data.shard_size,
                                      batch_size=batch, progress=progress, process_index=process_index,
                                      process_count=process_count)
                for split, (src, _) in sources.items()}
@@ -311,6 +326,6 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices("omni-tokenize-end")
         for split in splits:
-            if process_index == 0 and ts.read_manifest(cfg.data.token_dir, split)["done"]:
-                ts.write_manifest(cfg.data.token_dir, split, ts.read_manifest(cfg.data.token_dir, split)["shards"])
+            if process_index == 0 and ts.read_manifest(token_dir, split)["done"]:
+                ts.write_manifest(token_dir, split, ts.read_manifest(token_dir, split)["shards"])
     return reports
