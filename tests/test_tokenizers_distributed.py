@@ -121,12 +121,14 @@ def test_two_processes_resume_a_one_process_run(tmp_path):
     for i in range(2):
         env = tu.env(tmp_path / "cache", devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=2,
                      JAX_PROCESS_ID=i)
-        procs.append(subprocess.Popen(LAUNCH + ["--out", str(out), "train.steps=6"] + args, env=env, cwd=ROOT,
+        procs.append(subprocess.Popen(LAUNCH + ["--out", str(out)] + args + ["train.steps=6", "mesh.fsdp=2"], env=env,
+                                      cwd=ROOT,
                                       stdout=open(tmp_path / f"p{i}.log", "w"), stderr=subprocess.STDOUT))
     rcs = [p.wait(timeout=600) for p in procs]
     logs = [(tmp_path / f"p{i}.log").read_text() for i in range(2)]
     assert rcs == [0, 0], [x[-3000:] for x in logs]
-    assert "2 process(es)" in logs[0] and "at step 4" in logs[0]
+    assert "2 process(es)" in logs[0] and "at step 4" in logs[0]  # restored onto another mesh and process count
+    assert "'fsdp': 2" in logs[0]
     assert [x["step"] for x in _rows(out / "train")] == [1, 2, 3, 4, 5, 6]  # written once, by process 0
     assert tu.committed_steps(out / "train")[-1] == 6
     assert load_tokenizer(out).vocab_size == 1000
