@@ -31,7 +31,7 @@ def _corpus(d: pathlib.Path):
             kw["video"] = rng.integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
         exs.append(make_example(id=f"t/{i}", source="toy", item=f"toy/item{i}", text=f"the cat {i} runs", **kw))
     stage = Stage(d / "stage", "toy", "k1")
-    stage.write(iter(exs), {"license": "test"})
+    stage.write(iter(exs), lambda: {"license": "test"})
     _write_tfds(CorpusConfig(out=d / "corpus", cache=d / "cache"), [str(stage.records)],
                 {"corpus_key": "abc", "sources": {"toy": stage.summary()}, "splits": {"train": 1, "validation": 1}})
     return d / "corpus"

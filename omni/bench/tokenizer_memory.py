@@ -46,7 +46,7 @@ def write_corpus(out: pathlib.Path, n: int, modality: str, seed: int = 0) -> pat
                                **{modality: rng.integers(0, 255, shape, dtype=np.uint8)})
 
     stage = Stage(out / "stage", "mem", f"k{n}")
-    stage.write(examples(), {"license": "synthetic"})
+    stage.write(examples(), lambda: {"license": "synthetic"})
     _write_tfds(CorpusConfig(out=out / "corpus", cache=out / "cache"), [str(stage.records)],
                 {"corpus_key": f"mem{n}", "sources": {"mem": stage.summary()},
                  "splits": {"train": 1, "validation": 1}})
