@@ -285,3 +285,12 @@ def test_base_presets_are_typed_with_their_tokens_per_item():
     audio = preset("audio", "base").validate()
     assert abstract_tokenizer("audio", audio).tokens_per_item((16000,)) == 400  # 50 frames/s x 8 levels
     assert preset("text", "base").validate().model.vocab_size == 32000
+
+
+def test_no_tokenizer_module_builds_its_own_optimizer_or_checkpoints(repo_root):
+    """The one trainer (omni/train) owns optimizers, checkpoints and metrics; tokenizers/ only describes tasks."""
+    import re
+    for path in sorted((repo_root / "tokenizers").glob("*.py")):
+        src = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(optax|orbax)", src, re.M), path.name
+        assert "CheckpointManager" not in src and "MetricsWriter" not in src, path.name
