@@ -155,3 +155,36 @@ def test_h100_node_plan_compiles_the_triton_kernels_without_a_gpu(tmp_path):
     assert out["hbm_bytes_per_device"] == 84_978_434_048
     _check_compiled_with_kernels(out, ["train_step", "decode_step"])
     assert r.stderr.strip() == ""  # the plugin's start-up messages go to the run's log
+
+
+def test_fit_batch_jumps_to_the_batch_the_memory_predicts(monkeypatch):
+    """With memory figures (10 GiB of state + 0.5 GiB per row, 90 GiB usable) the search jumps from the config
+    batch to the predicted power of two (3 compiles instead of 5), and gives up at once when the state alone
+    exceeds HBM; the compiler's out-of-memory message counts as a figure."""
+    cfg = load_config("tiny", ["train.grad_accum=2", "train.batch_size=16"])
+    monkeypatch.setattr(plan_compile, "batch_shards", lambda cfg, mesh: 4)
+    monkeypatch.setattr(plan_compile.P, "train_program", lambda cfg, mesh: cfg.train.batch_size)
+    gib = 2**30
+
+    class Mesh:
+        devices = __import__("numpy").zeros((4, 1, 1))
+
+    class Topo:
+        class chip:
+            hbm_bytes = 100 * gib
+
+    def judge(build, topo, impl, mfu, state=10):
+        b = build()
+        total = (state + 0.5 * b) * gib
+        if total > 95 * gib:  # the compiler refuses: only its message and the argument bytes are known
+            return {"compiled": False, "fits": False, "bytes_per_device": None, "argument_bytes_per_device":
+                    state * gib, "error": f"RESOURCE_EXHAUSTED: the total memory required for HLO temporaries "
+                                          f"({0.5 * b:.2f}G) exceeds available HBM (95.00G)."}
+        return {"compiled": True, "fits": total <= 90 * gib, "error": None,
+                "bytes_per_device": {"total": total, "arguments": state * gib}}
+    monkeypatch.setattr(plan_compile, "judge", judge)
+    best, tried = plan_compile.fit_batch(cfg, Mesh(), Topo(), "pallas", 0.4)
+    assert best == 128 and sorted(tried) == [16, 128, 256]
+    monkeypatch.setattr(plan_compile, "judge", lambda *a: judge(*a, state=95))
+    best, tried = plan_compile.fit_batch(cfg, Mesh(), Topo(), "pallas", 0.4)
+    assert best is None and len(tried) == 1

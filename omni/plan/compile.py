@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -123,11 +124,29 @@ def with_batch(cfg: Config, batch: int) -> Config:
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch))
 
 
+_REQUIRED = re.compile(r"required for HLO temporaries \(([\d.]+)([KMGT])\)")
+
+
+def _needed_bytes(verdict: dict) -> tuple[float, float] | None:
+    """(total, arguments) bytes per device of a judged train step: from memory_analysis, or from the
+    compiler's out-of-memory message ("... required for HLO temporaries (921.82G) ..."); None if unknown."""
+    b = verdict.get("bytes_per_device")
+    if b:
+        return float(b["total"]), float(b["arguments"])
+    m = _REQUIRED.search(verdict.get("error") or "")
+    args = verdict.get("argument_bytes_per_device")
+    if m and args is not None:
+        return float(args) + float(m.group(1)) * 1024 ** "KMGT".index(m.group(2)) * 1024, float(args)
+    return None
+
+
 def fit_batch(cfg: Config, mesh, topo: Topology, impl: str, mfu: float, max_per_device: int = 4096):
     """Largest global train batch of the form (config batch) x 2^k (k may be negative; a multiple of grad_accum x
-    batch shards) whose train step compiles and fits: doubling from the config's batch while it fits, halving
-    while it does not (a few compiles; each is a full compile of the step). -> (batch or None, {batch: verdict})."""
+    batch shards) whose train step compiles and fits: from the config's batch, up while it fits, down while it
+    does not. Each try is a full compile, so the next try jumps to the power of two that the last one's memory
+    predicts (arguments fixed, the rest linear in the batch) when that is further. -> (batch or None, tried)."""
     unit = cfg.train.grad_accum * batch_shards(cfg, mesh)
+    limit = topo.chip.hbm_bytes * (1 - HBM_HEADROOM) if topo is not None else None
     tried: dict[int, dict] = {}
 
     def ok(k: int) -> bool:
@@ -136,16 +155,33 @@ def fit_batch(cfg: Config, mesh, topo: Topology, impl: str, mfu: float, max_per_
             tried[b] = judge(lambda: P.train_program(with_batch(cfg, b), mesh), topo, impl, mfu)
         return tried[b]["compiled"] and tried[b]["fits"]
 
+    def predicted(k: int) -> int | None:
+        """The per-shard batch (a power of two, 0: none) that k's memory says fits; None if unknown."""
+        need = _needed_bytes(tried[k * unit]) if limit is not None else None
+        if need is None:
+            return None
+        total, args = need
+        if limit <= args:
+            return 0  # the state alone does not fit: no batch will
+        x = k * (limit - args) / max(total - args, 1.0)
+        return 2 ** int(math.floor(math.log2(x))) if x >= 1 else 1
+
     k = max(1, cfg.train.batch_size // unit)
-    if ok(k):
-        while 2 * k * unit <= max_per_device * math.prod(mesh.devices.shape) and ok(2 * k):
-            k *= 2
-        return k * unit, tried
-    while k > 1:
-        k //= 2
-        if ok(k):
-            return k * unit, tried
-    return None, tried
+    while not ok(k):
+        guess = predicted(k)
+        if k == 1 or guess == 0:
+            return None, tried
+        k = min(k // 2, guess) if guess else k // 2
+    while 2 * k * unit <= max_per_device * math.prod(mesh.devices.shape):
+        guess = predicted(k)
+        step = guess if guess and guess > 2 * k and guess * unit <= max_per_device * mesh.devices.size else 2 * k
+        if ok(step):
+            k = step
+        elif step > 2 * k and ok(2 * k):
+            k = 2 * k
+        else:
+            break
+    return k * unit, tried
 
 
 PROGRAMS = ("train_step", "eval_step", "decode_step")
