@@ -188,3 +188,18 @@ def test_fit_batch_jumps_to_the_batch_the_memory_predicts(monkeypatch):
     monkeypatch.setattr(plan_compile, "judge", lambda *a: judge(*a, state=95))
     best, tried = plan_compile.fit_batch(cfg, Mesh(), Topo(), "pallas", 0.4)
     assert best is None and len(tried) == 1
+
+
+def test_fit_batch_searches_the_config_as_laid_out_on_the_mesh(monkeypatch, tmp_path):
+    """The search compiles the step the trainer runs: one grouping chunk per batch shard (an unresolved config
+    grouped the whole global batch as one chunk on every device: 4x the activations on a v6e-64)."""
+    seen = {}
+
+    def fit_batch(cfg, *args):
+        seen["cfg"] = cfg
+        return None, {}
+    monkeypatch.setattr(plan_compile, "fit_batch", fit_batch)
+    cfg = load_config("tiny", ["model.attention_impl=auto"])
+    topo = parse_topology("v5p-8")
+    plan_compile.plan(cfg, topo, tpu_devices(topo, tmp_path), fit=True, programs=())
+    assert seen["cfg"].model.layout_chunks == 4 and cfg.model.layout_chunks == 0

@@ -199,11 +199,12 @@ def plan(cfg: Config, topo: Topology, devices: list, *, mfu: float = DEFAULT_MFU
            "mesh": dict(zip(mesh.axis_names, (int(s) for s in mesh.devices.shape))),
            "hbm_bytes_per_device": topo.chip.hbm_bytes, "peak_tflops_per_device": topo.chip.peak_tflops,
            "mesh_note": note, "programs": {}}
-    if fit:
-        best, tried = fit_batch(cfg, mesh, topo, impl, mfu)
+    if fit:  # on the config as laid out on this mesh (layout chunks per batch shard), as the trainer runs it
+        best, tried = fit_batch(resolve_for_mesh(cfg, mesh), mesh, topo, impl, mfu)
         out["largest_batch"] = best
         out["batches_tried"] = {str(b): {"fits": v["fits"], "compiled": v["compiled"],
-                                         "total_bytes": (v["bytes_per_device"] or {}).get("total")}
+                                         "total_bytes": (v["bytes_per_device"] or {}).get("total"),
+                                         "error": (v["error"] or "").split("\n")[0] or None}
                                 for b, v in sorted(tried.items())}
         if best is not None:
             cfg = with_batch(cfg, best)
