@@ -72,8 +72,12 @@ def main(argv=None) -> int:
         exit_config_error(e)
     out = pathlib.Path(a.out or f"runs/demo/tokenizers/{a.modality}")
     train_items, eval_items = load_data(a.modality, a.data, a.limit)
-    result = trainers.trainer(a.modality).train(job, train_items, eval_items, out, progress=not a.no_progress,
-                                                until=a.until)
+    try:
+        result = trainers.trainer(a.modality).train(job, train_items, eval_items, out, progress=not a.no_progress,
+                                                    until=a.until)
+    except FloatingPointError as e:  # the loss diverged (e.g. train.learning_rate=1e30): one line, exit 1
+        print(f"error: {e}; lower train.learning_rate (checkpoints already written are intact)", file=sys.stderr)
+        return 1
     if a.json:
         print(json.dumps(result, default=float))
     else:
