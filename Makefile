@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 LIBTPU := $(VENV)/libtpu-aot
 LIBTPU_STAMP := $(LIBTPU)/.installed
 
-.PHONY: setup setup-tpu-compiler test demo lint clean-venv
+CUDA_AOT := $(VENV)/cuda-aot
+CUDA_AOT_STAMP := $(CUDA_AOT)/.installed
+
+.PHONY: setup setup-tpu-compiler setup-gpu-compiler test demo lint clean-venv
 
 setup: $(STAMP)
 
@@ -21,6 +24,15 @@ $(LIBTPU_STAMP): $(STAMP)
 	  "$$($(VPY) -c 'import importlib.metadata as m; print(next(r.split(";")[0] for r in m.requires("jax") if r.startswith("libtpu")))')"
 	@touch $(LIBTPU_STAMP)
 
+# The CUDA compiler plugin (no CUDA libraries, 478 MB) for `launch/plan.py --topology h100-8`: compiles for an
+# H100/H200 target without a GPU. Beside site-packages for the same reason as libtpu (omni/plan/gpu.py).
+setup-gpu-compiler: $(CUDA_AOT_STAMP)
+
+$(CUDA_AOT_STAMP): $(STAMP)
+	v=$$($(VPY) -c 'import jax; print(jax.__version__)') && \
+	  $(VPY) -m pip install -q --no-deps --upgrade --target $(CUDA_AOT) "jax-cuda12-plugin==$$v" "jax-cuda12-pjrt==$$v"
+	@touch $(CUDA_AOT_STAMP)
+
 # Re-install whenever pyproject.toml changes; idempotent otherwise.
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -28,7 +40,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-test: setup setup-tpu-compiler
+test: setup setup-tpu-compiler setup-gpu-compiler
 	$(VPY) -m pytest -q -n 2 --dist loadgroup tests
 
 demo: setup

@@ -32,10 +32,13 @@ def _human(plan: dict) -> str:
         if p["compiled"]:
             b = p["bytes_per_device"]
             verdict = "fits" if p["fits"] else "DOES NOT FIT"
+            flops = ("FLOPs unknown" if p["flops_per_step"] is None else
+                     f"{p['flops_per_step'] / 1e12:.3g} TFLOP/step, {p['step_time_s_at_mfu'] * 1e3:.3g} ms at "
+                     f"{p['mfu']:.0%} MFU")
+            kernels = f", attention {p['attention_impl']} ({p['pallas_kernels']} Pallas calls)" if p[
+                "attention_impl"] else ""
             lines.append(f"  {name:<22} {verdict:<13} {b['total'] / gib:8.2f} GiB/device "
-                         f"(args {b['arguments'] / gib:.2f}, temps {b['temporaries'] / gib:.2f}), "
-                         f"{p['flops_per_step'] / 1e12:.3g} TFLOP/step, {p['step_time_s_at_mfu'] * 1e3:.3g} ms "
-                         f"at {p['mfu']:.0%} MFU, attention {p['attention_impl']}")
+                         f"(args {b['arguments'] / gib:.2f}, temps {b['temporaries'] / gib:.2f}), {flops}{kernels}")
         else:
             first = (p["error"] or "").splitlines()[0][:160]
             lines.append(f"  {name:<22} NOT COMPILED  {first}")
@@ -46,7 +49,8 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="config path or name (tiny, demo, base, 1b, 7b)")
     ap.add_argument("--topology", action="append", required=True, help="TPU slice name; repeat for several")
-    ap.add_argument("--fit-batch", action="store_true", help="find the largest train batch that fits")
+    ap.add_argument("--fit-batch", action="store_true",
+                    help="find the largest train batch (the config's x a power of two) that fits")
     ap.add_argument("--mfu", type=float, default=0.40, help="MFU for the implied step time (default 0.40)")
     ap.add_argument("--programs", default="", help="comma-separated subset of the programs (default: all)")
     ap.add_argument("--out", default="runs/plan", help="folder for plan JSON files and libtpu logs")
@@ -60,12 +64,15 @@ def main(argv: list[str]) -> int:
 
     if not 0 < args.mfu <= 1:
         return bad(f"--mfu must be in (0, 1], got {args.mfu}")
-    from omni.config import ConfigError, load_config
     from omni.plan.topology import parse_topology
     try:
         topos = [parse_topology(t) for t in args.topology]
     except ValueError as e:
         return bad(str(e))
+    if any(t.platform == "gpu" for t in topos):
+        from omni.plan.gpu import prepare_cuda_plugin
+        prepare_cuda_plugin(log_dir=args.out)  # before jax starts its backends
+    from omni.config import ConfigError, load_config
     overrides = list(args.overrides)
     if not any(o.split("=", 1)[0].strip() == "model.attention_impl" for o in overrides):
         overrides.append("model.attention_impl=auto")
@@ -82,12 +89,12 @@ def main(argv: list[str]) -> int:
     unknown = [p for p in chosen if p not in known]
     if unknown:
         return bad(f"unknown program(s) {unknown}; expected some of {known}")
-    from omni.plan.topology import tpu_devices
+    from omni.plan.topology import target_devices
     out_dir = pathlib.Path(args.out)
     for topo in topos:
         run_dir = out_dir / f"{cfg.name}-{topo.name}"
         try:
-            devices = tpu_devices(topo, log_dir=run_dir / "libtpu")
+            devices = target_devices(topo, log_dir=run_dir / "libtpu")
         except RuntimeError as e:
             return bad(str(e))
         try:

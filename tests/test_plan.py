@@ -125,13 +125,81 @@ def test_bad_arguments_exit_2_with_one_line(argv, msg, tmp_path):
     assert r.returncode == 2 and r.stderr.startswith(msg) and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_fit_batch_bisects_to_the_largest_fitting_batch(monkeypatch):
-    """Doubling then bisection over per-shard batches, on a stand-in judge that fits up to 44 rows."""
-    cfg = load_config("tiny", ["train.grad_accum=2"])
+def test_fit_batch_doubles_or_halves_from_the_config_batch(monkeypatch):
+    """Powers of two times the config's batch, on a stand-in judge (no compile) that fits up to `limit` rows."""
+    cfg = load_config("tiny", ["train.grad_accum=2", "train.batch_size=16"])
     monkeypatch.setattr(plan_compile, "batch_shards", lambda cfg, mesh: 4)
     monkeypatch.setattr(plan_compile.P, "train_program", lambda cfg, mesh: cfg.train.batch_size)
-    monkeypatch.setattr(plan_compile, "judge", lambda build, topo, impl, mfu: {
-        "compiled": True, "fits": build() <= 44, "bytes_per_device": None})
-    best, tried = plan_compile.fit_batch(cfg, None, None, "pallas", 0.4)
-    assert best == 40                       # a multiple of grad_accum (2) x batch shards (4), <= 44
-    assert all(b % 8 == 0 for b in tried) and len(tried) <= 6
+
+    class Mesh:
+        devices = __import__("numpy").zeros((4, 1, 1))
+
+    for limit, want in ((44, 32), (200, 128), (15, 8), (7, None)):
+        monkeypatch.setattr(plan_compile, "judge", lambda build, topo, impl, mfu, limit=limit: {
+            "compiled": True, "fits": build() <= limit, "bytes_per_device": None})
+        best, tried = plan_compile.fit_batch(cfg, Mesh(), None, "pallas", 0.4)
+        assert best == want, (limit, tried)
+        assert all(b % 8 == 0 and (b // 8) & (b // 8 - 1) == 0 for b in tried)  # 8 x powers of two
+
+
+def test_h100_node_plan_compiles_the_triton_kernels_without_a_gpu(tmp_path):
+    """The same plan for an 8 x H100 node through the PyPI CUDA plugin with an XLA GPU target description (no
+    GPU here): the train step with the Pallas Triton flash kernels and the decode step, on a 2x2x2 mesh."""
+    r = subprocess.run([sys.executable, "launch/plan.py", "--config", "tiny", "--topology", "h100-8", "--json",
+                        "--programs", "train_step,decode_step", "--out", str(tmp_path),
+                        "mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["devices"] == 8 and out["chip"] == "h100" and out["target"] == "cuda:1x1x8"
+    assert out["hbm_bytes_per_device"] == 84_978_434_048
+    _check_compiled_with_kernels(out, ["train_step", "decode_step"])
+    assert r.stderr.strip() == ""  # the plugin's start-up messages go to the run's log
+
+
+def test_fit_batch_jumps_to_the_batch_the_memory_predicts(monkeypatch):
+    """With memory figures (10 GiB of state + 0.5 GiB per row, 90 GiB usable) the search jumps from the config
+    batch to the predicted power of two (3 compiles instead of 5), and gives up at once when the state alone
+    exceeds HBM; the compiler's out-of-memory message counts as a figure."""
+    cfg = load_config("tiny", ["train.grad_accum=2", "train.batch_size=16"])
+    monkeypatch.setattr(plan_compile, "batch_shards", lambda cfg, mesh: 4)
+    monkeypatch.setattr(plan_compile.P, "train_program", lambda cfg, mesh: cfg.train.batch_size)
+    gib = 2**30
+
+    class Mesh:
+        devices = __import__("numpy").zeros((4, 1, 1))
+
+    class Topo:
+        class chip:
+            hbm_bytes = 100 * gib
+
+    def judge(build, topo, impl, mfu, state=10):
+        b = build()
+        total = (state + 0.5 * b) * gib
+        if total > 95 * gib:  # the compiler refuses: only its message and the argument bytes are known
+            return {"compiled": False, "fits": False, "bytes_per_device": None, "argument_bytes_per_device":
+                    state * gib, "error": f"RESOURCE_EXHAUSTED: the total memory required for HLO temporaries "
+                                          f"({0.5 * b:.2f}G) exceeds available HBM (95.00G)."}
+        return {"compiled": True, "fits": total <= 90 * gib, "error": None,
+                "bytes_per_device": {"total": total, "arguments": state * gib}}
+    monkeypatch.setattr(plan_compile, "judge", judge)
+    best, tried = plan_compile.fit_batch(cfg, Mesh(), Topo(), "pallas", 0.4)
+    assert best == 128 and sorted(tried) == [16, 128, 256]
+    monkeypatch.setattr(plan_compile, "judge", lambda *a: judge(*a, state=95))
+    best, tried = plan_compile.fit_batch(cfg, Mesh(), Topo(), "pallas", 0.4)
+    assert best is None and len(tried) == 1
+
+
+def test_fit_batch_searches_the_config_as_laid_out_on_the_mesh(monkeypatch, tmp_path):
+    """The search compiles the step the trainer runs: one grouping chunk per batch shard (an unresolved config
+    grouped the whole global batch as one chunk on every device: 4x the activations on a v6e-64)."""
+    seen = {}
+
+    def fit_batch(cfg, *args):
+        seen["cfg"] = cfg
+        return None, {}
+    monkeypatch.setattr(plan_compile, "fit_batch", fit_batch)
+    cfg = load_config("tiny", ["model.attention_impl=auto"])
+    topo = parse_topology("v5p-8")
+    plan_compile.plan(cfg, topo, tpu_devices(topo, tmp_path), fit=True, programs=())
+    assert seen["cfg"].model.layout_chunks == 4 and cfg.model.layout_chunks == 0

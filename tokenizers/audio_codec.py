@@ -62,8 +62,8 @@ class AudioCodecConfig:
                   "commit_weight", "seed"):
             if getattr(self, k) < 0:
                 raise ValueError(f"audio codec {k} must be >= 0, got {getattr(self, k)}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"audio codec ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 < self.ema_decay < 1:
+            raise ValueError(f"audio codec ema_decay must be in (0, 1), got {self.ema_decay}")
         if not 0 <= self.quantizer_dropout <= 1:
             raise ValueError(f"audio codec quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
         return self

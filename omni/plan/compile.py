@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -35,11 +36,18 @@ def _memory(compiled) -> dict[str, int]:
     return out
 
 
-def _xla_flops(compiled, num_devices: int) -> float:
-    """FLOPs of one call of a program without Pallas kernels: XLA's per-device count times the devices."""
+def _xla_flops(compiled, num_devices: int) -> float | None:
+    """FLOPs of one call of a program without Pallas kernels: XLA's per-device count times the devices (None
+    where the backend gives no count: the CUDA plugin without a GPU)."""
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float((cost or {}).get("flops", 0.0)) * num_devices
+    flops = (cost or {}).get("flops")
+    return None if flops is None else float(flops) * num_devices
+
+
+def _pallas_kernels(hlo: str) -> int:
+    """Pallas kernels in a compiled program: Mosaic (TPU) or Triton (GPU) custom calls."""
+    return hlo.count('custom_call_target="tpu_custom_call"') + hlo.count('custom_call_target="__gpu$xla.gpu.triton"')
 
 
 def _first_lines(e: Exception) -> str:
@@ -62,7 +70,8 @@ def judge(build: Callable[[], P.Program], topo: Topology, impl: str, mfu: float)
         peak = topo.num_devices * topo.chip.peak_tflops * 1e12
 
         def set_flops(flops, source):
-            out.update(flops_per_step=flops, flops_source=source, step_time_s_at_mfu=flops / (peak * mfu))
+            if flops is not None:
+                out.update(flops_per_step=flops, flops_source=source, step_time_s_at_mfu=flops / (peak * mfu))
         if prog.flops is not None:
             set_flops(prog.flops, "analytic")
         compiled = prog.lower().compile()
@@ -70,7 +79,7 @@ def judge(build: Callable[[], P.Program], topo: Topology, impl: str, mfu: float)
         if prog.flops is None:
             set_flops(_xla_flops(compiled, topo.num_devices), "xla_cost_analysis")
         out["bytes_per_device"] = _memory(compiled)
-        out["pallas_kernels"] = compiled.as_text().count('custom_call_target="tpu_custom_call"')
+        out["pallas_kernels"] = _pallas_kernels(compiled.as_text())
         out["fits"] = out["bytes_per_device"]["total"] <= hbm * (1 - HBM_HEADROOM)
     except Exception as e:  # noqa: BLE001 - the compiler's verdict is the result
         out["error"] = _first_lines(e)
@@ -115,10 +124,29 @@ def with_batch(cfg: Config, batch: int) -> Config:
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch))
 
 
-def fit_batch(cfg: Config, mesh, topo: Topology, impl: str, mfu: float, max_per_device: int = 1024):
-    """Largest global train batch (a multiple of grad_accum x batch shards) whose train step compiles and
-    fits; doubling then bisection on the per-shard batch. -> (batch or None, {batch: verdict})."""
+_REQUIRED = re.compile(r"required for HLO temporaries \(([\d.]+)([KMGT])\)")
+
+
+def _needed_bytes(verdict: dict) -> tuple[float, float] | None:
+    """(total, arguments) bytes per device of a judged train step: from memory_analysis, or from the
+    compiler's out-of-memory message ("... required for HLO temporaries (921.82G) ..."); None if unknown."""
+    b = verdict.get("bytes_per_device")
+    if b:
+        return float(b["total"]), float(b["arguments"])
+    m = _REQUIRED.search(verdict.get("error") or "")
+    args = verdict.get("argument_bytes_per_device")
+    if m and args is not None:
+        return float(args) + float(m.group(1)) * 1024 ** "KMGT".index(m.group(2)) * 1024, float(args)
+    return None
+
+
+def fit_batch(cfg: Config, mesh, topo: Topology, impl: str, mfu: float, max_per_device: int = 4096):
+    """Largest global train batch of the form (config batch) x 2^k (k may be negative; a multiple of grad_accum x
+    batch shards) whose train step compiles and fits: from the config's batch, up while it fits, down while it
+    does not. Each try is a full compile, so the next try jumps to the power of two that the last one's memory
+    predicts (arguments fixed, the rest linear in the batch) when that is further. -> (batch or None, tried)."""
     unit = cfg.train.grad_accum * batch_shards(cfg, mesh)
+    limit = topo.chip.hbm_bytes * (1 - HBM_HEADROOM) if topo is not None else None
     tried: dict[int, dict] = {}
 
     def ok(k: int) -> bool:
@@ -127,15 +155,33 @@ def fit_batch(cfg: Config, mesh, topo: Topology, impl: str, mfu: float, max_per_
             tried[b] = judge(lambda: P.train_program(with_batch(cfg, b), mesh), topo, impl, mfu)
         return tried[b]["compiled"] and tried[b]["fits"]
 
-    if not ok(1):
-        return None, tried
-    lo, hi = 1, 2
-    while hi <= max_per_device and ok(hi):
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-    return lo * unit, tried
+    def predicted(k: int) -> int | None:
+        """The per-shard batch (a power of two, 0: none) that k's memory says fits; None if unknown."""
+        need = _needed_bytes(tried[k * unit]) if limit is not None else None
+        if need is None:
+            return None
+        total, args = need
+        if limit <= args:
+            return 0  # the state alone does not fit: no batch will
+        x = k * (limit - args) / max(total - args, 1.0)
+        return 2 ** int(math.floor(math.log2(x))) if x >= 1 else 1
+
+    k = max(1, cfg.train.batch_size // unit)
+    while not ok(k):
+        guess = predicted(k)
+        if k == 1 or guess == 0:
+            return None, tried
+        k = min(k // 2, guess) if guess else k // 2
+    while 2 * k * unit <= max_per_device * math.prod(mesh.devices.shape):
+        guess = predicted(k)
+        step = guess if guess and guess > 2 * k and guess * unit <= max_per_device * mesh.devices.size else 2 * k
+        if ok(step):
+            k = step
+        elif step > 2 * k and ok(2 * k):
+            k = 2 * k
+        else:
+            break
+    return k * unit, tried
 
 
 PROGRAMS = ("train_step", "eval_step", "decode_step")
@@ -147,17 +193,18 @@ def plan(cfg: Config, topo: Topology, devices: list, *, mfu: float = DEFAULT_MFU
     config mesh that does not fit the slice (see `adapt_mesh`; never done to a mesh given on the command line)."""
     cfg, note = adapt_mesh(cfg, topo.num_devices) if adapt else (cfg, None)
     mesh = mesh_for(cfg, topo, devices)
-    impl = resolve_impl(cfg.model.attention_impl, "tpu")
+    impl = resolve_impl(cfg.model.attention_impl, topo.platform)
     out = {"config": cfg.name, "topology": topo.name, "devices": topo.num_devices,
-           "chip": topo.chip.name, "slices": topo.num_slices, "libtpu_topology": topo.libtpu_name,
+           "chip": topo.chip.name, "slices": topo.num_slices, "target": topo.target,
            "mesh": dict(zip(mesh.axis_names, (int(s) for s in mesh.devices.shape))),
            "hbm_bytes_per_device": topo.chip.hbm_bytes, "peak_tflops_per_device": topo.chip.peak_tflops,
            "mesh_note": note, "programs": {}}
-    if fit:
-        best, tried = fit_batch(cfg, mesh, topo, impl, mfu)
+    if fit:  # on the config as laid out on this mesh (layout chunks per batch shard), as the trainer runs it
+        best, tried = fit_batch(resolve_for_mesh(cfg, mesh), mesh, topo, impl, mfu)
         out["largest_batch"] = best
         out["batches_tried"] = {str(b): {"fits": v["fits"], "compiled": v["compiled"],
-                                         "total_bytes": (v["bytes_per_device"] or {}).get("total")}
+                                         "total_bytes": (v["bytes_per_device"] or {}).get("total"),
+                                         "error": (v["error"] or "").split("\n")[0] or None}
                                 for b, v in sorted(tried.items())}
         if best is not None:
             cfg = with_batch(cfg, best)
@@ -168,6 +215,9 @@ def plan(cfg: Config, topo: Topology, devices: list, *, mfu: float = DEFAULT_MFU
     for name, make in (extra or {}).items():
         builders[name] = (lambda make=make: make(rcfg, mesh))
     for name in list(programs) + [n for n in (extra or {}) if n not in programs]:
+        if name == "train_step" and fit and out["largest_batch"] is not None:
+            out["programs"][name] = tried[out["largest_batch"]]  # compiled by the search at this batch
+            continue
         out["programs"][name] = judge(builders[name], topo, impl, mfu)
     out["batch"] = rcfg.train.batch_size
     out["batch_per_device"] = rcfg.train.batch_size / math.prod(mesh.devices.shape)

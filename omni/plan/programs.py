@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -109,19 +108,15 @@ def decode_program(cfg: Config, mesh: Mesh, batch: int | None = None, cache_len:
             return model.logits(h, modality)[:, -1], cache
 
     fn = jax.jit(step, donate_argnums=1, out_shardings=(named(sharding.logical_to_spec(
-        ("batch", "vocab"), rules, (B, cfg.vocab.build().size), mesh)), kvc_shardings(kvc)))
+        ("batch", "vocab"), rules, (B, cfg.vocab.build().size), mesh)), jax.tree.map(lambda x: x.sharding, kvc)))
     args = (_abstract_params(cfg, mesh), kvc, _sds((B, 1), jnp.int32, row), _sds((B, 1), jnp.int32, row),
             _sds((B, 1), jnp.int32, row), _sds((), jnp.int32, rep))
     return Program(fn, args, decode_flops_per_token(cfg, S) * B, B)
 
 
-def kvc_shardings(tree) -> Any:
-    return jax.tree.map(lambda x: x.sharding, tree)
-
-
 def arg_bytes_per_device(args) -> int:
-    """Bytes of the arguments' shards on the most loaded device, from shapes and shardings alone (exact,
-    and known even when the compiler rejects the program)."""
+    """Bytes of the arguments' shards on one device, from shapes and shardings alone (exact, and known even
+    when the compiler rejects the program)."""
     total = 0
     for x in jax.tree.leaves(args):
         shape = x.sharding.shard_shape(x.shape) if x.sharding is not None else x.shape

@@ -39,6 +39,12 @@ class Topology:
     def num_devices(self) -> int:
         return self.chips * self.num_slices
 
+    platform = "tpu"
+
+    @property
+    def target(self) -> str:
+        return f"tpu:{self.libtpu_name}"
+
     @property
     def libtpu_name(self) -> str:
         return f"{self.chip.topology_prefix}:{'x'.join(map(str, self.shape))}"
@@ -66,12 +72,17 @@ _NAME = re.compile(r"^(?:(\d+)x)?(v4|v5e|v5p|v6e|v5litepod|v6litepod)-(\d+)$")
 _ALIASES = {"v5litepod": "v5e", "v6litepod": "v6e"}
 
 
-def parse_topology(name: str) -> Topology:
-    """'v5p-8' -> Topology; ValueError naming the accepted forms otherwise."""
+def parse_topology(name: str):
+    """'v5p-8' -> Topology, 'h100-8' -> omni.plan.gpu.GpuTopology; ValueError naming the accepted forms."""
+    from omni.plan.gpu import parse_gpu_topology
+    gpu = parse_gpu_topology(name)
+    if gpu is not None:
+        return gpu
     m = _NAME.match(name.strip().lower())
     if not m:
-        raise ValueError(f"unknown TPU topology {name!r}: expected a slice name such as v4-8, v5e-4, v5p-8, "
-                         f"v5p-128, v6e-4, v6e-256, optionally N slices as '2xv5p-8'")
+        raise ValueError(f"unknown topology {name!r}: expected a TPU slice name such as v4-8, v5e-4, v5p-8, "
+                         f"v5p-128, v6e-4, v6e-256 (N slices: '2xv5p-8'), or GPU nodes h100-8 / h200-8 "
+                         f"(N nodes: '2xh100-8')")
     slices, gen, n = int(m.group(1) or 1), _ALIASES.get(m.group(2), m.group(2)), int(m.group(3))
     chip = TPU_CHIPS[gen]
     per = chip.cores_per_chip_in_name
@@ -107,6 +118,16 @@ def _stderr_to(path: pathlib.Path | None):
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def target_devices(topo, log_dir: str | pathlib.Path | None = None) -> list:
+    """The devices of a TPU slice or GPU node(s) for ahead-of-time compilation (the compiler plugins' start-up
+    messages go to `log_dir`/plugin_stderr.log)."""
+    if topo.platform == "gpu":
+        from omni.plan.gpu import gpu_devices
+        with _stderr_to(pathlib.Path(log_dir) / "plugin_stderr.log" if log_dir is not None else None):
+            return gpu_devices(topo)
+    return tpu_devices(topo, log_dir)
 
 
 def tpu_devices(topo: Topology, log_dir: str | pathlib.Path | None = None) -> list:
