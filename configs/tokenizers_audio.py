@@ -1,24 +1,33 @@
-"""Audio tokenizer presets: `get_config(name)` -> AudioTrainConfig ("tiny" for tests, "demo" for make demo).
+"""Audio tokenizer presets: `get_config(name)` -> AudioTrainConfig ("tiny" for tests, "demo" for make demo,
+"base" for pod scale: 8 RVQ levels x 1024 codes, 400 tokens/s).
 
 demo: 16 kHz, hop 320 (50 frames/s), 4 RVQ levels x 256 codes (vocab 1024; 2 levels = 800 bit/s in
 demo sequences), quantizer dropout so any first-k levels decode; ~6 minutes on 2 CPU cores.
 """
 from omni_tokenizers.audio_codec import AudioCodecConfig
 from omni_tokenizers.audio_train import AudioTrainConfig
-from omni_tokenizers.training import TrainLoopConfig
+
+from omni.config import LoopConfig
 
 
 def get_config(name: str = "demo") -> AudioTrainConfig:
     if name == "tiny":
         return AudioTrainConfig(
             model=AudioCodecConfig(channels=32, enc_blocks=1, dec_blocks=1, latent_dim=16, codebook_size=64),
-            train=TrainLoopConfig(steps=120, batch_size=8, learning_rate=3e-3, warmup_steps=10, log_every=20,
+            train=LoopConfig(steps=120, batch_size=8, learning_rate=3e-3, warmup_steps=10, log_every=20,
                                   eval_every=1000, checkpoint_every=60),
             segment_seconds=0.5, eval_items=4, eval_seconds=1.0, eval_quantizers=(1, 4))
     if name == "demo":
         return AudioTrainConfig(
             model=AudioCodecConfig(),
-            train=TrainLoopConfig(steps=500, batch_size=16, learning_rate=2e-3, warmup_steps=20, log_every=10,
+            train=LoopConfig(steps=500, batch_size=16, learning_rate=2e-3, warmup_steps=20, log_every=10,
                                   eval_every=250, checkpoint_every=100),
             segment_seconds=1.0, eval_items=24, eval_seconds=4.0, eval_quantizers=(2, 4))
-    raise ValueError(f"unknown audio preset {name!r}; expected 'tiny' or 'demo'")
+    if name == "base":  # 16 kHz, 50 frames/s x 8 levels x 1024 codes: 400 tokens/s, 4 kbit/s at 8 levels
+        return AudioTrainConfig(
+            model=AudioCodecConfig(channels=512, enc_blocks=8, dec_blocks=8, latent_dim=128, num_quantizers=8,
+                                   codebook_size=1024),
+            train=LoopConfig(steps=200_000, batch_size=128, learning_rate=3e-4, warmup_steps=2000, log_every=100,
+                             eval_every=5000, checkpoint_every=2000),
+            segment_seconds=2.0, eval_items=256, eval_seconds=10.0, eval_quantizers=(2, 4, 8))
+    raise ValueError(f"unknown audio preset {name!r}; expected 'tiny', 'demo' or 'base'")

@@ -5,7 +5,11 @@
 
 --config is a configs/tokenizers_*.py path, its short name (demo, tiny) or a bare preset name; the file
 defines get_config(modality). Overrides are dotted keys of the job config (model.levels=8,8,8,8,
-train.steps=200). Re-running resumes from the latest orbax checkpoint under OUT/train/checkpoints.
+train.steps=200, mesh.data=8). Image, video and audio tokenizers train through omni's one training loop
+(`omni.train`): OUT/train is a run dir like the MoT's (config.json, metrics.jsonl, tensorboard/,
+checkpoints/ with the data-iterator state); re-running resumes; SIGTERM saves and exits 0; several
+processes (launch/tpu_pod.sh, launch/slurm_gpu.sbatch, or JAX_* variables) train data-parallel over
+the mesh. The finished tokenizer (config.json + weights) and eval.json land in OUT.
 """
 from __future__ import annotations
 
@@ -39,7 +43,9 @@ def resolve_job(config: str, modality: str, overrides: list[str]):
 
 
 def load_data(modality: str, data: str, limit: int | None):
-    """(train items, held-out items) from the corpus at `data`, or synthetic media for image/video."""
+    """(train items, held-out items) as random-access sequences read lazily (corpus or TFDS fields, or a
+    weighted TFDS mixture with --data tfds:CONFIG), or synthetic media for image/video; training streams
+    them through grain."""
     if data == "synthetic":
         from omni_tokenizers.data import synthetic_images, synthetic_videos
         if modality == "image":
@@ -47,20 +53,29 @@ def load_data(modality: str, data: str, limit: int | None):
         if modality == "video":
             return synthetic_videos(limit or 256, 9, 32, seed=0), synthetic_videos(32, 9, 32, seed=1)
         raise ValueError(f"--data synthetic is only available for image and video, not {modality}")
+    if data.startswith("tfds:"):  # a MoT config naming a TFDS dataset or mixture (data.tfds_*)
+        from omni.config import load_config
+        cfg = load_config(data[len("tfds:"):])
+        return trainers.tfds_split(modality, cfg, "train"), trainers.tfds_split(modality, cfg, "validation")
     if not pathlib.Path(data).exists():
         raise ValueError(f"corpus not found at {data}; build it with launch/build_corpus.py or pass --data")
-    return (trainers.corpus_split(modality, data, "train", limit),
+    # training reads only the examples that have the modality (an index of them is made first); text is
+    # read once by SentencePiece, so it needs none
+    return (trainers.corpus_split(modality, data, "train", limit, index=modality != "text"),
             trainers.corpus_split(modality, data, "validation"))
 
 
 def main(argv=None) -> int:
+    from omni.train.preemption import install_early_handler
+    install_early_handler()  # a SIGTERM while importing/compiling still ends in a checkpoint and exit 0
     flags.FLAGS.mark_as_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modality", required=True, choices=MODALITIES)
     ap.add_argument("--config", default="demo", help="configs/tokenizers_*.py path or name, or a preset")
-    ap.add_argument("--data", default="runs/demo/corpus", help="corpus data_dir, or 'synthetic'")
+    ap.add_argument("--data", default="runs/demo/corpus",
+                    help="corpus data_dir, 'synthetic', or tfds:CONFIG (the TFDS dataset/mixture a config names)")
     ap.add_argument("--out", default=None, help="output dir (default runs/demo/tokenizers/MODALITY)")
-    ap.add_argument("--limit", type=int, default=None, help="use at most this many training items")
+    ap.add_argument("--limit", type=int, default=None, help="use at most the first LIMIT training examples")
     ap.add_argument("--until", type=int, default=None, help="stop (checkpointed) at this step; rerun resumes")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -70,16 +85,32 @@ def main(argv=None) -> int:
         job = resolve_job(a.config, a.modality, a.overrides)
     except ValueError as e:  # ConfigError, and the tokenizer configs' own validate()
         exit_config_error(e)
+
+    from omni.train import distributed
+    distributed.initialize()  # before any JAX backend is touched (multi-process: jax.distributed)
+
+    from omni.config import ConfigError
+    from omni.train import NonFiniteError
+    try:
+        train_items, eval_items = load_data(a.modality, a.data, a.limit)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     out = pathlib.Path(a.out or f"runs/demo/tokenizers/{a.modality}")
-    train_items, eval_items = load_data(a.modality, a.data, a.limit)
     try:
         result = trainers.trainer(a.modality).train(job, train_items, eval_items, out, progress=not a.no_progress,
                                                     until=a.until)
-    except FloatingPointError as e:  # the loss diverged (e.g. train.learning_rate=1e30): one line, exit 1
-        print(f"error: {e}; lower train.learning_rate (checkpoints already written are intact)", file=sys.stderr)
+    except (ConfigError, NonFiniteError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
+    if not distributed.is_main():
+        return 0
     if a.json:
         print(json.dumps(result, default=float))
+    elif "report" not in result and "held_out" not in result and a.modality != "text":
+        state = "preempted (SIGTERM)" if result.get("preempted") else f"stopped at step {result['step']}"
+        print(f"{a.modality} tokenizer: {state}, checkpoint {result.get('checkpoint_step')} in {out / 'train'}; "
+              "rerun to resume")
     else:
         print(f"{a.modality} tokenizer saved to {out}; held-out: {result.get('eval', result.get('held_out'))}")
     return 0

@@ -205,6 +205,55 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LoopConfig(TrainConfig):
+    """The loop settings of a task whose config nests them in one section (tokenizer jobs): `TrainConfig`
+    plus what the MoT `Config` keeps at its top level (`steps`, `checkpoint_every`, `seed`). `seq_len`,
+    `grad_accum` and `eval_batches` are the MoT's; tokenizer tasks need grad_accum=1 and ignore the others."""
+
+    steps: int = 1000
+    checkpoint_every: int = 200
+    seed: int = 0
+    b2: float = 0.99
+    weight_decay: float = 0.0
+
+    def validate(self):
+        super().validate()
+        if self.steps <= 0:
+            raise ConfigError(f"train.steps must be > 0, got {self.steps}")
+        if self.checkpoint_every <= 0:
+            raise ConfigError(f"train.checkpoint_every must be > 0, got {self.checkpoint_every}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsDatasetConfig:
+    """One TFDS dataset of a mixture (`data.tfds_mixture`): which features are which modality, its sampling
+    weight (tokenizer training and the MoT's task sampling), its splits and audio sample rate."""
+
+    name: str = ""
+    weight: float = 1.0
+    features: tuple[tuple[str, str], ...] = ()   # (modality, feature path), e.g. ("text", "captions/text")
+    splits: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "validation"))
+    sample_rate: int = 16000
+    data_dir: str = ""
+
+    def validate(self, where: str = "data.tfds_mixture"):
+        if not self.name.strip():
+            raise ConfigError(f"{where}.name must name a TFDS dataset, got {self.name!r}")
+        if not (self.weight > 0 and self.weight < float("inf")):
+            raise ConfigError(f"{where}.weight must be a finite number > 0, got {self.weight}")
+        if not self.features:
+            raise ConfigError(f"{where}.features must map modalities to feature paths, e.g. [[\"text\",\"caption\"]]")
+        for m, _ in self.features:
+            if m not in ("text", "image", "audio", "video"):
+                raise ConfigError(f"{where}.features: unknown modality {m!r}")
+        if self.sample_rate <= 0:
+            raise ConfigError(f"{where}.sample_rate must be > 0, got {self.sample_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where training tokens come from and how examples become packed rows (docs/data.md)."""
 
@@ -241,6 +290,9 @@ class DataConfig:
     tfds_features: tuple[tuple[str, str], ...] = ()
     tfds_splits: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "validation"))
     tfds_sample_rate: int = 16000       # sample rate of the TFDS audio feature (resampled to 16 kHz)
+    # A weighted mixture of TFDS datasets instead of one: tokenized into token_dir/<name>/ each, sampled by
+    # weight for the MoT's tasks and for tokenizer training (docs/data.md).
+    tfds_mixture: tuple[TfdsDatasetConfig, ...] = ()
     shard_size: int = 1024              # examples per token shard (the unit of resumption)
     tokenize_batch_size: int = 64
 
@@ -273,6 +325,13 @@ class DataConfig:
         for m, _ in self.tfds_features:
             if m not in ("text", "image", "audio", "video"):
                 raise ConfigError(f"data.tfds_features: unknown modality {m!r}")
+        if self.tfds_mixture and self.tfds_name:
+            raise ConfigError("data.tfds_mixture and data.tfds_name exclude each other: name one dataset or a mixture")
+        names = [d.name for d in self.tfds_mixture]
+        for i, d in enumerate(self.tfds_mixture):
+            d.validate(f"data.tfds_mixture[{i}]")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"data.tfds_mixture names must be unique (each gets token_dir/<name>), got {names}")
 
 
 @dataclasses.dataclass(frozen=True)

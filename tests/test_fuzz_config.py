@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from omni.config import ConfigError, apply_overrides, call_config_file, exec_config_file, load_config
+from omni.config import Config, ConfigError, apply_overrides, call_config_file, exec_config_file, load_config
 from omni.model import model_stats
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def test_configs_directory_is_covered():
 @pytest.mark.parametrize("name", sorted(JOBS))
 def test_every_field_runs_or_is_refused_naming_its_key(name):
     base = JOBS[name]
-    is_model = hasattr(base, "mesh")
+    is_model = isinstance(base, Config)  # tokenizer jobs have a mesh section too, but no MoT to build
     failures, accepted = [], 0
     for key in _leaves(base):
         for value in VALUES:

@@ -3,6 +3,7 @@ id layout, save/load, baselines and the documented input errors. Tolerances are 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import jax
@@ -13,11 +14,11 @@ from flax import nnx
 from omni_tokenizers import audio_baseline, audio_dsp, audio_losses
 from omni_tokenizers.audio import AudioTokenizer
 from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
-from omni_tokenizers.audio_train import check_clips, crop_batches, train
+from omni_tokenizers.audio_train import check_clips, crop_transform, train
 from omni_tokenizers.registry import load_tokenizer
 from omni_tokenizers.resample import resample
 from omni_tokenizers.rvq import ResidualVQ
-from omni_tokenizers.training import fit
+from omni_tokenizers.training import restore_models, tokenizer_task
 
 from configs.tokenizers_audio import get_config
 
@@ -244,31 +245,38 @@ def test_round_trip_after_short_fit(fitted):
     assert (out / "eval.json").is_file() and (out / "weights.safetensors").is_file()
 
 
-def test_crop_batches_deterministic_and_clip_checks():
-    data = crop_batches(check_clips(list(harmonic(3, 0.4, seed=8)), "clips"), 4, 3200, seed=0, min_gain=0.5)
-    a, b, c = data(5), data(5), data(6)
-    assert a["wave"].shape == (4, 3200) and a["wave"].dtype == np.float32
-    np.testing.assert_array_equal(a["wave"], b["wave"])  # batch s is a function of (seed, s): exact resume
-    np.testing.assert_array_equal(a["key"], b["key"])
+def test_crop_transform_deterministic_and_clip_checks():
+    crop = crop_transform(3200, min_gain=0.5)
+    clips = check_clips(list(harmonic(3, 0.4, seed=8)), "clips")
+    a, b, c = (crop(clips[0], np.random.default_rng(s)) for s in (5, 5, 6))
+    assert a["wave"].shape == (3200,) and a["wave"].dtype == np.float32
+    np.testing.assert_array_equal(a["wave"], b["wave"])  # a function of (item, rng): grain makes it resumable
     assert not np.array_equal(a["wave"], c["wave"])
     assert np.abs(a["wave"]).max() <= 0.95 + 1e-6
+    short = crop(clips[0][:1000], np.random.default_rng(0))["wave"]  # shorter than the segment: zero-padded
+    assert short.shape == (3200,) and not short[1000:].any()
     for bad, msg in (([], "empty"), ([np.zeros((2, 2), np.float32)], r"\[T\]"), ([np.array([2.0])], "-1, 1")):
         with pytest.raises(ValueError, match=msg):
             check_clips(bad, "clips")
+    with pytest.raises(ValueError, match="training clip"):
+        crop(np.array([np.nan, 0.0], np.float32), np.random.default_rng(0))
 
 
 def test_checkpoint_restores_codebooks(fitted):
-    """A fresh model restored from the fit's last orbax checkpoint equals the saved tokenizer, EMA
-    codebooks (non-Param state) included."""
+    """The modules restored from the fit's last orbax checkpoint equal the saved tokenizer, EMA codebooks
+    (non-Param state) included."""
     tok, _, out = fitted
     job = get_config("tiny")
-    model = AudioTokenizer(job.model).model
-    assert not np.allclose(model.rvq.codebooks[...], tok.model.rvq.codebooks[...])
-    fit(model, codec_loss, lambda step: None, job.train, workdir=out / "train", progress=False)  # restore only
+    fresh = AudioTokenizer(job.model)
+    assert not np.allclose(fresh.model.rvq.codebooks[...], tok.model.rvq.codebooks[...])
+    task = tokenizer_task("audio", job, fresh, codec_loss, [], crop_transform(8000, 0.5), out)
+    model = restore_models(task)["model"]
     assert bool(model.rvq.initialized[0])
     for name in ("codebooks", "cluster_size", "embed_sum"):
         np.testing.assert_array_equal(getattr(model.rvq, name)[...], getattr(tok.model.rvq, name)[...])
     np.testing.assert_array_equal(model.decoder.out.kernel[...], tok.model.decoder.out.kernel[...])
+    rows = [json.loads(line) for line in (out / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert {"mel", "commit", "code_usage", "grad_norm", "examples_per_s"} <= set(rows[-1])
 
 
 # ---- baselines ---------------------------------------------------------------------------------

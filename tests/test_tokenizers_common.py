@@ -1,5 +1,7 @@
 """Quantizers, metrics, save/load helpers, the registry, the training loop and the unified vocabulary."""
+import dataclasses
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,6 @@ from flax import nnx
 from omni_tokenizers import base, registry
 from omni_tokenizers.metrics import psnr, ssim
 from omni_tokenizers.quantizers import FSQ, LFQ, code_histogram, codebook_usage, make_quantizer
-from omni_tokenizers.training import TrainLoopConfig, fit
 
 # ---- quantizers -------------------------------------------------------------------------------
 
@@ -171,39 +172,65 @@ def test_registry_dispatch_and_load_all(tmp_path):
     assert {"text_sentencepiece", "image_conv", "video_causal", "audio_rvq"} <= set(registry.KINDS)
 
 
-# ---- training loop ----------------------------------------------------------------------------
+# ---- training through the one loop --------------------------------------------------------------
 
 class _Lin(nnx.Module):
     def __init__(self):
         self.lin = nnx.Linear(4, 1, rngs=nnx.Rngs(0))
 
 
-def _loss(m, batch):
-    x, y = batch
-    mse = jnp.mean((m.lin(x)[:, 0] - y) ** 2)
-    return mse, {"mse": mse}
+W_TRUE = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+_X = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
 
 
-def _data(step):
-    x = np.random.default_rng(step).normal(size=(16, 4)).astype(np.float32)
-    return x, x @ np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+def _lin_fit(out, until=None, model=None, **train):
+    from omni_tokenizers.training import fit
+
+    from omni.config import LoopConfig, MeshConfig
+
+    loop = LoopConfig(**{**dict(steps=60, batch_size=16, learning_rate=0.1, warmup_steps=5, log_every=10,
+                                eval_every=30, checkpoint_every=20), **train})
+
+    @dataclasses.dataclass
+    class Job:
+        model: dict = dataclasses.field(default_factory=lambda: model or {"kind": "linear"})
+        train: LoopConfig = loop
+        mesh: MeshConfig = MeshConfig()
+
+    class Tok:  # the minimal tokenizer surface fit() needs: a model, refresh, save
+        model = _Lin()
+
+        def refresh(self):
+            pass
+
+        def save(self, d):
+            (pathlib.Path(d) / "w.json").write_text(json.dumps(np.asarray(self.model.lin.kernel[...]).tolist()))
+
+    def loss(m, batch, key):
+        mse = jnp.mean((m.lin(batch["x"])[:, 0] - batch["y"]) ** 2)
+        return mse, {"mse": mse}
+
+    tok = Tok()
+    result = fit("linear", Job(), tok, loss, _X, lambda x, rng: {"x": x, "y": x @ W_TRUE}, out,
+                 evaluate=lambda t: {"w0": float(t.model.lin.kernel[0, 0])}, init=_Lin, progress=False, until=until)
+    return tok, result
 
 
-def test_fit_learns_and_resumes_exactly(tmp_path):
-    cfg = TrainLoopConfig(steps=60, learning_rate=0.1, warmup_steps=5, log_every=10, eval_every=30,
-                          checkpoint_every=20)
-    straight = _Lin()
-    r = fit(straight, _loss, _data, cfg, tmp_path / "a", eval_fn=lambda m: {"w0": m.lin.kernel[0, 0]},
-            progress=False)
-    assert r["train"]["mse"] < 0.05 * float(_loss(_Lin(), _data(0))[0])  # it learns
+def test_fit_through_the_one_loop_learns_and_resumes_exactly(tmp_path):
+    straight, r = _lin_fit(tmp_path / "a")
+    initial = float(jnp.mean((_Lin().lin(_X)[:, 0] - _X @ W_TRUE) ** 2))
+    assert r["last"]["mse"] < 0.05 * initial  # it learns
     assert abs(r["eval"]["w0"] - 1.0) < 0.2
-    records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in records if x["split"] == "eval"] == [30, 60]
-    interrupted = _Lin()
-    assert fit(interrupted, _loss, _data, cfg, tmp_path / "b", progress=False, until=37)["step"] == 37
-    resumed = _Lin()
-    fit(resumed, _loss, _data, cfg, tmp_path / "b", progress=False)
-    np.testing.assert_array_equal(np.asarray(resumed.lin.kernel[...]), np.asarray(straight.lin.kernel[...]))
+    rows = [json.loads(line) for line in (tmp_path / "a" / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in rows if x["kind"] == "eval"] == [30, 60]
+    assert [x["step"] for x in rows if x["kind"] == "train"] == [10, 20, 30, 40, 50, 60]
+    assert (tmp_path / "a" / "w.json").is_file() and (tmp_path / "a" / "eval.json").is_file()
+    assert json.loads((tmp_path / "a" / "train" / "config.json").read_text())["train"]["steps"] == 60
+    assert _lin_fit(tmp_path / "b", until=37)[1]["step"] == 37
+    resumed, _ = _lin_fit(tmp_path / "b")
+    np.testing.assert_array_equal(np.asarray(resumed.model.lin.kernel[...]), np.asarray(straight.model.lin.kernel[...]))
+    with pytest.raises(ValueError, match="another model"):  # a checkpoint of another model is not resumed
+        _lin_fit(tmp_path / "b", model={"kind": "other"}, steps=80)
 
 
 # ---- unified vocabulary from the tokenizers ---------------------------------------------------
@@ -244,3 +271,26 @@ def test_vocab_ranges_disjoint_and_complete():
     np.testing.assert_array_equal(covered, 1)  # disjoint and complete
     with pytest.raises(ValueError):
         vocab.to_global("image", [toks["image"].vocab_size])
+
+
+def test_base_presets_are_typed_with_their_tokens_per_item():
+    """Pod-scale presets (configs/tokenizers_base.py): shapes only, nothing allocated."""
+    from omni_tokenizers.programs import abstract_tokenizer, item_shape
+    from omni_tokenizers.trainers import preset
+
+    for m, shape, tokens in (("image", (256, 256, 3), 256), ("video", (17, 128, 128, 3), 1280)):
+        job = preset(m, "base").validate()
+        assert item_shape(m, job) == shape
+        assert abstract_tokenizer(m, job).tokens_per_item(shape) == tokens
+    audio = preset("audio", "base").validate()
+    assert abstract_tokenizer("audio", audio).tokens_per_item((16000,)) == 400  # 50 frames/s x 8 levels
+    assert preset("text", "base").validate().model.vocab_size == 32000
+
+
+def test_no_tokenizer_module_builds_its_own_optimizer_or_checkpoints(repo_root):
+    """The one trainer (omni/train) owns optimizers, checkpoints and metrics; tokenizers/ only describes tasks."""
+    import re
+    for path in sorted((repo_root / "tokenizers").glob("*.py")):
+        src = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(optax|orbax)", src, re.M), path.name
+        assert "CheckpointManager" not in src and "MetricsWriter" not in src, path.name

@@ -1,4 +1,5 @@
 """Image tokenizer: short fit reconstruction bound, ids, save/load, jit, bad inputs, launcher resume."""
+import dataclasses
 import json
 
 import jax
@@ -20,7 +21,7 @@ PSNR_BOUND_DB = 18.0
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("image_tok")
     job = image_train.preset("tiny")
-    job.train.steps = 100
+    job.train = dataclasses.replace(job.train, steps=100)
     result = image_train.train(job, synthetic_images(256, 32, seed=0), synthetic_images(32, 32, seed=1), out,
                                progress=False)
     return ImageTokenizer.load(out), out, result
@@ -101,7 +102,7 @@ def test_lfq_variant_and_16x():
         ImageTokenizerConfig(quantizer="lfq", levels=(8, 8)).validate()
 
 
-def test_launcher_trains_with_checkpoints(tmp_path):
+def test_launcher_trains_with_checkpoints(tmp_path, capsys):
     """End to end through launch/train_tokenizer.py (resume exactness itself: test_tokenizers_common)."""
     import importlib.util
     import pathlib
@@ -116,6 +117,12 @@ def test_launcher_trains_with_checkpoints(tmp_path):
     assert sorted(p.name for p in (tmp_path / "train" / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "3"]
     steps = [json.loads(line)["step"] for line in (tmp_path / "train" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
+    assert not (tmp_path / "config.json").exists()  # stopped early: the weights live in the checkpoint only
+    assert launcher.main(args[:-2]) == 0  # resumes at 3, finishes at 4, saves the tokenizer
     assert load_tokenizer(tmp_path).config.channels == (8, 8)
-    with pytest.raises(ValueError, match="only available for image and video"):
-        launcher.main(["--modality", "text", "--data", "synthetic", "--out", str(tmp_path / "t")])
+    rows = [json.loads(line) for line in (tmp_path / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert {"loss", "psnr", "grad_norm", "learning_rate", "examples_per_s", "tflops_per_device"} <= set(rows[-1])
+    assert json.loads((tmp_path / "train" / "config.json").read_text())["model"]["channels"] == [8, 8]
+    assert launcher.main(["--modality", "text", "--data", "synthetic", "--out", str(tmp_path / "t")]) == 2
+    assert "only available for image and video" in capsys.readouterr().err

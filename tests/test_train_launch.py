@@ -36,6 +36,23 @@ def test_slurm_dry_run_prints_the_srun_command(repo_root):
     assert r.returncode == 2 and "not inside a SLURM job" in r.stderr
 
 
+def test_launchers_run_the_tokenizer_entries(repo_root):
+    out = subprocess.run(["bash", str(repo_root / "launch/tpu_pod.sh"), "--dry-run", "--tpu", "pod1", "--zone", "z",
+                          "--repo", "/srv/omni", "--entry", "train_tokenizer", "--", "--modality", "image",
+                          "--config", "base", "--out", "/mnt/tok/image"], capture_output=True, text=True,
+                         check=True).stdout
+    assert ("OMNI_DISTRIBUTED=1 /srv/omni/.venv/bin/python launch/train_tokenizer.py --no-progress --modality image "
+            "--config base --out /mnt/tok/image") in out
+    env = {"PATH": "/usr/bin:/bin", "OMNI_REPO": "/srv/omni"}
+    out = subprocess.run(["bash", str(repo_root / "launch/slurm_gpu.sbatch"), "--dry-run", "--entry", "tokenize_corpus",
+                          "--config", "base"], capture_output=True, text=True, check=True, env=env).stdout
+    assert "/srv/omni/.venv/bin/python launch/tokenize_corpus.py --no-progress --config base" in out
+    for cmd in (["bash", str(repo_root / "launch/tpu_pod.sh"), "--tpu", "p", "--zone", "z", "--entry", "nope", "--",
+                 "x"], ["bash", str(repo_root / "launch/slurm_gpu.sbatch"), "--dry-run", "--entry", "nope", "x"]):
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert r.returncode == 2 and "--entry must be" in r.stderr
+
+
 @pytest.mark.parametrize("env,expected", [
     ({}, False),
     ({"JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1", "JAX_COORDINATOR_ADDRESS": "h:1234"}, True),

@@ -58,10 +58,31 @@ class AudioTokenizer(Tokenizer):
             return nnx.merge(graphdef, state).decode(codes)
 
         self._enc, self._dec = enc, dec  # compiled once per input shape, weights passed as arguments
+        self._graphdef, self._mesh = graphdef, None
+
+    def encode_fn(self, state, wave, k: int | None = None):
+        """(state, wave [B, T], T a multiple of hop) -> int32 ids [B, k * frames] level by level; traceable
+        (sharded tokenization, ahead-of-time programs)."""
+        k = self.num_quantizers if k is None else k
+        codes = nnx.merge(self._graphdef, state).encode(wave, k)  # [B, N, k]
+        offsets = (jnp.arange(k, dtype=jnp.int32) * self.codebook_size)[None, :, None]
+        return (codes.transpose(0, 2, 1) + offsets).reshape(codes.shape[0], -1).astype(jnp.int32)
+
+    def shard(self, mesh) -> None:
+        """Encode batches split over `mesh`'s devices (weights replicated); same ids as on one device."""
+        from omni_tokenizers.base import batch_split, replicated
+
+        self._mesh = mesh
+        self._state = jax.device_put(self._state, replicated(mesh))
+        graphdef = self._graphdef
+        self._enc = jax.jit(lambda state, wave, k: nnx.merge(graphdef, state).encode(wave, k), static_argnums=2,
+                            in_shardings=(replicated(mesh), batch_split(mesh)), out_shardings=batch_split(mesh))
 
     def refresh(self) -> None:
         """Re-reads the model's current weights (call after training steps changed them)."""
         self._state = nnx.split(self.model)[1]
+        if self._mesh is not None:
+            self.shard(self._mesh)
 
     # -- shapes --------------------------------------------------------------------------------
     @property

@@ -153,11 +153,12 @@ class AudioCodec(nnx.Module):
         return self.decode_latents(zq), codes, parts
 
 
-def codec_loss(model: AudioCodec, batch: dict) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Training objective for `omni_tokenizers.training.fit`: batch {"wave": [B, T], "key": PRNG key}."""
+def codec_loss(model: AudioCodec, batch: dict, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Training objective (omni_tokenizers.training.fit): batch {"wave": [B, T]}; `key` drives quantizer
+    dropout and dead-code restarts."""
     cfg = model.cfg
     wave = batch["wave"]
-    recon, _, parts = model(wave, batch["key"], train=True)
+    recon, _, parts = model(wave, key, train=True)
     mel = audio_losses.multiscale_mel_loss(wave, recon, cfg.sample_rate)
     total = cfg.mel_weight * mel + cfg.commit_weight * parts["commit"]
     out = {"mel": mel, "commit": parts["commit"], "code_usage": parts["code_usage"]}

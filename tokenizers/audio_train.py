@@ -1,23 +1,26 @@
 """Training and held-out evaluation of the audio tokenizer (presets in configs/tokenizers_audio.py).
 
-Batches are random fixed-length crops of the training clips with a random gain; held-out metrics are
+Batches are random fixed-length crops of the training clips with a random gain, streamed through grain
+and trained by omni's one training loop (omni_tokenizers.training); held-out metrics are
 mel distance and SI-SNR of whole clips at each evaluated number of levels, optionally next to the
 classical baseline codec at >= the same bits (omni_tokenizers.audio_baseline).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 from collections.abc import Sequence
 
-import jax
 import numpy as np
+from flax import nnx
 from omni_tokenizers.audio import AudioTokenizer
 from omni_tokenizers.audio_baseline import baseline_roundtrip
-from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
+from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig, codec_loss
 from omni_tokenizers.audio_losses import mel_distance, si_snr
-from omni_tokenizers.training import TrainLoopConfig, fit
+from omni_tokenizers.data import first_items
+from omni_tokenizers.training import fit
+
+from omni.config import LoopConfig, MeshConfig
 
 
 @dataclasses.dataclass
@@ -25,7 +28,8 @@ class AudioTrainConfig:
     """Codec + optimizer + data settings for one audio tokenizer fit."""
 
     model: AudioCodecConfig = dataclasses.field(default_factory=AudioCodecConfig)
-    train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
+    train: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
     segment_seconds: float = 1.0       # training crop length
     min_gain: float = 0.3              # random gain in [min_gain, 1] x (0.95 / clip peak)
     eval_items: int = 24               # held-out clips for periodic and final metrics
@@ -35,6 +39,7 @@ class AudioTrainConfig:
     def validate(self) -> AudioTrainConfig:
         self.model.validate()
         self.train.validate()
+        self.mesh.validate()
         if self.segment_seconds * self.model.sample_rate < self.model.hop * 4:
             raise ValueError(f"segment_seconds={self.segment_seconds} is shorter than 4 frames")
         if not 0 < self.min_gain <= 1:
@@ -52,41 +57,40 @@ class AudioTrainConfig:
         return self
 
 
+def check_clip(c, name: str) -> np.ndarray:
+    """A non-empty finite float [T] clip in [-1, 1] -> a float32 copy (ValueError naming `name` otherwise)."""
+    c = np.asarray(c)
+    if c.ndim != 1 or c.size == 0 or not np.issubdtype(c.dtype, np.floating):
+        raise ValueError(f"{name} must be a non-empty float waveform [T], got {c.dtype} {c.shape}")
+    if not np.all(np.isfinite(c)) or np.abs(c).max() > 1:
+        raise ValueError(f"{name} must be finite with values in [-1, 1]")
+    return c.astype(np.float32)
+
+
 def check_clips(clips: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
     """Non-empty list of finite float [T] clips in [-1, 1] -> float32 copies."""
     if len(clips) == 0:
         raise ValueError(f"{name} is empty; expected at least one float32 [T] waveform")
-    out = []
-    for i, c in enumerate(clips):
-        c = np.asarray(c)
-        if c.ndim != 1 or c.size == 0 or not np.issubdtype(c.dtype, np.floating):
-            raise ValueError(f"{name}[{i}] must be a non-empty float waveform [T], got {c.dtype} {c.shape}")
-        if not np.all(np.isfinite(c)) or np.abs(c).max() > 1:
-            raise ValueError(f"{name}[{i}] must be finite with values in [-1, 1]")
-        out.append(c.astype(np.float32))
-    return out
+    return [check_clip(c, f"{name}[{i}]") for i, c in enumerate(clips)]
 
 
-def crop_batches(clips: list[np.ndarray], batch_size: int, segment: int, seed: int, min_gain: float):
-    """step -> {"wave": float32 [B, segment], "key": PRNG key}; deterministic in (seed, step)."""
-    peaks = [max(float(np.abs(c).max()), 1e-4) for c in clips]
+def crop_transform(segment: int, min_gain: float):
+    """(clip [T], rng) -> {"wave": float32 [segment]}: a random crop (preferring crops that are not near-silent)
+    at a random gain in [min_gain, 1] x (0.95 / clip peak), zero-padded when the clip is shorter."""
 
-    def data(step: int) -> dict:
-        rng = np.random.default_rng((seed, step))
-        out = np.zeros((batch_size, segment), np.float32)
-        for b in range(batch_size):
-            i = int(rng.integers(len(clips)))
-            c = clips[i]
-            for _ in range(4):  # prefer crops that are not near-silent
-                start = int(rng.integers(max(1, len(c) - segment + 1)))
-                piece = c[start:start + segment]
-                if np.sqrt(np.mean(piece ** 2)) > 0.02 * peaks[i]:
-                    break
-            gain = rng.uniform(min_gain, 1.0) * 0.95 / peaks[i]
-            out[b, :len(piece)] = np.clip(piece * gain, -1, 1)
-        return {"wave": out, "key": jax.random.PRNGKey(rng.integers(2 ** 31))}
+    def transform(clip, rng: np.random.Generator) -> dict:
+        c = check_clip(clip, "training clip")
+        peak = max(float(np.abs(c).max()), 1e-4)
+        for _ in range(4):
+            start = int(rng.integers(max(1, len(c) - segment + 1)))
+            piece = c[start:start + segment]
+            if np.sqrt(np.mean(piece ** 2)) > 0.02 * peak:
+                break
+        out = np.zeros(segment, np.float32)
+        out[:len(piece)] = np.clip(piece * (rng.uniform(min_gain, 1.0) * 0.95 / peak), -1, 1)
+        return {"wave": out}
 
-    return data
+    return transform
 
 
 def reconstruct(tok: AudioTokenizer, clips: list[np.ndarray], levels: Sequence[int], batch_size: int = 32
@@ -164,28 +168,25 @@ def compare_levels(tok: AudioTokenizer, clips: list[np.ndarray], levels: Sequenc
 def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: Sequence[np.ndarray],
           out_dir: str | pathlib.Path, progress: bool = True, until: int | None = None,
           baseline: bool = True) -> dict:
-    """Fits the codec on 16 kHz float clips, saves the tokenizer to out_dir, writes eval.json."""
+    """Fits the codec on 16 kHz float clips (a sequence: corpus field, list), streamed through grain; saves
+    the tokenizer to out_dir and writes eval.json; returns the report (or the run's result if stopped early)."""
     job.validate()
     out_dir = pathlib.Path(out_dir)
-    train_clips = check_clips(train_clips, "train_clips")
-    eval_clips = check_clips(eval_clips, "eval_clips")[:job.eval_items]
+    check_clip(first_items(train_clips, 1, "training clips")[0], "train_clips[0]")
+    eval_clips = check_clips(first_items(eval_clips, job.eval_items, "held-out clips"), "eval_clips")
     sr = job.model.sample_rate
     short = [c[:int(job.eval_seconds * sr)] for c in eval_clips]
-    tok = AudioTokenizer(job.model)
-    data = crop_batches(train_clips, job.train.batch_size, int(job.segment_seconds * sr), job.train.seed,
-                        job.min_gain)
+    tok = AudioTokenizer(job.model, model=nnx.eval_shape(lambda: AudioCodec(job.model)))
 
-    def eval_fn(model):
-        tok.refresh()
-        return evaluate(tok, short, job.eval_quantizers)
+    def final(t, result):
+        report = {"step": result["step"], "train_seconds": result["seconds"],
+                  "held_out": evaluate(t, eval_clips, job.eval_quantizers)}
+        if baseline:
+            report["vs_baseline"] = compare_levels(t, eval_clips, job.eval_quantizers)
+        return report
 
-    result = fit(tok.model, codec_loss, data, job.train, workdir=out_dir / "train", eval_fn=eval_fn,
-                 progress=progress, desc="audio", until=until)
-    tok.refresh()
-    tok.save(out_dir)
-    report = {"step": result["step"], "train_seconds": result["seconds"],
-              "held_out": evaluate(tok, eval_clips, job.eval_quantizers)}
-    if baseline:
-        report["vs_baseline"] = compare_levels(tok, eval_clips, job.eval_quantizers)
-    (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
-    return report
+    result = fit("audio", job, tok, codec_loss, train_clips,
+                 crop_transform(int(job.segment_seconds * sr), job.min_gain), out_dir,
+                 evaluate=lambda t: evaluate(t, short, job.eval_quantizers), final=final,
+                 init=lambda: AudioCodec(job.model), progress=progress, until=until)
+    return result.get("report", result)

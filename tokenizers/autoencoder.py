@@ -72,8 +72,19 @@ class AutoencoderTokenizer(base.Tokenizer):
             return jnp.clip(m.decode_codes(zq), 0.0, 1.0)
 
         self._state = state
+        self.encode_fn = enc  # (state, x) -> ids: traceable, for sharded or ahead-of-time programs
         self._enc = jax.jit(enc)
         self._dec = jax.jit(dec, static_argnums=2)
+        if getattr(self, "_mesh", None) is not None:
+            self.shard(self._mesh)
+
+    def shard(self, mesh) -> None:
+        """Encode batches split over `mesh`'s devices (batch axis over all its axes, weights replicated);
+        the batch size must be a multiple of the mesh size. Ids are the same as on one device."""
+        self._mesh = mesh
+        self._state = jax.device_put(self._state, base.replicated(mesh))
+        self._enc = jax.jit(self.encode_fn, in_shardings=(base.replicated(mesh), base.batch_split(mesh)),
+                            out_shardings=base.batch_split(mesh))
 
     def refresh(self) -> None:
         """Re-reads the model's weights (call after training the model in place)."""

@@ -1,11 +1,10 @@
 """What the image and video trainers share: the quantizer's loss terms and fit -> save -> eval.json.
 
-Both train a `QuantizedAutoencoder` on uint8 media [N, (F,) H, W, 3] with random horizontal flips;
+Both train a `QuantizedAutoencoder` on uint8 media items [(F,) H, W, 3] with random horizontal flips;
 `image_train` and `video_train` add their presets, reconstruction loss and held-out metrics.
 """
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -13,20 +12,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omni_tokenizers.data import to_float
+from flax import nnx
+from omni_tokenizers.data import first_items, flip, to_float
 from omni_tokenizers.quantizers import LFQ
 from omni_tokenizers.training import fit
 
-from omni.config import to_dict
-
 
 class JobChecks:
-    """Train-config mixin: `validate()` checks the model and loop configs and `eval_items`."""
+    """Train-config mixin: `validate()` checks the model, loop and mesh configs and `eval_items`."""
 
     def validate(self):
         self.model.validate()
         self.loss.validate()
         self.train.validate()
+        self.mesh.validate()
         if self.eval_items <= 0:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
         return self
@@ -42,35 +41,42 @@ def quantizer_terms(model, z: jax.Array, zq: jax.Array, cfg, total: jax.Array, p
     return total, parts
 
 
-def flip_sampler(items: np.ndarray, batch_size: int, seed: int, augment: bool) -> Callable[[int], jax.Array]:
-    """step -> float batch of `items` (uint8 [N, ..., H, W, 3]) drawn with replacement, each flipped
-    left-right with probability 1/2 when `augment`; batch s is the same after a restart."""
-    width_axis = items.ndim - 2
+def media_transform(augment: bool, width_axis: int) -> Callable:
+    """item uint8 [..., H, W, 3] -> {"media": float32 in [0, 1]}, flipped left-right with probability 1/2
+    when `augment` (`width_axis` counts from the item's first axis)."""
 
-    def data(step: int) -> jax.Array:
-        rng = np.random.default_rng((seed, step))
-        x = items[rng.integers(0, len(items), batch_size)]
+    def transform(item, rng):
+        x = np.asarray(item)
         if augment:
-            flip = rng.random(batch_size) < 0.5
-            x = np.where(flip.reshape((batch_size,) + (1,) * (x.ndim - 1)), np.flip(x, axis=width_axis), x)
-        return jnp.asarray(to_float(x))
+            x = flip(x, rng, width_axis)
+        return {"media": to_float(x)}
 
-    return data
+    return transform
 
 
-def fit_and_save(tok, job, loss_fn, train_items: np.ndarray, evaluate: Callable[[Any], dict],
+def autoencoder_init(tok_cls, cfg, seed: int) -> Callable:
+    """Builds `tok_cls.model_cls(cfg)` as `base.init_module` does (rbg PRNG from `seed`); traceable."""
+    return lambda: tok_cls.model_cls(cfg, nnx.Rngs(jax.random.key(int(seed), impl="rbg")))
+
+
+def prepare(tok_cls, job, train_items, eval_items, layout: str):
+    """(tokenizer with shape-only weights, first training item, held-out uint8 array [N, ...]) after checking
+    that training items are uint8 [layout]; only job.eval_items held-out items are read."""
+    first = np.asarray(first_items(train_items, 1, "training items")[0])
+    if first.ndim != len(layout.split(",")) or first.dtype != np.uint8:
+        raise ValueError(f"training items must be uint8 [{layout}], got {first.dtype} {first.shape}")
+    tok = tok_cls(job.model, model=nnx.eval_shape(autoencoder_init(tok_cls, job.model, job.train.seed)))
+    held = np.stack(first_items(eval_items, job.eval_items, "held-out items")).astype(np.uint8)
+    return tok, first, held
+
+
+def fit_and_save(tok, job, loss_fn, train_items, evaluate: Callable[[Any], dict],
                  out_dir: pathlib.Path, *, desc: str, progress: bool, until: int | None) -> dict:
-    """Fits `tok.model` on `train_items`, evaluating with `evaluate(tok)`; saves the tokenizer and
-    `eval.json` (held-out metrics at the last step) to out_dir; returns fit's result."""
+    """Fits `tok.model` on `train_items` (a sequence of uint8 media, e.g. a corpus field or an array)
+    through the one training loop, evaluating with `evaluate(tok)`; saves the tokenizer and eval.json
+    (held-out metrics at the last step) to out_dir."""
+    width_axis = 2 if tok.modality == "video" else 1  # items are [H, W, 3] or [F, H, W, 3]
+    return fit(desc, job, tok, lambda m, b, key: loss_fn(m, b["media"], job.loss), train_items,
+               media_transform(job.augment, width_axis), out_dir, evaluate=evaluate,
+               init=autoencoder_init(type(tok), job.model, job.train.seed), progress=progress, until=until)
 
-    def eval_fn(model):
-        tok.refresh()
-        return evaluate(tok)
-
-    data = flip_sampler(train_items, job.train.batch_size, job.train.seed, job.augment)
-    result = fit(tok.model, lambda m, b: loss_fn(m, b, job.loss), data, job.train, workdir=out_dir / "train",
-                 eval_fn=eval_fn, progress=progress, desc=desc, until=until, job=to_dict(job))
-    tok.refresh()
-    tok.save(out_dir)
-    (out_dir / "eval.json").write_text(json.dumps({"step": result["step"], **result["eval"]}, indent=2))
-    return result

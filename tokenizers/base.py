@@ -150,6 +150,20 @@ def load_module(module: nnx.Module, directory: str | pathlib.Path, filename: str
 
 
 # ---------------------------------------------------------------------------------------------
+# shardings of encode programs (tokenization over a process's devices, ahead-of-time plans)
+
+def replicated(mesh):
+    from jax.sharding import NamedSharding, PartitionSpec
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_split(mesh):
+    """The leading (batch) axis split over every axis of `mesh`."""
+    from jax.sharding import NamedSharding, PartitionSpec
+    return NamedSharding(mesh, PartitionSpec(tuple(mesh.axis_names)))
+
+
+# ---------------------------------------------------------------------------------------------
 # input validation (all raise ValueError naming what was expected)
 
 def _concrete(x) -> bool:

@@ -1,40 +1,185 @@
-"""Training data for tokenizers: media arrays from the offline corpus, or synthetic shapes for tests.
+"""Training data for tokenizers, streamed through grain: corpus (or TFDS, or in-memory) items of one field
+-> per-process slice -> shuffle per epoch -> repeat -> random_map(augment/crop) -> batch. A fit holds a
+few batches, never a whole split; the iterator's state is saved with every checkpoint (exact resume).
 
-Images are uint8 [N, H, W, 3], videos uint8 [N, F, H, W, 3], texts list[str]; the training code
-converts to float [0, 1] per batch.
+Images are uint8 [H, W, 3], videos uint8 [F, H, W, 3], audio float32 [T], text str; the transforms turn
+them into float batches. `synthetic_images` / `synthetic_videos` make shapes for tests.
 """
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import grain
 import numpy as np
+
+FIELDS = ("image", "video", "audio", "text")
+STATE_FORMAT = "omni-media-stream"
+
+
+class FieldSource:
+    """Random-access view of one field of a corpus / TFDS source of example dicts: item i is the field's
+    value, or None when example i has none (dropped downstream). Reads one example per access.
+
+    `index=True` first scans the examples once and keeps the positions of those that have the field
+    (int32, 4 bytes per item; no media): a corpus where few examples hold the modality then reads only
+    those while training (the built-in corpus: ~1 in 4 examples has an image)."""
+
+    def __init__(self, source, field: str, limit: int | None = None, index: bool = False):
+        if field not in FIELDS:
+            raise ValueError(f"field must be one of {', '.join(FIELDS)}; got {field!r}")
+        if limit is not None and limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit}")
+        self.source, self.field = source, field
+        self.size = len(source) if limit is None else min(len(source), int(limit))
+        self.positions = None
+        if index:
+            self.positions = np.asarray([i for i in range(self.size) if self._read(i) is not None], np.int32)
+            self.size = len(self.positions)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"FieldSource({self.source!r}, {self.field!r}, n={self.size})"
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.size:
+            raise IndexError(f"index {index} out of range for {self.size} items")
+        return self._read(int(index) if self.positions is None else int(self.positions[index]))
+
+    def _read(self, index: int):
+        ex = self.source[index]
+        if self.field == "text":
+            return ex.get("text") or None
+        present = ex.get(f"has_{self.field}", None)
+        value = ex.get(self.field)
+        if present is False or value is None or np.asarray(value).size == 0:
+            return None
+        return value
+
+
+def corpus_field(data_dir: str | pathlib.Path, split: str, field: str, limit: int | None = None,
+                 index: bool = False) -> FieldSource:
+    """The `field` items of one split of the corpus built under `data_dir` (the first `limit` examples);
+    `index`: only the examples that have the field (see FieldSource)."""
+    from omni.data.corpus import open_corpus
+
+    return FieldSource(open_corpus(data_dir, split), field, limit, index)
+
+
+def first_items(source: Sequence, n: int | None, what: str = "items") -> list:
+    """The first `n` present items of `source` (all when n is None: only for small held-out sets)."""
+    out = []
+    for i in range(len(source)):
+        x = source[i]
+        if x is not None:
+            out.append(x)
+        if n is not None and len(out) >= n:
+            break
+    if not out:
+        raise ValueError(f"{source!r} holds no {what}")
+    return out
 
 
 def corpus_media(data_dir: str | pathlib.Path, split: str, field: str, limit: int | None = None):
-    """All present `field` ("image" | "video" | "audio" | "text") items of a corpus split.
-
-    Returns a stacked uint8 array for image/video, a list for audio/text (variable length).
-    """
-    from omni.data.corpus import open_corpus
-
-    if field not in ("image", "video", "audio", "text"):
-        raise ValueError(f"field must be one of image, video, audio, text; got {field!r}")
-    src = open_corpus(data_dir, split)
-    out = []
-    for i in range(len(src)):
-        ex = src[i]
-        if field == "text":
-            if ex["text"]:
-                out.append(ex["text"])
-        elif ex[f"has_{field}"]:
-            out.append(ex[field])
-        if limit is not None and len(out) >= limit:
-            break
-    if not out:
-        raise ValueError(f"the {split!r} split of the corpus at {data_dir} has no {field} items")
+    """The first `limit` present `field` items of a corpus split: a stacked uint8 array for image/video,
+    a list for audio/text (held-out sets and benchmarks; training streams with `MediaStream`)."""
+    out = first_items(corpus_field(data_dir, split, field), limit, f"{field} items in the {split!r} split of the "
+                                                                   f"corpus at {data_dir}")
     if field in ("image", "video"):
         return np.stack(out).astype(np.uint8)
     return out
+
+
+class Mixture:
+    """Item sequences with sampling weights (a TFDS mixture's fields): `MediaStream` samples them by weight;
+    indexing interleaves them round-robin (for held-out sets: `first_items` takes from every part)."""
+
+    def __init__(self, parts: Sequence[tuple[Sequence, float]]):
+        self.parts = [(p, float(w)) for p, w in parts if len(p)]
+        if not self.parts:
+            raise ValueError("a mixture needs at least one non-empty part")
+
+    def __len__(self) -> int:
+        return sum(len(p) for p, _ in self.parts)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        sizes = [len(p) for p, _ in self.parts]
+        rnd = 0
+        while True:  # round rnd visits every part that still has an item rnd
+            live = [i for i, n in enumerate(sizes) if n > rnd]
+            if index < len(live):
+                return self.parts[live[index]][0][rnd]
+            index -= len(live)
+            rnd += 1
+
+    def __repr__(self) -> str:
+        return f"Mixture({[(repr(p), w) for p, w in self.parts]})"
+
+
+class _RandomMap(grain.transforms.RandomMap):
+    """grain RandomMap around `fn(item, rng) -> dict | None` (None, or an absent item, drops it)."""
+
+    def __init__(self, fn: Callable[[Any, np.random.Generator], Any]):
+        self.fn = fn
+
+    def random_map(self, item, rng: np.random.Generator):
+        return None if item is None else self.fn(item, rng)
+
+
+class MediaStream:
+    """Batches (dicts of numpy arrays [B_local, ...]) of `items` for this process, shuffled and repeated;
+    `get_state` / `set_state` (JSON) for checkpoints; the same seed gives the same batches."""
+
+    def __init__(self, items: Sequence, transform: Callable[[Any, np.random.Generator], Any], batch_size: int,
+                 *, seed: int, process_index: int = 0, process_count: int = 1, read_threads: int = 2):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        parts = items.parts if isinstance(items, Mixture) else [(items, 1.0)]
+        sliced = []
+        for part, _ in parts:
+            per = len(part) // process_count
+            if per == 0:
+                raise ValueError(f"{len(part)} items cannot be split over {process_count} processes")
+            sliced.append(grain.MapDataset.source(part)[process_index * per:(process_index + 1) * per]
+                          .shuffle(seed=seed).repeat())
+        ds = sliced[0] if len(sliced) == 1 else grain.MapDataset.mix(sliced, [w for _, w in parts])
+        ds = ds.random_map(_RandomMap(transform), seed=seed)
+        it = ds.to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4 * batch_size))
+        self._it = iter(it.batch(batch_size, drop_remainder=True))
+        self.fingerprint = {"items": len(items), "seed": seed, "process_index": process_index,
+                            "process_count": process_count, "batch_size": batch_size}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        return next(self._it)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"format": STATE_FORMAT, "fingerprint": self.fingerprint, "pipeline": self._it.get_state(),
+                "stats": {}}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a media stream state: expected format {STATE_FORMAT!r}")
+        diff = {k: (state.get("fingerprint", {}).get(k), v) for k, v in self.fingerprint.items()
+                if state.get("fingerprint", {}).get(k) != v}
+        if diff:
+            raise ValueError(f"the saved data state belongs to a different stream; (saved, now) differ in {diff}")
+        self._it.set_state(state["pipeline"])
+
+    def close(self) -> None:
+        pass
+
+
+def flip(x: np.ndarray, rng: np.random.Generator, width_axis: int) -> np.ndarray:
+    """Left-right flip with probability 1/2."""
+    return np.flip(x, axis=width_axis) if rng.random() < 0.5 else x
 
 
 def _draw_shape(canvas: np.ndarray, rng: np.random.Generator, cy: float, cx: float, r: float,

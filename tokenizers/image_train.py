@@ -8,12 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from omni_tokenizers import losses
-from omni_tokenizers.autoencoder_train import JobChecks, fit_and_save, quantizer_terms
+from omni_tokenizers.autoencoder_train import JobChecks, fit_and_save, prepare, quantizer_terms
 from omni_tokenizers.data import to_float
 from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
 from omni_tokenizers.metrics import psnr, ssim
 from omni_tokenizers.quantizers import codebook_usage
-from omni_tokenizers.training import TrainLoopConfig
+
+from omni.config import LoopConfig, MeshConfig
 
 
 @dataclasses.dataclass
@@ -40,27 +41,37 @@ class ImageLossConfig:
 class ImageTrainConfig(JobChecks):
     model: ImageTokenizerConfig = dataclasses.field(default_factory=ImageTokenizerConfig)
     loss: ImageLossConfig = dataclasses.field(default_factory=ImageLossConfig)
-    train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
+    train: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
     eval_items: int = 128
     augment: bool = True   # random horizontal flips
+    item_shape: tuple[int, ...] = ()  # [H, W, 3] the preset is built for (ahead-of-time plans); () = corpus spec
 
 
 def preset(name: str) -> ImageTrainConfig:
-    """`tiny`: 4x downsampling, FSQ 1000, seconds on CPU (tests); `demo`: 64x64 -> 8x8 tokens, FSQ 4096."""
+    """`tiny`: 4x downsampling, FSQ 1000, seconds on CPU (tests); `demo`: 64x64 -> 8x8 tokens, FSQ 4096;
+    `base`: 256x256 -> 16x16 tokens, FSQ 15360 (pod scale; docs/tokenizers.md has its encode FLOPs)."""
     if name == "tiny":
         return ImageTrainConfig(
             model=ImageTokenizerConfig(channels=(16, 32), res_blocks=1, levels=(8, 5, 5, 5)),
-            train=TrainLoopConfig(steps=150, batch_size=16, learning_rate=1e-2, warmup_steps=10,
+            train=LoopConfig(steps=150, batch_size=16, learning_rate=1e-2, warmup_steps=10,
                                   log_every=25, eval_every=1000, checkpoint_every=1000),
             eval_items=32)
     if name == "demo":  # ~0.3 CPU-s per step on 2 cores: ~1600 steps in about 5 minutes
         return ImageTrainConfig(
             model=ImageTokenizerConfig(channels=(32, 64, 128), res_blocks=1, levels=(8, 8, 8, 8)),
             loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
-            train=TrainLoopConfig(steps=1600, batch_size=16, learning_rate=1e-2, warmup_steps=50,
+            train=LoopConfig(steps=1600, batch_size=16, learning_rate=1e-2, warmup_steps=50,
                                   log_every=20, eval_every=400, checkpoint_every=200),
             eval_items=128)
-    raise ValueError(f"unknown image preset {name!r}; expected 'tiny' or 'demo'")
+    if name == "base":  # 256x256 -> 16x16 = 256 tokens, FSQ (8,8,8,6,5) = 15360 codes (fits base's vocab.image)
+        return ImageTrainConfig(
+            model=ImageTokenizerConfig(channels=(128, 128, 256, 512), res_blocks=2, levels=(8, 8, 8, 6, 5)),
+            loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
+            train=LoopConfig(steps=200_000, batch_size=256, learning_rate=2e-4, warmup_steps=2000, log_every=100,
+                             eval_every=5000, checkpoint_every=2000),
+            mesh=MeshConfig(data=-1), eval_items=1024, item_shape=(256, 256, 3))
+    raise ValueError(f"unknown image preset {name!r}; expected 'tiny', 'demo' or 'base'")
 
 
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
@@ -91,16 +102,12 @@ def evaluate(tok: ImageTokenizer, images: np.ndarray, batch_size: int = 64) -> d
     return out
 
 
-def train(job: ImageTrainConfig, train_images: np.ndarray, eval_images: np.ndarray,
-          out_dir: str | pathlib.Path, progress: bool = True, until: int | None = None) -> dict:
-    """Fits a tokenizer on uint8 [N, H, W, 3] images, saves it to out_dir, returns held-out metrics."""
+def train(job: ImageTrainConfig, train_images, eval_images, out_dir: str | pathlib.Path, progress: bool = True,
+          until: int | None = None) -> dict:
+    """Fits a tokenizer on uint8 [H, W, 3] items (a sequence: a corpus field, a TFDS field, an array [N, ...]),
+    streamed through grain; saves it to out_dir; returns the run's result with held-out metrics ("eval")."""
     job.validate()
-    out_dir = pathlib.Path(out_dir)
-    if train_images.ndim != 4 or train_images.dtype != np.uint8:
-        raise ValueError(f"train_images must be uint8 [N, H, W, 3], got {train_images.dtype} "
-                         f"{train_images.shape}")
-    tok = ImageTokenizer(job.model, seed=job.train.seed)
-    tok.check_images(to_float(train_images[:1]), "train_images")
-    eval_images = eval_images[:job.eval_items]
-    return fit_and_save(tok, job, loss_fn, train_images, lambda t: evaluate(t, eval_images), out_dir,
+    tok, first, held = prepare(ImageTokenizer, job, train_images, eval_images, "H, W, 3")
+    tok.check_images(to_float(first[None]), "train_images")
+    return fit_and_save(tok, job, loss_fn, train_images, lambda t: evaluate(t, held), pathlib.Path(out_dir),
                         desc="image", progress=progress, until=until)

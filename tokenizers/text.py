@@ -43,16 +43,25 @@ class TextTokenizerConfig:
 def train_sentencepiece(texts: Iterable[str], cfg: TextTokenizerConfig) -> bytes:
     """Trains a SentencePiece model on `texts` (one sentence per item) and returns its serialized proto."""
     import io
+    import itertools
 
     cfg.validate()
-    lines = [t for t in texts if isinstance(t, str) and t]
-    if not lines:
+    count = [0]
+
+    def lines():  # streamed: SentencePiece samples input_sentence_size of them; no list of all texts
+        for t in texts:
+            if isinstance(t, str) and t:
+                count[0] += 1
+                yield t
+    stream = lines()
+    first = next(stream, None)
+    if first is None:
         raise ValueError("train_sentencepiece needs at least one non-empty string")
     buf = io.BytesIO()
     spm.set_random_generator_seed(cfg.seed)
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines), model_writer=buf, vocab_size=cfg.vocab_size,
+            sentence_iterator=itertools.chain([first], stream), model_writer=buf, vocab_size=cfg.vocab_size,
             model_type=cfg.model_type, byte_fallback=True, character_coverage=0.9995,
             normalization_rule_name="identity", add_dummy_prefix=False, remove_extra_whitespaces=False,
             allow_whitespace_only_pieces=True, split_digits=cfg.split_digits,
@@ -60,7 +69,7 @@ def train_sentencepiece(texts: Iterable[str], cfg: TextTokenizerConfig) -> bytes
             input_sentence_size=cfg.input_sentence_size, shuffle_input_sentence=True,
             num_threads=2, minloglevel=2)
     except RuntimeError as e:
-        raise ValueError(f"SentencePiece training failed ({e}); with {len(lines)} lines the corpus may be "
+        raise ValueError(f"SentencePiece training failed ({e}); with {count[0]} lines the corpus may be "
                          f"too small for vocab_size={cfg.vocab_size}") from None
     return buf.getvalue()
 

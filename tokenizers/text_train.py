@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from omni_tokenizers.data import first_items
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 
 
@@ -24,12 +25,16 @@ class TextTrainConfig:
 
 
 def preset(name: str) -> TextTrainConfig:
-    """`tiny`: 384 pieces (tests); `demo`: 1024 BPE pieces with byte fallback."""
+    """`tiny`: 384 pieces (tests); `demo`: 1024 BPE pieces with byte fallback; `base`: 32000 BPE pieces on up
+    to 10M sampled lines (pod scale)."""
+    if name == "base":
+        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=32000, model_type="bpe",
+                                                         input_sentence_size=10_000_000), eval_items=4096)
     if name == "tiny":
         return TextTrainConfig(model=TextTokenizerConfig(vocab_size=384), eval_items=64)
     if name == "demo":
         return TextTrainConfig(model=TextTokenizerConfig(vocab_size=1024, model_type="bpe"))
-    raise ValueError(f"unknown text preset {name!r}; expected 'tiny' or 'demo'")
+    raise ValueError(f"unknown text preset {name!r}; expected 'tiny', 'demo' or 'base'")
 
 
 def evaluate(tok: TextTokenizer, texts: Sequence[str]) -> dict[str, float]:
@@ -56,10 +61,11 @@ def train(job: TextTrainConfig, train_texts: Sequence[str], eval_texts: Sequence
     t0 = time.time()
     if progress:
         print(f"[text] training SentencePiece ({job.model.model_type}, {job.model.vocab_size} pieces) "
-              f"on {len(train_texts)} texts", flush=True)
+              f"on up to {len(train_texts)} texts (streamed)", flush=True)
     tok = TextTokenizer.train(train_texts, job.model)
     tok.save(out_dir)
-    result = {"step": 1, "seconds": time.time() - t0, "eval": evaluate(tok, list(eval_texts)[:job.eval_items])}
+    held = first_items(eval_texts, job.eval_items, "held-out texts")
+    result = {"step": 1, "seconds": time.time() - t0, "eval": evaluate(tok, held)}
     (out_dir / "eval.json").write_text(json.dumps({"step": 1, **result["eval"]}, indent=2))
     if progress:
         print("[text] held-out: " + ", ".join(f"{k}={v:.4g}" for k, v in result["eval"].items()), flush=True)

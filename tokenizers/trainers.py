@@ -43,7 +43,26 @@ def preset(modality: str, name: str) -> Any:
     return load_config_file(path).get_config(name)
 
 
-def corpus_split(modality: str, data_dir: str | pathlib.Path, split: str, limit: int | None = None):
-    """The modality's items of one corpus split (arrays for image/video, lists for text/audio)."""
-    from omni_tokenizers.data import corpus_media
-    return corpus_media(data_dir, split, modality, limit)
+def corpus_split(modality: str, data_dir: str | pathlib.Path, split: str, limit: int | None = None,
+                 index: bool = False):
+    """The modality's items of one corpus split as a lazily read sequence (None where an example has none;
+    with `index`, only the examples that have it); `limit` keeps the first `limit` examples."""
+    from omni_tokenizers.data import corpus_field
+    return corpus_field(data_dir, split, modality, limit, index)
+
+
+def tfds_split(modality: str, cfg, split: str):
+    """The modality's items of one split of the TFDS dataset or mixture a MoT config names
+    (data.tfds_name / data.tfds_mixture), read lazily; a mixture samples its datasets by weight."""
+    from omni_tokenizers.data import FieldSource, Mixture
+
+    from omni.data.tfds_source import open_dataset, open_tfds
+    if cfg.data.tfds_mixture:
+        parts = [(FieldSource(open_dataset(d, split), modality), d.weight) for d in cfg.data.tfds_mixture
+                 if modality in dict(d.features)]
+        if not parts:
+            raise ValueError(f"no dataset of data.tfds_mixture maps a feature to {modality}")
+        return Mixture(parts)
+    if cfg.data.tfds_name and modality in dict(cfg.data.tfds_features):
+        return FieldSource(open_tfds(cfg, split), modality)
+    raise ValueError(f"the config names no TFDS dataset with a {modality} feature (data.tfds_name/tfds_mixture)")

@@ -10,6 +10,8 @@ of the train step while keeping `get_state()` equal to the state after the last 
 """
 from __future__ import annotations
 
+import json
+import pathlib
 import queue
 import threading
 from typing import Any
@@ -39,20 +41,36 @@ def open_source(cfg, split: str) -> tuple[grain.MapDataset, dict[str, int], dict
         n = cfg.data.synthetic_examples if split == "train" else max(cfg.data.synthetic_examples // 8, 1)
         src = SyntheticSource(vocab, n, split=split, audio_quantizers=cfg.data.audio_quantizers)
         return grain.MapDataset.source(src), dict(src.fixed_lengths), {"source": "synthetic", "records": n}
-    src = TokenShardSource(cfg.data.token_dir, split)
+    if cfg.data.tfds_mixture:  # token_dir/<name> per dataset, sampled by weight
+        parts = [_token_source(cfg, str(pathlib.Path(cfg.data.token_dir) / d.name), split)
+                 for d in cfg.data.tfds_mixture]
+        lengths = {json.dumps(p[1], sort_keys=True) for p in parts}
+        if len(lengths) != 1:
+            raise ValueError(f"the token dirs of data.tfds_mixture were made by different tokenizers "
+                             f"(fixed lengths {sorted(lengths)}); tokenize them with the same ones")
+        ds = grain.MapDataset.mix([p[0] for p in parts], [d.weight for d in cfg.data.tfds_mixture])
+        return ds, parts[0][1], {"source": "tokens", "records": len(ds)}
+    ds, fixed, n = _token_source(cfg, cfg.data.token_dir, split)
+    return ds, fixed, {"source": "tokens", "records": n}
+
+
+def _token_source(cfg, token_dir: str, split: str) -> tuple[grain.MapDataset, dict[str, int], int]:
+    """(decoded records, fixed token lengths, record count) of one token dir, checked against the vocabulary."""
+    vocab = cfg.vocab.build()
+    src = TokenShardSource(token_dir, split)
     meta = src.meta
     for m, n in meta["codes"].items():
         if m == "audio":
             n = meta["audio"]["codebook_size"] * cfg.data.audio_quantizers
         if m in vocab.modalities and n > vocab.num_codes(m):
-            raise ValueError(f"{cfg.data.token_dir} holds {m} ids up to {n - 1} but vocab.{m} is "
+            raise ValueError(f"{token_dir} holds {m} ids up to {n - 1} but vocab.{m} is "
                              f"{vocab.num_codes(m)}: set vocab.{m} >= {n}")
     levels = meta["audio"].get("num_quantizers", 0)
     if levels and cfg.data.audio_quantizers > levels:
         raise ValueError(f"data.audio_quantizers={cfg.data.audio_quantizers} but the token shards hold "
                          f"{levels} audio levels")
     ds = grain.MapDataset.source(src).map(DecodeRecord())
-    return ds, {k: int(v) for k, v in meta["fixed_lengths"].items()}, {"source": "tokens", "records": len(src)}
+    return ds, {k: int(v) for k, v in meta["fixed_lengths"].items()}, len(src)
 
 
 def check_sources(cfg, splits=("train", "validation")):

@@ -158,3 +158,12 @@ def open_tfds(cfg, split: str) -> TfdsSource:
         raise ValueError(f"split {split!r} has no TFDS split in data.tfds_splits={d.tfds_splits}")
     return TfdsSource(d.tfds_name, splits[split], dict(d.tfds_features), data_dir=d.tfds_data_dir or None,
                       sample_rate=d.tfds_sample_rate)
+
+
+def open_dataset(d, split: str) -> TfdsSource:
+    """The TFDS source of one mixture entry (`omni.config.TfdsDatasetConfig`) for omni split `split`."""
+    splits = dict(d.splits)
+    if split not in splits:
+        raise ValueError(f"split {split!r} has no TFDS split in the {d.name} entry's splits={d.splits}")
+    return TfdsSource(d.name, splits[split], dict(d.features), data_dir=d.data_dir or None,
+                      sample_rate=d.sample_rate)

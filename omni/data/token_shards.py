@@ -4,7 +4,9 @@ Layout of a token directory:
 
     meta.json                       tokenizer facts (codes per modality, fixed lengths, audio levels)
     <split>-00000.array_record      one shard = `shard_size` consecutive corpus examples
-    <split>.manifest.json           finished shards, written atomically after each one (resumption)
+    <split>-00000.done.json         written atomically once shard 0 is complete (examples, skip counts, shard
+                                    count): processes tokenizing disjoint shards never write the same file
+    <split>.manifest.json           every finished shard and `done`, written once all shards are complete
 
 A record is `b"OMT1" | u32 header length | JSON header | zero pad to 8 | arrays`. The header names
 each array's modality, dtype (int32), shape and byte offset. Local (per-tokenizer) ids are stored:
@@ -107,7 +109,7 @@ def read_meta(token_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: several may write the same file
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -122,24 +124,37 @@ def manifest_path(token_dir, split: str) -> pathlib.Path:
     return pathlib.Path(token_dir) / f"{split}.manifest.json"
 
 
+def done_path(token_dir, split: str, index: int) -> pathlib.Path:
+    return pathlib.Path(token_dir) / f"{split}-{index:05d}.done.json"
+
+
 def read_manifest(token_dir, split: str) -> dict[str, Any]:
-    """{"shards": {index: {"file", "examples", "skipped"}}, "done": bool}; empty if none written yet."""
+    """{"shards": {index: {"file", "examples", "skipped"}}, "done": bool}: the finished shards (from the
+    manifest and the per-shard done files); `done` once every shard of the split is finished."""
     p = manifest_path(token_dir, split)
-    if not p.is_file():
-        return {"shards": {}, "done": False}
-    m = json.loads(p.read_text())
+    m = json.loads(p.read_text()) if p.is_file() else {"shards": {}, "done": False}
     m["shards"] = {int(k): v for k, v in m.get("shards", {}).items()}
+    for f in pathlib.Path(token_dir).glob(f"{split}-*.done.json") if pathlib.Path(token_dir).is_dir() else ():
+        try:
+            index = int(f.name[len(split) + 1:-len(".done.json")])
+        except ValueError:
+            continue
+        m["shards"][index] = json.loads(f.read_text())
+    counts = {v.get("of") for v in m["shards"].values() if v.get("of")}
+    if not m.get("done") and len(counts) == 1:
+        n = counts.pop()
+        m["done"] = set(range(n)) <= set(m["shards"])
     return m
 
 
 def write_shard(token_dir, split: str, index: int, examples, *, skipped: dict[str, int] | None = None,
-                done: bool = False) -> pathlib.Path:
-    """Writes shard `index` of `split` from example dicts, then records it in the manifest."""
+                done: bool = False, of: int | None = None) -> pathlib.Path:
+    """Writes shard `index` (of `of`) of `split` from example dicts atomically, then marks it finished."""
     from array_record.python.array_record_module import ArrayRecordWriter
 
     path = shard_path(token_dir, split, index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     writer = ArrayRecordWriter(str(tmp), "group_size:1")
     n = 0
     try:
@@ -149,17 +164,34 @@ def write_shard(token_dir, split: str, index: int, examples, *, skipped: dict[st
     finally:
         writer.close()
     os.replace(tmp, path)
-    mark_shard(token_dir, split, index, path.name, n, skipped or {}, done=done)
+    mark_shard(token_dir, split, index, path.name, n, skipped or {}, done=done, of=of)
     return path
 
 
 def mark_shard(token_dir, split: str, index: int, file: str, examples: int, skipped: dict[str, int],
-               *, done: bool = False) -> None:
+               *, done: bool = False, of: int | None = None) -> None:
+    """Records shard `index` as finished (its own done file); `done` (or all `of` shards finished) also
+    writes the split's manifest."""
+    entry = {"file": file, "examples": int(examples), "skipped": dict(skipped)}
+    if of is not None:
+        entry["of"] = int(of)
+    _atomic_write(done_path(token_dir, split, index), json.dumps(entry, sort_keys=True))
     m = read_manifest(token_dir, split)
-    m["shards"][index] = {"file": file, "examples": int(examples), "skipped": dict(skipped)}
-    m["done"] = bool(done or m.get("done"))
-    m["shards"] = {str(k): v for k, v in sorted(m["shards"].items())}
+    if done or m["done"]:
+        write_manifest(token_dir, split, m["shards"])
+
+
+def write_manifest(token_dir, split: str, shards: dict[int, dict]) -> None:
+    """The split's manifest: every finished shard and done=True (identical from any process)."""
+    m = {"done": True, "shards": {str(k): v for k, v in sorted(shards.items())}}
     _atomic_write(manifest_path(token_dir, split), json.dumps(m, indent=1, sort_keys=True))
+
+
+def clear_split(token_dir, split: str) -> None:
+    """Forgets which shards of `split` are finished (they are rewritten)."""
+    manifest_path(token_dir, split).unlink(missing_ok=True)
+    for f in pathlib.Path(token_dir).glob(f"{split}-*.done.json"):
+        f.unlink()
 
 
 class TokenShardSource:

@@ -1,7 +1,9 @@
-"""Corpus -> token shards: runs the trained tokenizers once, batched, resumable shard by shard.
+"""Corpus -> token shards: runs the trained tokenizers once, batched, resumable shard by shard, on N processes.
 
-Shard i of a split holds corpus examples [i * shard_size, (i + 1) * shard_size) in order; the split's
-manifest lists finished shards, so a rerun skips them and redoes only the unfinished one. Media are
+Shard i of a split holds corpus examples [i * shard_size, (i + 1) * shard_size) in order; process p of N
+writes the shards i with i % N == p, each atomically with its own done file, so killing any process and
+rerunning redoes only unfinished shards, and the shards do not depend on N. With `devices`, each process
+encodes batches split over its local devices (`batch_size` items per device). Media are
 encoded in fixed-shape batches (the batch axis padded to `batch_size`) so each shape compiles once;
 audio clips are grouped into 0.5 s length buckets, zero-padded to the bucket and cut back to their
 exact frame count (`tokens_per_item`); a codec with a wide receptive field may code the last few
@@ -177,39 +179,72 @@ def _check_meta(token_dir, meta: dict, overwrite: bool) -> None:
 
 
 def tokenize_split(source, tokenizers: dict[str, Any], token_dir, split: str, *, shard_size: int = 1024,
-                   batch_size: int = 64, progress: bool = True) -> dict[str, Any]:
-    """Writes every unfinished shard of `split`; returns counts (examples, skipped per reason, shards)."""
+                   batch_size: int = 64, progress: bool = True, process_index: int = 0,
+                   process_count: int = 1) -> dict[str, Any]:
+    """Writes every unfinished shard of `split` that belongs to this process (i % process_count ==
+    process_index); returns counts (examples, skipped per reason, shards, read vs encode seconds)."""
     from tqdm import tqdm
 
     n = len(source)
     shards = max(1, math.ceil(n / shard_size))
     manifest = ts.read_manifest(token_dir, split)
     done = {i for i in manifest["shards"] if i < shards}
+    mine = [s for s in range(shards) if s % process_count == process_index]
     report = {"split": split, "corpus_examples": n, "shards": shards, "resumed_shards": len(done),
-              "examples": 0, "skipped": Counter(), "seconds": 0.0}
+              "examples": 0, "skipped": Counter(), "seconds": 0.0, "read_seconds": 0.0, "encode_seconds": 0.0,
+              "process_index": process_index, "process_count": process_count, "shards_written": 0,
+              "examples_read": 0}
     t0 = time.perf_counter()
-    bar = tqdm(total=n, initial=sum(min(shard_size, n - i * shard_size) for i in done), unit="ex",
+    size = lambda s: min(shard_size, n - s * shard_size)  # noqa: E731
+    bar = tqdm(total=sum(size(s) for s in mine), initial=sum(size(s) for s in mine if s in done), unit="ex",
                desc=f"tokenize {split}", disable=not progress)
-    for s in range(shards):
+    for s in mine:
         if s in done:
             continue
         lo, hi = s * shard_size, min((s + 1) * shard_size, n)
         examples, skipped = [], Counter()
+        t = time.perf_counter()
         for i in range(lo, hi):
             try:
                 examples.append(source[i])
             except ValueError:  # media that cannot be converted (e.g. a broken TFDS image)
                 skipped["bad_media"] += 1
+        t1 = time.perf_counter()
         tokens, sk = tokenize_examples(examples, tokenizers, batch_size=batch_size)
+        report["read_seconds"] += t1 - t
+        report["encode_seconds"] += time.perf_counter() - t1
         skipped.update(sk)
-        ts.write_shard(token_dir, split, s, tokens, skipped=dict(skipped), done=(s == shards - 1))
+        ts.write_shard(token_dir, split, s, tokens, skipped=dict(skipped), of=shards)
         report["examples"] += len(tokens)
+        report["examples_read"] += hi - lo
+        report["shards_written"] += 1
         report["skipped"].update(skipped)
         bar.update(hi - lo)
     bar.close()
+    if ts.read_manifest(token_dir, split)["done"]:
+        ts.write_manifest(token_dir, split, ts.read_manifest(token_dir, split)["shards"])
     report["seconds"] = time.perf_counter() - t0
     report["skipped"] = dict(report["skipped"])
     return report
+
+
+def shard_over_local_devices(tokenizers: dict[str, Any], devices: int | None, batch_size: int) -> int:
+    """Splits each media tokenizer's encode over this process's first `devices` local devices (0: all);
+    returns the per-call batch (batch_size per device)."""
+    import jax
+    from jax.sharding import Mesh
+
+    local = jax.local_devices()
+    n = len(local) if not devices else int(devices)
+    if not 1 <= n <= len(local):
+        raise ValueError(f"devices must be in [1, {len(local)}] (this process's local devices), got {devices}")
+    if n == 1:
+        return batch_size
+    mesh = Mesh(np.asarray(local[:n]), ("data",))
+    for m, tok in tokenizers.items():
+        if m in MEDIA and hasattr(tok, "shard"):
+            tok.shard(mesh)
+    return batch_size * n
 
 
 def open_corpus_source(cfg, split: str):
@@ -224,8 +259,19 @@ def open_corpus_source(cfg, split: str):
 
 
 def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tokenizers=None,
-                    overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Tokenizes `splits` of the configured corpus into cfg.data.token_dir; returns per-split reports."""
+                    overwrite: bool = False, progress: bool = True, devices: int | None = 1,
+                    process_index: int | None = None, process_count: int | None = None) -> dict[str, Any]:
+    """Tokenizes `splits` of the configured corpus into cfg.data.token_dir; returns per-split reports
+    ({dataset: {split: report}} for a data.tfds_mixture, each dataset in token_dir/<name>).
+
+    Several processes (jax.distributed) each take a disjoint set of shards; `devices` local devices per
+    process (0: all) encode data.tokenize_batch_size items each per call. The shards are byte-identical
+    whatever the number of processes and devices.
+    """
+    import jax
+
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
     if not cfg.data.token_dir:
         raise ValueError("data.token_dir must name the output folder for token shards")
     digests = None
@@ -243,14 +289,43 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
         if m in vocab.modalities and need > vocab.num_codes(m):
             raise ValueError(f"vocab.{m}={vocab.num_codes(m)} is smaller than the {m} tokenizer's {need} codes "
                              f"used in sequences; set vocab.{m} >= {need}")
+    batch = shard_over_local_devices(tokenizers, devices, cfg.data.tokenize_batch_size)
+    kw = dict(tokenizers=tokenizers, digests=digests, batch=batch, overwrite=overwrite, progress=progress,
+              process_index=process_index, process_count=process_count)
+    if cfg.data.tfds_mixture:  # each dataset into its own token_dir/<name> (the MoT samples them by weight)
+        from omni.data.tfds_source import open_dataset
+
+        return {d.name: _tokenize_sources(cfg, pathlib.Path(cfg.data.token_dir) / d.name,
+                                          {s: (open_dataset(d, s), f"tfds:{d.name}") for s in splits}, **kw)
+                for d in cfg.data.tfds_mixture}
+    return _tokenize_sources(cfg, cfg.data.token_dir, {s: open_corpus_source(cfg, s) for s in splits}, **kw)
+
+
+def _tokenize_sources(cfg, token_dir, sources: dict, *, tokenizers, digests, batch, overwrite, progress,
+                      process_index, process_count) -> dict[str, Any]:
+    """Tokenizes {split: (source, description)} into `token_dir` (meta.json + shards of each split)."""
     shapes = media_shapes()
-    sources = {split: open_corpus_source(cfg, split) for split in splits}
+    splits = tuple(sources)
     desc = sorted({d for _, d in sources.values()})
     meta = token_meta(tokenizers, shapes["image"], shapes["video"], ",".join(desc), digests)
-    _check_meta(cfg.data.token_dir, meta, overwrite)
-    if overwrite:
+    if process_index == 0:
+        _check_meta(token_dir, meta, overwrite)
+        if overwrite:
+            for split in splits:
+                ts.clear_split(token_dir, split)
+    if process_count > 1:  # nobody writes shards before process 0 has checked (and maybe cleared) the folder
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices("omni-tokenize-start")
+        if process_index != 0:
+            _check_meta(token_dir, meta, False)
+    reports = {split: tokenize_split(src, tokenizers, token_dir, split, shard_size=cfg.data.shard_size,
+                                     batch_size=batch, progress=progress, process_index=process_index,
+                                     process_count=process_count)
+               for split, (src, _) in sources.items()}
+    if process_count > 1:  # every shard is written when any process returns
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices("omni-tokenize-end")
         for split in splits:
-            ts.manifest_path(cfg.data.token_dir, split).unlink(missing_ok=True)
-    return {split: tokenize_split(src, tokenizers, cfg.data.token_dir, split, shard_size=cfg.data.shard_size,
-                                  batch_size=cfg.data.tokenize_batch_size, progress=progress)
-            for split, (src, _) in sources.items()}
+            if process_index == 0 and ts.read_manifest(token_dir, split)["done"]:
+                ts.write_manifest(token_dir, split, ts.read_manifest(token_dir, split)["shards"])
+    return reports

@@ -1,6 +1,7 @@
 """Orbax checkpoints of a run directory: params, optimizer state, step/RNG, data states, the config.
 
-Layout: `<run_dir>/checkpoints/<step>/{params,opt_state,meta,data,config}`. Saves are asynchronous
+Layout: `<run_dir>/checkpoints/<step>/{params,opt_state,meta,data,config}` (+ `extra`: a task's
+non-parameter model variables, e.g. a tokenizer's EMA codebooks). Saves are asynchronous
 and the last `train.keep_checkpoints` are kept; a checkpoint appears only once fully written, so a run
 killed mid-save still has its previous one. `load_model` restores params alone for export/sampling.
 """
@@ -65,7 +66,7 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self.manager.all_steps())
 
-    def save(self, step: int, state: TrainState, data_state: dict | None, meta: dict, cfg: Config) -> bool:
+    def save(self, step: int, state: TrainState, data_state: dict | None, meta: dict, cfg) -> bool:
         """Starts an (asynchronous) save of everything needed to resume at `step`."""
         rng = np.asarray(state.rng.addressable_data(0)).tolist()  # replicated: any local copy
         items = dict(
@@ -75,27 +76,33 @@ class Checkpointer:
             config=ocp.args.JsonSave(to_dict(cfg)),
             data=DataStateSave(data_state or {}),
         )
+        if jax.tree.leaves(state.extra):
+            items["extra"] = ocp.args.StandardSave(state.extra)
         return self.manager.save(step, args=ocp.args.Composite(**items), force=True)
 
+    def raw_config(self, step: int) -> dict:
+        """The config the checkpoint was written with, as saved (a dict; the MoT's or a tokenizer job's)."""
+        return self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
     def config(self, step: int) -> Config:
-        raw = self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
-        return from_dict(Config, raw)
+        return from_dict(Config, self.raw_config(step))
 
     def restore(self, step: int, target: TrainState) -> tuple[TrainState, dict | None, dict]:
         """(state on the target's shardings, this process's data state or None, meta) of checkpoint `step`."""
-        got = self.manager.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(target.params),
-            opt_state=ocp.args.StandardRestore(target.opt_state),
-            meta=ocp.args.JsonRestore(),
-            data=DataStateRestore(),
-        ))
+        items = dict(params=ocp.args.StandardRestore(target.params),
+                     opt_state=ocp.args.StandardRestore(target.opt_state),
+                     meta=ocp.args.JsonRestore(), data=DataStateRestore())
+        if jax.tree.leaves(target.extra):
+            items["extra"] = ocp.args.StandardRestore(target.extra)
+        got = self.manager.restore(step, args=ocp.args.Composite(**items))
         meta = got["meta"]
         rng = np.asarray(meta["rng"], np.uint32)
         rng = jax.make_array_from_callback(rng.shape, target.rng.sharding, lambda idx: rng[idx])
         step_arr = np.asarray(meta["step"], np.int32)
         step_arr = jax.make_array_from_callback((), target.step.sharding, lambda idx: step_arr[idx])
         data = got["data"] or None
-        return TrainState(step_arr, got["params"], got["opt_state"], rng), data, meta
+        extra = got["extra"] if jax.tree.leaves(target.extra) else target.extra
+        return TrainState(step_arr, got["params"], got["opt_state"], rng, extra), data, meta
 
     def wait(self):
         self.manager.wait_until_finished()

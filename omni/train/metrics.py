@@ -37,12 +37,13 @@ def peak_tflops(device_kind: str | None = None, override: float = 0.0) -> float 
 
 
 def throughput(tokens: float, seconds: float, flops_per_token: float, num_devices: int,
-               peak: float | None) -> dict[str, float]:
-    """tokens_per_s, tflops_per_device and (when the peak is known) mfu for `tokens` in `seconds`."""
+               peak: float | None, unit: str = "tokens") -> dict[str, float]:
+    """<unit>_per_s, tflops_per_device and (when the peak is known) mfu for `tokens` items in `seconds`
+    (items are tokens for the MoT, examples for a tokenizer)."""
     seconds = max(seconds, 1e-9)
     tps = tokens / seconds
     tflops = tps * flops_per_token / num_devices / 1e12
-    out = {"tokens_per_s": tps, "tflops_per_device": tflops}
+    out = {f"{unit}_per_s": tps, "tflops_per_device": tflops}
     if peak:
         out["mfu"] = tflops / peak
     return out

@@ -4,19 +4,25 @@ from __future__ import annotations
 import jax
 import optax
 
-from omni.config import Config
+from omni.config import Config, LoopConfig
 
 # Parameters whose name matches one of these get no weight decay (norm scales, the token embedding).
 NO_DECAY_NAMES = ("embed",)
 NO_DECAY_SUFFIX = "norm"
 
 
-def learning_rate_schedule(cfg: Config) -> optax.Schedule:
-    """Linear warmup from 0 to train.learning_rate, then decay to min_lr_ratio * lr at cfg.steps."""
-    t = cfg.train
+def _loop(cfg) -> tuple:
+    """(train section, steps) of a MoT `Config` or of a `LoopConfig` (tokenizer jobs nest `steps` in it)."""
+    t = getattr(cfg, "train", cfg)
+    return t, (cfg.steps if hasattr(cfg, "steps") else t.steps)
+
+
+def learning_rate_schedule(cfg: Config | LoopConfig) -> optax.Schedule:
+    """Linear warmup from 0 to train.learning_rate, then decay to min_lr_ratio * lr at `steps`."""
+    t, steps = _loop(cfg)
     peak, end = t.learning_rate, t.learning_rate * t.min_lr_ratio
     warmup = max(t.warmup_steps, 0)
-    decay_steps = max(cfg.steps - warmup, 1)
+    decay_steps = max(steps - warmup, 1)
     # Update k (0-based) of the warmup uses peak * (k + 1) / warmup: no wasted zero-LR first step.
     warm = optax.linear_schedule(peak / warmup, peak, warmup - 1) if warmup > 1 else optax.constant_schedule(peak)
     if t.schedule == "cosine":
@@ -38,7 +44,7 @@ def decay_mask(params):
     return jax.tree_util.tree_map_with_path(keep, params)
 
 
-def make_optimizer(cfg: Config) -> optax.GradientTransformation:
+def make_optimizer(cfg: Config | LoopConfig) -> optax.GradientTransformation:
     """Clip by global norm (train.grad_clip > 0), then AdamW on fp32 master weights, at learning rate 1.
 
     The train step multiplies the update by the step's learning rate, a traced scalar computed on the
@@ -46,7 +52,7 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
     the schedule, `steps` or the peak never recompiles. The state has the same structure whatever the
     values, so a run may resume with other settings.
     """
-    t = cfg.train
+    t, _ = _loop(cfg)
     adamw = optax.adamw(1.0, b1=t.b1, b2=t.b2, eps=t.eps, weight_decay=t.weight_decay, mask=decay_mask)
     clip = optax.clip_by_global_norm(t.grad_clip) if t.grad_clip > 0 else optax.identity()
     return optax.chain(clip, adamw)

@@ -21,6 +21,8 @@ class TrainState(NamedTuple):
     params: Any           # {name: fp32 array}
     opt_state: Any        # optax state mirroring params
     rng: jax.Array        # uint32 [2]: raw PRNG key data, split once per step
+    extra: Any = None     # non-parameter model variables updated by the forward pass (e.g. EMA codebooks);
+                          # None for the MoT
 
 
 def abstract_params(cfg: Config):

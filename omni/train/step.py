@@ -129,6 +129,18 @@ def plan_run(cfg: Config, splits=("train", "validation")) -> tuple[Mesh, Config]
     return mesh, rcfg
 
 
+def apply_if_finite(tx: optax.GradientTransformation, grads, opt_state, params, lr, finite):
+    """(params, opt_state, committed) after one update at learning rate `lr` (the optimizer runs at lr 1,
+    see `make_optimizer`). The update is committed only if `finite` (loss and gradient norm) and everything
+    it would write is finite: a NaN/inf loss or gradient, learning rate or optimizer moment can never reach
+    the parameters or the checkpoint; otherwise params and optimizer state are returned unchanged."""
+    updates, new_opt_state = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, jax.tree.map(lambda u: u * lr.astype(u.dtype), updates))
+    finite = finite & all_finite((new_params, new_opt_state))
+    params, opt_state = jax.lax.cond(finite, lambda: (new_params, new_opt_state), lambda: (params, opt_state))
+    return params, opt_state, finite
+
+
 def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mesh: Mesh,
                     shardings: TrainState):
     """jit(state, batch, lr) -> (state, metrics); lr: float32 [] (see `learning_rate`); metrics are
@@ -164,13 +176,8 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
         grads = jax.tree.map(lambda g: g / denom, grads)
         metrics = means(loss_sum, sums)
         grad_norm = optax.tree.norm(grads)
-        updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
-        new_params = optax.apply_updates(state.params, jax.tree.map(lambda u: u * lr.astype(u.dtype), updates))
-        # Committed only if everything it would write is finite: a NaN/inf loss or gradient, learning rate or
-        # optimizer moment can never reach the parameters or the checkpoint.
-        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm) & all_finite((new_params, new_opt_state))
-        params, opt_state = jax.lax.cond(finite, lambda: (new_params, new_opt_state),
-                                         lambda: (state.params, state.opt_state))
+        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
+        params, opt_state, finite = apply_if_finite(tx, grads, state.opt_state, state.params, lr, finite)
         rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
         metrics.update(grad_norm=grad_norm, finite=finite, learning_rate=lr,
                        param_norm=optax.tree.norm(params))
