@@ -7,8 +7,9 @@ For each topology (cloud slice names: v4-8, v5e-4, v5p-8, v5p-128, v6e-4, ...; N
 nodes h100-8, h200-8 through the CUDA plugin) the train step (with the Pallas attention kernels), eval step,
 KV-cache decode step and the tokenizers' train and encode steps are lowered and compiled by the real
 compiler; per program: compiled or the compiler's error, bytes per device (memory_analysis), whether that
-fits HBM with 10% headroom, FLOPs per step (analytic; XLA's for tokenizers) and the step time implied at --mfu. The config's attention_impl becomes `auto` (pallas on TPU) unless given on the command line;
-a config mesh that does not fit the slice is shrunk (tensor, then fsdp, then data halved; noted in the output)
+fits HBM with 10% headroom, FLOPs per step (analytic; XLA's for tokenizers) and the step time implied at
+--mfu. The config's attention_impl becomes `auto` (pallas on TPU/GPU) unless given on the command line; a
+config mesh that does not fit the slice is shrunk (tensor, then fsdp, then data halved; noted in the output)
 unless a mesh.* key is given on the command line.
 Exit 0 when every program could be judged (not compiling or not fitting is a result), 2 on bad arguments.
 """
