@@ -3,12 +3,13 @@
     python launch/plan.py --config base --topology v5p-8 [--topology v6e-256 ...] [--fit-batch] [--json]
         [key=value ...]
 
-For each topology (cloud slice names: v4-8, v5e-4, v5p-8, v5p-128, v6e-4, ...; N slices as 2xv5p-8) the
-train step (with the Pallas attention kernels), eval step, KV-cache decode step and the tokenizers' steps
-are lowered and compiled by the real TPU compiler; per program: compiled or the compiler's error, bytes per
-device (memory_analysis), whether that fits HBM with 10% headroom, analytic FLOPs per step and the step time
-implied at --mfu. The config's attention_impl becomes `auto` (pallas on TPU) unless given on the command line;
-a config mesh that does not fit the slice is shrunk (tensor, then fsdp, then data halved; noted in the output)
+For each topology (cloud slice names: v4-8, v5e-4, v5p-8, v5p-128, v6e-4, ...; N slices as 2xv5p-8; GPU
+nodes h100-8, h200-8 through the CUDA plugin) the train step (with the Pallas attention kernels), eval step,
+KV-cache decode step and the tokenizers' train and encode steps are lowered and compiled by the real
+compiler; per program: compiled or the compiler's error, bytes per device (memory_analysis), whether that
+fits HBM with 10% headroom, FLOPs per step (analytic; XLA's for tokenizers) and the step time implied at
+--mfu. The config's attention_impl becomes `auto` (pallas on TPU/GPU) unless given on the command line; a
+config mesh that does not fit the slice is shrunk (tensor, then fsdp, then data halved; noted in the output)
 unless a mesh.* key is given on the command line.
 Exit 0 when every program could be judged (not compiling or not fitting is a result), 2 on bad arguments.
 """

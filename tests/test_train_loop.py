@@ -105,25 +105,30 @@ def _kill_when(pred, p, what) -> bool:
 
 
 def test_kill_loop_keeps_every_row_once_and_params_bit_identical(reference, cache, tmp_path):
-    """SIGKILL at several moments (no checkpoint yet, an async save in flight, right after an eval step's checkpoint
-    commits, a random step) and
-    resume each time: metrics.jsonl ends up with each train/eval row exactly once, equal to the uninterrupted
-    run's (timings aside), and the final parameters are bit-identical."""
+    """SIGKILL at several moments (no checkpoint yet, an async save in flight, right after an eval step's
+    checkpoint commits, a random step) and resume each time: metrics.jsonl ends up with each train/eval row
+    exactly once, equal to the uninterrupted run's (timings aside), and the final parameters are bit-identical."""
     rng = random.Random(1515)
     d = tmp_path / "run"
     args, env = ARGS + [f"run_dir={d}"], tu.env(cache)
-    saving = lambda: any(".orbax-checkpoint-tmp" in q.name for q in (d / "checkpoints").glob("*"))  # noqa: E731
+    tmp_dirs = lambda: {q.name for q in (d / "checkpoints").glob("*.orbax-checkpoint-tmp*")}  # noqa: E731
     last_row = lambda: max([r["step"] for r in tu.rows(d)] or [0])  # noqa: E731
-    first, later = rng.randint(1, EVERY - 1), rng.randint(22, STEPS - 3)
-    plan = [(f"row {first}, before any checkpoint", lambda: last_row() >= first and not tu.committed_steps(d)),
-            ("an async save in flight", saving),
+    first, later = rng.randint(1, EVERY - 2), rng.randint(22, STEPS - 3)
+    # Each predicate gets the temporary save directories that existed at start (a save a kill interrupted
+    # leaves one behind), so "a save in flight" means one this run started.
+    plan = [(f"row {first}, before any checkpoint", lambda old: last_row() >= first and not tu.committed_steps(d)),
+            ("an async save in flight", lambda old: bool(tmp_dirs() - old)),
             # checkpoint 20 is also an eval step: the eval row must not be lost when the kill follows the commit
-            ("checkpoint 20 committed", lambda: 20 in tu.committed_steps(d)),
-            (f"row {later} written", lambda: last_row() >= later)]
+            ("checkpoint 20 committed", lambda old: 20 in tu.committed_steps(d)),
+            (f"row {later} written", lambda old: last_row() >= later)]
+    kills = 0
     for i, (what, pred) in enumerate(plan):
+        old = tmp_dirs()
         p = tu.start(args, env, tmp_path / f"kill{i}.log")
-        if not _kill_when(pred, p, what):
+        if not _kill_when(lambda pred=pred, old=old: pred(old), p, what):
             break
+        kills += 1
+    assert kills >= 2, f"the run finished before the planned kills: {[w for w, _ in plan][:kills + 1]}"
     rc, out = tu.run(args, env, tmp_path / "final.log")
     assert rc == 0, out
     assert (d / "metrics.superseded.jsonl").exists()  # the killed runs' rows past their checkpoints, kept
