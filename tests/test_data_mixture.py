@@ -8,47 +8,20 @@ import json
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from etils import epath
 
 from omni.config import ConfigError, load_config
 from omni.data import pipeline, tokenize
-
-
-class ByteText:
-    vocab_size = 256
-
-    def encode(self, texts):
-        return [np.frombuffer(t.encode("utf-8"), np.uint8).astype(np.int32) for t in texts]
-
-
-class MixSpeech(tfds.core.GeneratorBasedBuilder):
-    """A TF-free TFDS speech dataset (int16 Tensor at 8 kHz + transcript): 5 train / 3 test clips."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    pkg_dir_path = epath.Path(__file__).parent
-
-    def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "speech": tfds.features.Tensor(shape=(None,), dtype=np.int16),
-            "transcript": tfds.features.Text()}))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(5), "test": self._generate_examples(3)}
-
-    def _generate_examples(self, n):
-        for i in range(n):
-            t = np.arange(1000 + 700 * i)
-            yield i, {"speech": (np.sin(t * 0.05 * (i + 1)) * 12000).astype(np.int16), "transcript": f"say {i}"}
+from tests.tfds_fixtures import ByteText, prepare_tiny_speech
 
 
 @pytest.fixture(scope="module")
 def speech_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tfds")
-    MixSpeech(data_dir=str(d), file_format="array_record").download_and_prepare()
+    prepare_tiny_speech(d)
     return d
 
 MIX = ('data.tfds_mixture=[{"name": "ai2dcaption", "weight": 3, "features": [["image", "image"], '
-       '["text", "caption"]]}, {"name": "mix_speech", "weight": 1, "features": [["audio", "speech"], '
+       '["text", "caption"]]}, {"name": "tiny_speech", "weight": 1, "features": [["audio", "speech"], '
        '["text", "transcript"]], "splits": [["train", "train"], ["validation", "test"]], "sample_rate": 8000, '
        '"data_dir": "%s"}]')
 
@@ -89,15 +62,15 @@ def test_mixture_fit_tokenize_and_two_mot_steps(tmp_path, speech_dir):
     with tfds.testing.mock_data(num_examples=8):
         toks = _fit(tmp_path, cfg)
         report = tokenize.tokenize_corpus(cfg, tokenizers=toks, progress=False)
-    assert set(report) == {"ai2dcaption", "mix_speech"}
+    assert set(report) == {"ai2dcaption", "tiny_speech"}
     # mock_data stands in for both datasets (8 examples each, random content of their features)
-    assert report["ai2dcaption"]["train"]["examples"] == 8 and report["mix_speech"]["train"]["examples"] == 8
+    assert report["ai2dcaption"]["train"]["examples"] == 8 and report["tiny_speech"]["train"]["examples"] == 8
     for name in report:
         assert (tmp_path / "tokens" / name / "meta.json").is_file()
     # the MoT's records: the datasets sampled 3:1 by weight
     ds, _, _ = pipeline.open_source(cfg, "train")
     sources = [ds[i]["source"] for i in range(16)]
-    assert sources.count("tfds:ai2dcaption") == 12 and sources.count("tfds:mix_speech") == 4
+    assert sources.count("tfds:ai2dcaption") == 12 and sources.count("tfds:tiny_speech") == 4
     out = train(dataclasses.replace(cfg, steps=2, checkpoint_every=2), progress=False)
     assert out["step"] == 2
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

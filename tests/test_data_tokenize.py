@@ -5,22 +5,15 @@ import math
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from etils import epath
 
 from omni.config import load_config
 from omni.data import pipeline, tokenize
 from omni.data import token_shards as ts
 from omni.data.corpus.spec import MediaSpec
 from omni.data.tfds_source import TfdsSource, to_audio, to_image
+from tests.tfds_fixtures import ByteText, prepare_tiny_speech
 
 # ---- small deterministic tokenizers with the real interface (encode / vocab_size / tokens_per_item) ----
-
-class ByteText:
-    vocab_size = 256
-
-    def encode(self, texts):
-        return [np.frombuffer(t.encode("utf-8"), np.uint8).astype(np.int32) for t in texts]
-
 
 class PatchImage:
     """[B, 64, 64, 3] -> [B, 16]: mean brightness of 16x16 patches in 64 levels."""
@@ -69,32 +62,10 @@ class RmsAudio:
 TOKS = {"text": ByteText(), "image": PatchImage(), "audio": RmsAudio(), "video": FrameVideo()}
 
 
-# ---- a tiny real TFDS dataset: speech (int16 at 8 kHz) with transcripts ----
-
-class TinySpeech(tfds.core.GeneratorBasedBuilder):
-    """5 train / 3 test clips of a tone whose length grows with the index."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    pkg_dir_path = epath.Path(__file__).parent
-
-    def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "speech": tfds.features.Tensor(shape=(None,), dtype=np.int16),
-            "transcript": tfds.features.Text()}))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(5), "test": self._generate_examples(3)}
-
-    def _generate_examples(self, n):
-        for i in range(n):
-            t = np.arange(1000 + 700 * i)
-            yield i, {"speech": (np.sin(t * 0.05 * (i + 1)) * 12000).astype(np.int16), "transcript": f"say {i}"}
-
-
 @pytest.fixture(scope="module")
 def speech_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tfds")
-    TinySpeech(data_dir=str(d), file_format="array_record").download_and_prepare()
+    prepare_tiny_speech(d)
     return d
 
 
