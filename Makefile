@@ -10,7 +10,10 @@ LIBTPU_STAMP := $(LIBTPU)/.installed
 CUDA_AOT := $(VENV)/cuda-aot
 CUDA_AOT_STAMP := $(CUDA_AOT)/.installed
 
-.PHONY: setup setup-tpu-compiler setup-gpu-compiler test demo lint clean-venv
+TF := $(VENV)/tensorflow
+TF_STAMP := $(TF)/.installed
+
+.PHONY: setup setup-tpu-compiler setup-gpu-compiler setup-tensorflow test demo lint clean-venv
 
 setup: $(STAMP)
 
@@ -33,6 +36,17 @@ $(CUDA_AOT_STAMP): $(STAMP)
 	  $(VPY) -m pip install -q --no-deps --upgrade --target $(CUDA_AOT) "jax-cuda12-plugin==$$v" "jax-cuda12-pjrt==$$v"
 	@touch $(CUDA_AOT_STAMP)
 
+# TensorFlow (CPU), which TFDS needs to construct most catalog builders (coco_captions, librispeech, ucf101):
+# the test of configs/tfds_mixture.py runs on mock data in a process that puts it on PYTHONPATH. Beside
+# site-packages so that no other program (or test) imports it; its four small pure-Python dependencies with it,
+# the rest (numpy, protobuf, absl, ml_dtypes, ...) are the venv's own.
+setup-tensorflow: $(TF_STAMP)
+
+$(TF_STAMP): $(STAMP)
+	$(VPY) -m pip install -q --no-deps --upgrade --target $(TF) "tensorflow-cpu==2.21.*" flatbuffers gast \
+	  astunparse google-pasta
+	@touch $(TF_STAMP)
+
 # Re-install whenever pyproject.toml changes; idempotent otherwise.
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -40,7 +54,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-test: setup setup-tpu-compiler setup-gpu-compiler
+test: setup setup-tpu-compiler setup-gpu-compiler setup-tensorflow
 	$(VPY) -m pytest -q -n 2 --dist loadgroup tests
 
 demo: setup

@@ -1,8 +1,13 @@
 """Shared TFDS test material: a TF-free speech dataset builder (registered once, under `tiny_speech`) and a
 byte-level text tokenizer stand-in."""
+import pathlib
+import sys
+
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
+
+TF_DIR = pathlib.Path(sys.prefix) / "tensorflow"  # `make setup-tensorflow`: TensorFlow beside site-packages
 
 
 class ByteText:

@@ -6,7 +6,10 @@ examples — text str, image uint8 [S, S, 3], audio float32 [T] at 16 kHz, video
 empty arrays for absent media — so `launch/tokenize_corpus.py` tokenizes either the same way.
 Feature paths use "/" for nesting ("captions/text"); a sequence feature contributes its first item;
 a ClassLabel contributes its name. Builders whose features need TensorFlow to construct (TFDS's
-`Audio` feature) cannot be read without it; store audio as a `Tensor` feature instead.
+`Audio`, `Video` and COCO's features) cannot be read without it: `make setup-tensorflow` puts TensorFlow
+beside the venv, or store such media as `Tensor` features. TFDS registers a catalog builder only when its
+category module is imported (`tensorflow_datasets.video` for ucf101, `.text` for c4, ...), which TFDS
+itself does lazily; `data_source` imports them when a name is not yet registered.
 """
 from __future__ import annotations
 
@@ -19,6 +22,26 @@ from PIL import Image
 from omni.data.corpus.spec import MediaSpec
 
 MEDIA = ("text", "image", "audio", "video")
+# TFDS's catalog categories (tensorflow_datasets/__init__.py imports them lazily)
+CATALOG = ("audio", "graphs", "image", "image_classification", "object_detection", "nearest_neighbors",
+           "question_answering", "ranking", "recommendation", "structured", "summarization", "text",
+           "text_simplification", "time_series", "translate", "video", "vision_language")
+
+
+def data_source(name: str, split: str, data_dir: str | None = None):
+    """`tfds.data_source`, after registering TFDS's catalog builders if `name` is not registered yet."""
+    import importlib
+
+    import tensorflow_datasets as tfds
+    try:
+        tfds.builder_cls(name.split("/")[0].split(":")[0])
+    except tfds.core.registered.DatasetNotFoundError:
+        for category in CATALOG:
+            try:
+                importlib.import_module(f"tensorflow_datasets.{category}")
+            except ImportError:  # a category whose builders need a package that is not installed
+                pass
+    return tfds.data_source(name, split=split, data_dir=data_dir)
 
 
 def _get(example: dict, path: str):
@@ -112,11 +135,9 @@ class TfdsSource:
         unknown = set(features) - set(MEDIA)
         if unknown or not features:
             raise ValueError(f"features must map some of {MEDIA} to TFDS feature paths, got {features}")
-        import tensorflow_datasets as tfds
-
         self.name, self.split, self.features = name, split, dict(features)
         self.sample_rate, self.spec = int(sample_rate), spec or MediaSpec()
-        self._src = tfds.data_source(name, split=split, data_dir=data_dir or None)
+        self._src = data_source(name, split, data_dir or None)
         info = self._src.dataset_info.features
         for m, path in self.features.items():
             if _feature(info, path) is None:
