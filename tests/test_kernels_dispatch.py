@@ -8,8 +8,8 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from omni.attention import MaskInfo, attention, resolve_impl
-from omni.kernels import BlockSizes, cudnn_attention, decode_attention
+from omni.attention import MaskInfo, attention, decode_attention, resolve_impl
+from omni.kernels import BlockSizes, cudnn_attention
 from omni.kernels.dispatch import context_sharding, partition_specs
 from omni.kernels.flash import flash_attention
 from omni.kernels.masks import causal_info, random_packed_info

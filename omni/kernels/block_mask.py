@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from omni.attention import MaskInfo
+from omni.attention_ref import MaskInfo, visible
 
 SKIP, PARTIAL, FULL = 0, 1, 2
 _BIG = jnp.iinfo(jnp.int32).max
@@ -133,7 +133,6 @@ def tile_mask(q_seg, q_pos, q_span, k_seg, k_pos, k_span):
 
 def dense_tile_visibility(q_info: MaskInfo, kv_info: MaskInfo, block_q: int, block_k: int) -> jax.Array:
     """[B, nq, nk] bool: tiles with at least one visible pair, from the dense mask (tests only)."""
-    from omni.attention import visible
     m = visible(q_info, kv_info)
     B, Lq, Lk = m.shape
     return m.reshape(B, Lq // block_q, block_q, Lk // block_k, block_k).any(axis=(2, 4))

@@ -9,11 +9,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from omni.attention import MaskInfo, visible
+from omni.attention_ref import IMPLEMENTATIONS, MaskInfo, visible
 
 MASKS = ("dense", "causal")
 
 
+def is_cuda(backend: str) -> bool:
+    """Whether `backend` is an NVIDIA GPU (cuDNN); ROCm GPUs and hosts without a GPU client are not."""
+    if backend != "gpu":
+        return False
+    try:
+        return "rocm" not in jax.devices("gpu")[0].client.platform_version.lower()
+    except Exception:  # noqa: BLE001 - no GPU client: not available
+        return False
+
+
+@IMPLEMENTATIONS.register("cudnn", available=is_cuda)
 def cudnn_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: float | None = None,
                     mask: str = "dense", implementation: str = "cudnn"):
     """q [B, Lq, H, D], k/v [B, Lk, Hkv, D] -> [B, Lq, H, D]; rows with no visible key are zeros."""

@@ -13,10 +13,10 @@ from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
 from omni import sharding as omni_sharding
-from omni.attention import MaskInfo
+from omni.attention_ref import IMPLEMENTATIONS, MaskInfo
 from omni.chips import chip_for_device_kind
-from omni.kernels.decode import fold_heads, unfold_heads
 from omni.kernels.flash import BlockSizes, check_shapes, flash_attention
+from omni.kernels.head_folding import fold_heads, unfold_heads
 
 
 def kernel_platform(interpret=None, device=None) -> str:
@@ -84,6 +84,7 @@ def partition_specs(mesh, batch: int, kv_heads: int, batch_axes=("data", "fsdp")
     return P(b, None, h, None), P(b, None)
 
 
+@IMPLEMENTATIONS.register("pallas", available=lambda backend: backend in ("tpu", "gpu"), interpretable=True)
 def pallas_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: float | None = None,
                      block_sizes: BlockSizes | None = None, interpret=None, mesh=None, batch_axes=None,
                      head_axes=None, decode_max_queries: int = 16, num_warps: int | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from omni.attention import MaskInfo
+from omni.attention_ref import MaskInfo
 from omni.kernels import gpu_flash, tpu_flash
 from omni.kernels.block_mask import pad_info, tile_schedules
 

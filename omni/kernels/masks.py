@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from omni.attention import MaskInfo
+from omni.attention_ref import MaskInfo
 
 
 def _info(seg: np.ndarray, pos: np.ndarray, span: np.ndarray) -> MaskInfo:

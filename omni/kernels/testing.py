@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from omni.attention import MaskInfo, visible, xla_attention
+from omni.attention_ref import MaskInfo, visible, xla_attention
 from omni.kernels.masks import random_packed_info
 
 # Interpret-mode kernels unroll into large HLO; cheaper XLA CPU passes roughly halve compile time.
