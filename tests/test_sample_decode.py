@@ -12,8 +12,8 @@ import omni
 from omni import modality as mod
 from omni.attention import MaskInfo
 from omni.data import tasks
-from omni.sampling import decode as dec
-from omni.sampling.decode import Controls, Decoder, PromptBatch
+from omni.sampling import decode_loop as dec
+from omni.sampling.decode_loop import Controls, Decoder, PromptBatch
 from omni.sampling.loaded import LoadedModel
 from omni.sampling.prompt import Tokens
 from omni.sampling.targets import plan_target

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from omni.data import tasks
-from omni.sampling.decode import Controls, PromptBatch
+from omni.sampling.decode_loop import Controls, PromptBatch
 from omni.sampling.targets import plan_target
 
 WORDS = ("goat", "cat", "red", "blue", "river", "hill", "runs", "sleeps", "small", "big", "tree", "sun")

@@ -13,7 +13,7 @@ import numpy as np
 
 from omni import modality as mod
 from omni.data import tasks
-from omni.sampling.decode import Controls, PromptBatch, strip
+from omni.sampling.decode_loop import Controls, PromptBatch, strip
 from omni.sampling.loaded import LoadedModel
 from omni.sampling.prompt import tokenize_prompt
 from omni.sampling.targets import fit_budget, plan_target
