@@ -8,6 +8,7 @@ import math
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from omni.config import MESH_AXES, ConfigError, MeshConfig
@@ -40,7 +41,6 @@ def device_array(shape: tuple[int, ...], devices: list) -> np.ndarray:
     only that axis's collectives cross it. Elsewhere: in device order."""
     if devices[0].platform != "tpu":
         return np.asarray(devices).reshape(shape)
-    from jax.experimental import mesh_utils
     slices = len({getattr(d, "slice_index", 0) for d in devices})
     if slices == 1:
         return mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
@@ -88,10 +88,9 @@ def state_specs(state, rules, mesh: Mesh | None = None):
     return jax.tree.map(spec, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
-def state_shardings(state, mesh: Mesh, rules):
-    specs = state_specs(state, rules, mesh)
-    return jax.tree.map(lambda s: NamedSharding(mesh, s), specs,
-                        is_leaf=lambda x: isinstance(x, PartitionSpec))
+def named_shardings(mesh: Mesh, specs):
+    """A tree of PartitionSpecs -> the same tree of NamedShardings on `mesh` (e.g. of `state_specs`)."""
+    return jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
 
 
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:

@@ -60,12 +60,12 @@ def _non_finite(cfg) -> list[str]:
 
 
 def _runnable(cfg, key: str, sources: bool = False):
-    """What a run checks before creating anything (omni.train.step.plan_run), on this process's 8 devices;
+    """What a run checks before creating anything (omni.train.mesh.plan_run), on this process's 8 devices;
     the data source where it is synthetic or `sources` (token dirs of the big configs are not built here)."""
     from flax import nnx
 
     from omni.model import build_model
-    from omni.train.step import plan_run
+    from omni.train.mesh import plan_run
     plan_run(cfg, ("train", "validation") if sources or cfg.data.source == "synthetic" else ())
     model_stats(cfg)
     if key.startswith(("model.", "vocab.")):

@@ -178,7 +178,7 @@ def test_forward_under_8_device_mesh_with_sharded_params():
     assert mesh.devices.size == 8
     abstract = nnx.eval_shape(lambda: build_model(cfg))
     gd, abs_state = nnx.split(abstract)
-    shardings = sharding.state_shardings(abs_state, mesh, cfg.mesh.rules)
+    shardings = sharding.named_shardings(mesh, sharding.state_specs(abs_state, cfg.mesh.rules, mesh))
 
     state = jax.jit(lambda: nnx.state(build_model(cfg)), out_shardings=shardings)()  # created sharded
     wq = state["wq"][...]

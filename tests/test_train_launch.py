@@ -114,9 +114,9 @@ def test_mixed_precision_state_is_fp32_for_bf16_compute():
     import jax
     import jax.numpy as jnp
 
+    from omni.train.mesh import train_mesh
     from omni.train.optimizer import make_optimizer
     from omni.train.state import abstract_train_state
-    from omni.train.step import train_mesh
     cfg = load_config("tiny", ["model.dtype=bfloat16", "model.param_dtype=float32", "mesh.devices=1"])
     state = abstract_train_state(cfg, train_mesh(cfg), make_optimizer(cfg))
     leaves = jax.tree.leaves((state.params, state.opt_state))

@@ -163,7 +163,7 @@ def test_load_errors_name_what_exists(reference, tmp_path):
 
 
 def test_load_model_on_another_mesh_and_evaluate(reference):
-    from omni.train.step import train_mesh
+    from omni.train.mesh import train_mesh
     single, cfg, step = load_params(reference)
     assert step == STEPS
     mesh = train_mesh(load_config("tiny", ["mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2"]))

@@ -11,9 +11,10 @@ from flax import nnx
 
 from omni.config import load_config
 from omni.model import build_model, loss_fn
+from omni.train.mesh import batch_shardings, resolve_for_mesh, train_mesh
 from omni.train.optimizer import decay_mask, learning_rate_schedule, make_optimizer
-from omni.train.state import create_train_state, state_shardings
-from omni.train.step import batch_shardings, fetch, learning_rate, make_train_step, resolve_for_mesh, train_mesh
+from omni.train.state import create_train_state, mot_state_shardings
+from omni.train.step import fetch, learning_rate, make_train_step
 from tests.model_utils import random_batch
 
 # One worker runs the whole module, so its module-scoped fixture is computed once under xdist --dist loadgroup.
@@ -39,7 +40,7 @@ def _run(cfg, batches):
     cfg = resolve_for_mesh(cfg, mesh)
     tx = make_optimizer(cfg)
     graphdef, state = create_train_state(cfg, mesh, tx)
-    step = make_train_step(cfg, graphdef, tx, mesh, state_shardings(cfg, mesh, tx))
+    step = make_train_step(cfg, graphdef, tx, mesh, mot_state_shardings(cfg, mesh, tx))
     bsh = batch_shardings(cfg, mesh)
     put = [{k: jax.device_put(v, bsh[k]) for k, v in b.items()} for b in batches]
     compiled = step.lower(state, put[0], learning_rate(cfg, 0)).compile(compiler_options=FAST_COMPILE)

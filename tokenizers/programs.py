@@ -62,7 +62,7 @@ def _with_mesh(task_or_job, mesh: Mesh | dict):
         return mesh
     sizes = {"data": 1, "fsdp": 1, "tensor": 1, **mesh}
     job = dataclasses.replace(task_or_job, mesh=dataclasses.replace(task_or_job.mesh, **sizes))
-    from omni.train.step import train_mesh
+    from omni.train.mesh import train_mesh
     return train_mesh(job)
 
 
@@ -81,7 +81,7 @@ def train_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,
 
 
 def _batch_shards(job, mesh: Mesh) -> int:
-    from omni.train.step import batch_shards
+    from omni.train.mesh import batch_shards
     return batch_shards(job, mesh)
 
 

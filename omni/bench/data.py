@@ -56,15 +56,16 @@ def time_train_step(cfg, steps: int, feed_from_pipeline: bool, seed: int = 0) ->
 
     from omni.data import pipeline
     from omni.sharding import make_mesh
+    from omni.train.mesh import batch_shardings, resolve_for_mesh
     from omni.train.optimizer import make_optimizer
-    from omni.train.state import create_train_state, state_shardings
-    from omni.train.step import batch_shardings, learning_rate, make_train_step, resolve_for_mesh
+    from omni.train.state import create_train_state, mot_state_shardings
+    from omni.train.step import learning_rate, make_train_step
 
     mesh = make_mesh(cfg.mesh)
     rcfg = resolve_for_mesh(cfg, mesh)  # as the training loop lays the config out on the mesh
     tx = make_optimizer(rcfg)
     graphdef, state = create_train_state(rcfg, mesh, tx)
-    step = make_train_step(rcfg, graphdef, tx, mesh, state_shardings(rcfg, mesh, tx))
+    step = make_train_step(rcfg, graphdef, tx, mesh, mot_state_shardings(rcfg, mesh, tx))
     lr = learning_rate(rcfg, 0)
     bsh = batch_shardings(rcfg, mesh)
     it = pipeline.make_iterator(cfg, "train", seed=seed)

@@ -16,10 +16,11 @@ import jax
 from omni.config import load_config
 from omni.data.pipeline import make_iterator
 from omni.model import model_stats
+from omni.train.mesh import batch_shardings, resolve_for_mesh, train_mesh
 from omni.train.metrics import peak_tflops, throughput
 from omni.train.optimizer import make_optimizer
-from omni.train.state import create_train_state, state_shardings
-from omni.train.step import batch_shardings, fetch, learning_rate, make_train_step, resolve_for_mesh, train_mesh
+from omni.train.state import create_train_state, mot_state_shardings
+from omni.train.step import fetch, learning_rate, make_train_step
 
 
 def run(argv: list[str]) -> dict:
@@ -36,7 +37,7 @@ def run(argv: list[str]) -> dict:
     rcfg = resolve_for_mesh(cfg, mesh)
     tx = make_optimizer(rcfg)
     graphdef, state = create_train_state(rcfg, mesh, tx)
-    step = make_train_step(rcfg, graphdef, tx, mesh, state_shardings(rcfg, mesh, tx))
+    step = make_train_step(rcfg, graphdef, tx, mesh, mot_state_shardings(rcfg, mesh, tx))
     it = make_iterator(cfg, "train", seed=cfg.seed)
     bsh = batch_shardings(rcfg, mesh)
     batch = {k: jax.make_array_from_process_local_data(bsh[k], v) for k, v in next(it).items()}

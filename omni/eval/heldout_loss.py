@@ -8,10 +8,12 @@ padded to the training sequence length, so one compiled program serves every dir
 from __future__ import annotations
 
 import numpy as np
+from flax import nnx
 
 from omni.data import tasks
 from omni.data.token_shards import TokenShardSource, decode_example
 from omni.eval.metrics import perplexity
+from omni.train.evaluate import eval_step_fn
 
 ROWS = 8
 
@@ -72,11 +74,8 @@ def pad_rows(examples: list[dict[str, np.ndarray]], rows: int, seq_len: int) -> 
 def direction_losses(model, examples: dict[str, list[dict[str, np.ndarray]]], seq_len: int, rows: int = ROWS
                      ) -> dict[str, dict[str, float]]:
     """model: an omni.model.OmniModel -> {direction: {"loss", "perplexity", "tokens", "examples"}}."""
-    from flax import nnx
-
-    from omni.train.step import make_eval_step
     graphdef, params = nnx.split(model)
-    step = make_eval_step(graphdef)
+    step = eval_step_fn(graphdef, None, ())
     out = {}
     for name, exs in examples.items():
         nll, tokens = 0.0, 0.0

@@ -19,7 +19,7 @@ from omni.attention import resolve_impl
 from omni.config import Config, ConfigError
 from omni.plan import programs as P
 from omni.plan.topology import Topology
-from omni.train.step import batch_shards, check_batch_layout, resolve_for_mesh
+from omni.train.mesh import batch_shards, check_batch_layout, resolve_for_mesh
 
 HBM_HEADROOM = 0.10   # a program "fits" when its bytes per device stay under 90% of HBM
 DEFAULT_MFU = 0.40

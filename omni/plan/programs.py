@@ -1,6 +1,6 @@
 """The programs a pod run executes, as (jitted function, abstract sharded arguments) ready to lower for any mesh.
 
-Each builder takes the config as laid out on the mesh (`omni.train.step.resolve_for_mesh`) and returns a
+Each builder takes the config as laid out on the mesh (`omni.train.mesh.resolve_for_mesh`) and returns a
 `Program`; nothing is allocated (arguments are ShapeDtypeStructs carrying NamedShardings), so the same
 code lowers for 8 fake CPU devices or a 256-chip TPU slice.
 """
@@ -21,9 +21,10 @@ from omni.config import Config
 from omni.model import model_stats
 from omni.model.mot import KVCache
 from omni.train.evaluate import eval_step_fn
+from omni.train.mesh import batch_shardings
 from omni.train.optimizer import make_optimizer
-from omni.train.state import abstract_params, abstract_train_state, state_shardings
-from omni.train.step import batch_shardings, make_train_step
+from omni.train.state import abstract_params, abstract_train_state, mot_state_shardings
+from omni.train.step import make_train_step
 
 
 @dataclasses.dataclass
@@ -52,7 +53,7 @@ def train_program(cfg: Config, mesh: Mesh) -> Program:
     """The sharded MoT train step (grad accumulation, clipping, AdamW, non-finite skip), state donated."""
     tx = make_optimizer(cfg)
     graphdef, _ = abstract_params(cfg)
-    fn = make_train_step(cfg, graphdef, tx, mesh, state_shardings(cfg, mesh, tx))
+    fn = make_train_step(cfg, graphdef, tx, mesh, mot_state_shardings(cfg, mesh, tx))
     lr = _sds((), jnp.float32, NamedSharding(mesh, PartitionSpec()))
     B, L = cfg.train.batch_size, cfg.train.seq_len
     flops = model_stats(cfg, L).train_flops_per_token * B * L

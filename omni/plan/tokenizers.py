@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from omni.config import Config
 from omni.plan.programs import Program
-from omni.train.step import batch_shards
+from omni.train.mesh import batch_shards
 
 
 def _job(modality: str, cfg: Config):

@@ -14,6 +14,9 @@ A bundle is a folder (no pickle anywhere):
 
 `load` checks the format version, the omni version, every file's size (truncation) and hash (tampering)
 and the parameter names/shapes against the config before building anything, and raises `BundleError`.
+
+Importing this module does not import JAX (manifest checks and CLIs stay cheap); JAX, Flax and the model
+code are imported inside the functions that build or read arrays.
 """
 from __future__ import annotations
 
@@ -25,12 +28,17 @@ import pathlib
 import shutil
 import tempfile
 
+import ml_dtypes
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 import omni
-from omni.config import config_from_json, config_to_json, to_dict
+from omni import modality as mod
+from omni.config import MeshConfig, config_from_json, config_to_json, to_dict
+from omni.sampling.card import model_card
 from omni.sampling.loaded import LoadedModel
-from omni.sampling.spec import SamplingSpec
+from omni.sampling.spec import SamplingSpec, infer_spec
 
 FORMAT = "omni-bundle"
 FORMAT_VERSION = 1
@@ -72,8 +80,8 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 
 def flat_params(params) -> dict[str, np.ndarray]:
     """nnx.State / nested dict of arrays -> {"a/b": np.ndarray} (host copies)."""
-    import jax
-    from flax import nnx
+    import jax  # on use: JAX/Flax; this module imports without them (see the module docstring)
+    from flax import nnx  # on use: JAX/Flax; this module imports without them (see the module docstring)
     if isinstance(params, nnx.State):
         params = nnx.to_pure_dict(params)
     out: dict[str, np.ndarray] = {}
@@ -91,7 +99,6 @@ def flat_params(params) -> dict[str, np.ndarray]:
 def _cast(arrays: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
     if dtype not in DTYPES:
         raise ValueError(f"param dtype must be one of {DTYPES}, got {dtype!r}")
-    import ml_dtypes
     np_dtype = np.float32 if dtype == "float32" else ml_dtypes.bfloat16
     return {k: np.ascontiguousarray(v.astype(np_dtype) if np.issubdtype(v.dtype, np.floating) or
                                     v.dtype == ml_dtypes.bfloat16 else v) for k, v in arrays.items()}
@@ -103,19 +110,15 @@ def export(out, *, config, params, step: int, tokenizer_dir=None, spec: Sampling
            metrics: dict | None = None, dtype: str = "float32", notes: str = "", overwrite: bool = False
            ) -> pathlib.Path:
     """Writes a bundle to `out` atomically (a sibling temp folder renamed into place)."""
-    from safetensors.numpy import save_file
-
-    from omni.sampling.card import model_card
     out = pathlib.Path(out)
     if out.exists() and not overwrite:
         raise BundleError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
     tokenizers = {}
     if tokenizer_dir is not None:
-        from omni_tokenizers.registry import load_all
+        from omni_tokenizers.registry import load_all  # on use: the tokenizers import JAX
         tokenizers = load_all(tokenizer_dir)
         check_tokenizers(config, tokenizers)
     if spec is None:
-        from omni.sampling.spec import infer_spec
         spec = infer_spec(config, tokenizers)
     arrays = _cast(flat_params(params), dtype)
     check_param_shapes(config, {k: (v.shape, str(v.dtype)) for k, v in arrays.items()})
@@ -178,10 +181,9 @@ def model_layout(config) -> dict:
     size 1 there means that weight family is tied: one copy shared by all modalities).
     `params`: {name: {"shape", "axes"}} with the logical axis names of each array.
     """
-    from flax import nnx
+    from flax import nnx  # on use: JAX/Flax; this module imports without them (see the module docstring)
 
-    from omni import modality as mod
-    from omni.model import build_model
+    from omni.model import build_model  # on use: JAX
     vocab = config.vocab.build()
     ranges = {}
     for m in vocab.modalities:
@@ -198,9 +200,9 @@ def model_layout(config) -> dict:
 
 def check_param_shapes(config, shapes: dict[str, tuple]) -> None:
     """Parameter names and shapes must be exactly those of the model `config` builds."""
-    from flax import nnx
+    from flax import nnx  # on use: JAX/Flax; this module imports without them (see the module docstring)
 
-    from omni.model import build_model
+    from omni.model import build_model  # on use: JAX
     abstract = nnx.eval_shape(lambda: build_model(config))
     want = {k: tuple(v.shape) for k, v in flat_params_abstract(nnx.state(abstract, nnx.Param)).items()}
     got = {k: tuple(s) for k, (s, _) in shapes.items()}
@@ -213,7 +215,7 @@ def check_param_shapes(config, shapes: dict[str, tuple]) -> None:
 
 
 def flat_params_abstract(state) -> dict:
-    from flax import nnx
+    from flax import nnx  # on use: JAX/Flax; this module imports without them (see the module docstring)
     return {"/".join(str(p) for p in path): v.get_value() for path, v in nnx.to_flat_state(state)}
 
 
@@ -287,7 +289,7 @@ def load(path, *, devices=None, mesh_config=None, param_dtype: str | None = None
     model, mesh = _load_model(root / PARAMS, cfg, devices, mesh_config, param_dtype)
     tokenizers = {}
     if manifest.get("tokenizers"):
-        from omni_tokenizers.registry import load_all
+        from omni_tokenizers.registry import load_all  # on use: the tokenizers import JAX
         try:
             tokenizers = load_all(root / TOKENIZERS)
         except ValueError as e:
@@ -300,13 +302,11 @@ def load(path, *, devices=None, mesh_config=None, param_dtype: str | None = None
 
 def _load_model(params_path: pathlib.Path, cfg, devices, mesh_config, param_dtype):
     """Reads params.safetensors into the model of `cfg`, placed on one device or a mesh."""
-    import jax
-    from flax import nnx
-    from safetensors import SafetensorError, safe_open
+    import jax  # on use: JAX/Flax; this module imports without them (see the module docstring)
+    from flax import nnx  # on use: JAX/Flax; this module imports without them (see the module docstring)
 
-    from omni import sharding
-    from omni.config import MeshConfig
-    from omni.model import build_model
+    from omni import sharding  # on use: JAX
+    from omni.model import build_model  # on use: JAX
     devices = list(jax.devices() if devices is None else devices)
     abstract = nnx.eval_shape(lambda: build_model(cfg))
     graphdef, state = nnx.split(abstract)
@@ -318,7 +318,7 @@ def _load_model(params_path: pathlib.Path, cfg, devices, mesh_config, param_dtyp
         except ValueError:
             mc = MeshConfig(data=-1, fsdp=1, tensor=1, rules=mc.rules)  # replicate over the devices
         mesh = sharding.make_mesh(mc, devices)
-        shardings = dict(nnx.to_flat_state(sharding.state_shardings(state, mesh, mc.rules)))
+        shardings = dict(nnx.to_flat_state(sharding.named_shardings(mesh, sharding.state_specs(state, mc.rules, mesh))))
     flat = nnx.to_flat_state(state)
     try:
         with safe_open(str(params_path), "np") as f:

@@ -25,13 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec
 
 from omni import sharding
 from omni.config import ConfigError, to_dict
+from omni.train.mesh import batch_shards, train_mesh
 from omni.train.optimizer import learning_rate_schedule, make_optimizer
-from omni.train.state import TrainState
-from omni.train.step import all_finite, apply_if_finite, batch_shards, train_mesh
+from omni.train.state import TrainState, state_shardings
+from omni.train.step import all_finite, apply_if_finite
 from omni.train.task import Task
 
 # Parameters with at least this many elements are sharded over the mesh's `fsdp` axis (when it has one).
@@ -66,8 +68,6 @@ def fsdp_spec(shape, mesh) -> PartitionSpec:
 
 def gather(tree):
     """Host numpy copies of (possibly cross-process sharded) arrays; call on every process together."""
-    from jax.experimental import multihost_utils
-
     def one(x):
         if not isinstance(x, jax.Array):
             return np.asarray(x)
@@ -118,18 +118,10 @@ class ModuleTask(Task):
         return TrainState(jnp.zeros((), jnp.int32), params, opt, rng, extra)
 
     def state_shardings(self) -> TrainState:
-        mesh = self.mesh
+        """The train state's NamedShardings: each part's params FSDP-sharded (`fsdp_spec`)."""
         shapes = jax.eval_shape(self._init)
-        named = lambda spec: NamedSharding(mesh, spec)  # noqa: E731
-        rep = named(PartitionSpec())
-        pspecs = jax.tree.map(lambda a: fsdp_spec(a.shape, mesh), shapes.params)
-        opt = {n: optax.tree_map_params(self.txs[n], lambda _, s: s, shapes.opt_state[n], pspecs[n],
-                                        transform_non_params=lambda _: PartitionSpec(),
-                                        is_leaf=lambda x: isinstance(x, PartitionSpec))
-               for n in self.parts}
-        is_spec = lambda x: isinstance(x, PartitionSpec)  # noqa: E731
-        return TrainState(rep, jax.tree.map(named, pspecs, is_leaf=is_spec), jax.tree.map(named, opt, is_leaf=is_spec),
-                          rep, jax.tree.map(lambda _: rep, shapes.extra))
+        pspecs = jax.tree.map(lambda a: fsdp_spec(a.shape, self.mesh), shapes.params)
+        return state_shardings(self.mesh, shapes, pspecs, self.txs)
 
     def init_state(self) -> TrainState:
         return jax.jit(self._init, out_shardings=self.state_shardings())()

@@ -11,9 +11,10 @@ from omni.data.pipeline import make_iterator
 from omni.model import model_stats
 from omni.train.checkpoint import check_compatible
 from omni.train.evaluate import evaluate
+from omni.train.mesh import batch_shardings, plan_run
 from omni.train.optimizer import learning_rate_schedule, make_optimizer
-from omni.train.state import abstract_params, abstract_train_state, create_train_state, state_shardings
-from omni.train.step import batch_shardings, make_train_step, plan_run
+from omni.train.state import abstract_params, abstract_train_state, create_train_state, mot_state_shardings
+from omni.train.step import make_train_step
 from omni.train.task import Task
 
 
@@ -61,7 +62,7 @@ class MoTTask(Task):
 
     def make_step(self):
         return make_train_step(self.rcfg, self.graphdef, self.tx, self.mesh,
-                               state_shardings(self.rcfg, self.mesh, self.tx))
+                               mot_state_shardings(self.rcfg, self.mesh, self.tx))
 
     def flops_per_item(self, compiled) -> float:
         return self.stats.train_flops_per_token  # analytic (XLA's compiled count differs by ~0.15%)

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
 from omni import sharding
 from omni.config import Config
@@ -41,20 +41,27 @@ def param_specs(cfg: Config, mesh: Mesh) -> dict:
     return nnx.to_pure_dict(sharding.state_specs(params, cfg.mesh.rules, mesh))
 
 
-def _named(mesh: Mesh, specs):
-    return jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
-
-
-def state_shardings(cfg: Config, mesh: Mesh, tx: optax.GradientTransformation) -> TrainState:
-    """NamedShardings for every leaf: params by rules, optimizer moments like their params, scalars replicated."""
-    pspecs = param_specs(cfg, mesh)
-    abs_params = nnx.to_pure_dict(abstract_params(cfg)[1])
-    abs_opt = jax.eval_shape(tx.init, abs_params)
-    opt_specs = optax.tree_map_params(tx, lambda _, s: s, abs_opt, pspecs,
-                                      transform_non_params=lambda _: PartitionSpec(),
-                                      is_leaf=lambda x: isinstance(x, PartitionSpec))
+def state_shardings(mesh: Mesh, shapes: TrainState, param_specs, tx) -> TrainState:
+    """NamedShardings for every leaf of a train state of `shapes` (its abstract value): params by
+    `param_specs` (a tree like `shapes.params`), optimizer moments like their params, step / rng / extra
+    replicated. `tx`: the optax transformation of the params, or a dict of them when params and optimizer
+    state are dicts of independently optimized parts."""
+    def opt_specs(tx, opt_state, pspecs):
+        return optax.tree_map_params(tx, lambda _, s: s, opt_state, pspecs,
+                                     transform_non_params=lambda _: PartitionSpec(),
+                                     is_leaf=lambda x: isinstance(x, PartitionSpec))
+    if isinstance(tx, dict):
+        opt = {n: opt_specs(tx[n], shapes.opt_state[n], param_specs[n]) for n in tx}
+    else:
+        opt = opt_specs(tx, shapes.opt_state, param_specs)
     rep = PartitionSpec()
-    return TrainState(_named(mesh, rep), _named(mesh, pspecs), _named(mesh, opt_specs), _named(mesh, rep))
+    extra = jax.tree.map(lambda _: rep, shapes.extra)
+    return sharding.named_shardings(mesh, TrainState(rep, param_specs, opt, rep, extra))
+
+
+def mot_state_shardings(cfg: Config, mesh: Mesh, tx: optax.GradientTransformation) -> TrainState:
+    """`state_shardings` of the MoT train state of `cfg`: params by the config's logical-axis rules."""
+    return state_shardings(mesh, jax.eval_shape(lambda: _init(cfg, tx)), param_specs(cfg, mesh), tx)
 
 
 def _init(cfg: Config, tx: optax.GradientTransformation) -> TrainState:
@@ -67,7 +74,7 @@ def _init(cfg: Config, tx: optax.GradientTransformation) -> TrainState:
 def create_train_state(cfg: Config, mesh: Mesh, tx: optax.GradientTransformation):
     """(graphdef, TrainState) initialized inside one jit whose outputs are already sharded on `mesh`."""
     graphdef, _ = abstract_params(cfg)
-    shardings = state_shardings(cfg, mesh, tx)
+    shardings = mot_state_shardings(cfg, mesh, tx)
     state = jax.jit(lambda: _init(cfg, tx), out_shardings=shardings)()
     return graphdef, state
 
@@ -75,5 +82,5 @@ def create_train_state(cfg: Config, mesh: Mesh, tx: optax.GradientTransformation
 def abstract_train_state(cfg: Config, mesh: Mesh, tx: optax.GradientTransformation) -> TrainState:
     """ShapeDtypeStructs carrying the target shardings (restore targets for orbax)."""
     shapes = jax.eval_shape(lambda: _init(cfg, tx))
-    shardings = state_shardings(cfg, mesh, tx)
+    shardings = mot_state_shardings(cfg, mesh, tx)
     return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes, shardings)
