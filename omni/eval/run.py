@@ -9,11 +9,16 @@ import math
 import pathlib
 import time
 
+import omni
+from omni.data.corpus.reader import open_corpus
 from omni.eval import cycle as cyc
 from omni.eval import directions as dirs
 from omni.eval.generate import GenOptions
 from omni.eval.heldout import select
 from omni.eval.heldout_loss import direction_examples, direction_losses, uniform_loss
+from omni.eval.report import write_report
+from omni.model import build_model
+from omni.sampling.loaded import LoadedModel
 
 MEDIA_OF = {"image->text": ("image", "text"), "text->image": ("text", "image"), "audio->text": ("audio", "text"),
             "text->audio": ("text", "audio"), "video->text": ("video", "text"), "text->video": ("text", "video")}
@@ -21,8 +26,6 @@ MEDIA_OF = {"image->text": ("image", "text"), "text->image": ("text", "image"), 
 
 def untrained_like(lm):
     """The same architecture and tokenizers with freshly initialised weights (seed = the config's)."""
-    from omni.model import build_model
-    from omni.sampling.loaded import LoadedModel
     return LoadedModel(build_model(lm.config, seed=lm.config.seed), lm.config, lm.spec, lm.tokenizers)
 
 
@@ -49,8 +52,6 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     """Evaluates `bundle` on held-out data and writes OUT/report.json + OUT/report.md (+ media under
     OUT/report/). `corpus`: a corpus data_dir (its validation split is read) or a sequence of example
     dicts of the corpus schema. Returns the report dict."""
-    import omni
-    from omni.eval.report import write_report
     t0 = time.time()
     options = options or GenOptions(batch=limit)
     lm = omni.load(bundle)
@@ -58,7 +59,6 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     if untrained:
         models["untrained"] = untrained_like(lm)
     if isinstance(corpus, (str, pathlib.Path)):
-        from omni.data.corpus.reader import open_corpus
         corpus = open_corpus(corpus, "validation")
     sets = select(corpus, limit)
     log(f"[eval] held-out sets: {sets.counts()}")
@@ -67,56 +67,18 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
                                  "media_top_p": options.media_top_p, "seed": options.seed},
                     "directions": {}, "loss": {}, "cycle": {}, "skipped": {}}
     samples: dict = {}
-
     if token_dir is not None:
-        seq_len = lm.config.train.seq_len
-        try:
-            exs = direction_examples(token_dir, lm.vocab, lm.spec, seq_len, loss_examples)
-        except ValueError as e:  # no/unfinished validation shards: say so in the report, evaluate the rest
-            report["skipped"]["held-out loss"] = str(e)
-            exs = {}
-        losses = {name: direction_losses(m.model, exs, seq_len) for name, m in models.items()}
-        for d, r in losses["trained"].items():
-            base = uniform_loss(lm.vocab, d.split("->")[1])
-            report["loss"][d] = {
-                "metric": "held-out perplexity", "value": r["perplexity"], "loss": r["loss"],
-                "baseline": math.exp(base), "baseline_loss": base,
-                "baseline_kind": "uniform over the target modality's vocabulary slice",
-                "untrained": losses["untrained"][d]["perplexity"] if untrained else None,
-                "untrained_loss": losses["untrained"][d]["loss"] if untrained else None,
-                "higher_is_better": False, "tokens": r["tokens"], "n": r["examples"]}
+        add_losses(report, models, token_dir, loss_examples)
         log(f"[eval] held-out loss for {len(report['loss'])} directions ({time.time() - t0:.0f}s)")
-
     for d, runner in dirs.RUNNERS.items():
         why = feasible(lm, d, sets)
         if why:
             report["skipped"][d] = why
             continue
-        metric, set_name, higher = dirs.SPECS[d]
-        exs = getattr(sets, set_name)
-        results = {name: runner(m, exs, options) for name, m in models.items()}
-        base, base_kind, base_extra = dirs.baselines(d, exs)
-        tr = results["trained"]
-        entry = {"metric": metric, "value": tr[0], "baseline": base, "baseline_kind": base_kind,
-                 "untrained": results["untrained"][0] if untrained else None, "higher_is_better": higher,
-                 "n": len(exs)}
-        ref = dirs.real_reference(d, exs)
-        if d == "text->audio" and "audio->text" in report["directions"]:
-            ref = (report["directions"]["audio->text"]["value"], "the same model transcribing the real speech")
-        if ref:
-            entry["reference"], entry["reference_kind"] = ref
-        report["directions"][d] = entry
-        if d == "video->text":  # the object is a second headline figure of the same generations
-            report["directions"]["video->text/object"] = {
-                "metric": dirs.SPECS["video->text/object"][0], "value": tr[1]["object_accuracy"],
-                "baseline": base_extra["object_accuracy"],
-                "baseline_kind": f"always the most common object ({base_extra['object_guess']!r})",
-                "untrained": results["untrained"][1]["object_accuracy"] if untrained else None,
-                "higher_is_better": True, "n": len(exs)}
-        samples[d] = {name: r[2] for name, r in results.items()}
-        log(f"[eval] {d}: {metric} = {tr[0]:.3f} (baseline {base:.3f}"
+        samples[d] = add_direction(report, models, d, runner, getattr(sets, dirs.SPECS[d][1]), options)
+        entry = report["directions"][d]
+        log(f"[eval] {d}: {entry['metric']} = {entry['value']:.3f} (baseline {entry['baseline']:.3f}"
             + (f", untrained {entry['untrained']:.3f}" if untrained else "") + f") ({time.time() - t0:.0f}s)")
-
     for c, via in cyc.CYCLES.items():
         d1, d2 = f"text->{via}", f"{via}->text"
         if d1 not in report["directions"] or d2 not in report["directions"] or rounds < 1:
@@ -127,18 +89,76 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
         if len(texts) < 2:
             report["skipped"][c] = f"needs 2 distinct held-out texts, found {len(texts)}"
             continue
-        runs = {name: cyc.run_cycle(m, texts, via, rounds, options) for name, m in models.items()}
-        report["cycle"][c] = {"metric": "token-F1 to the original text after each round",
-                              "rounds": list(range(1, rounds + 1)), "value": runs["trained"][0],
-                              "untrained": runs["untrained"][0] if untrained else None,
-                              "baseline": cyc.unrelated_floor(texts),
-                              "baseline_kind": "token-F1 of an unrelated held-out text", "higher_is_better": True,
-                              "n": len(texts)}
-        samples[c] = {"originals": texts, **{name: r[1] for name, r in runs.items()}}
-        per_round = ", ".join(f"{v:.3f}" for v in runs["trained"][0])
+        samples[c] = add_cycle(report, models, c, via, texts, rounds, options)
+        per_round = ", ".join(f"{v:.3f}" for v in report["cycle"][c]["value"])
         log(f"[eval] {c}: F1 per round [{per_round}] ({time.time() - t0:.0f}s)")
 
     report["seconds"] = round(time.time() - t0, 1)
     write_report(out, report, samples, lm, sets, run_dir=run_dir)
     log(f"[eval] wrote {pathlib.Path(out) / 'report.md'} and report.json ({report['seconds']:.0f}s)")
     return report
+
+
+def add_losses(report: dict, models: dict, token_dir, loss_examples: int) -> None:
+    """report["loss"][direction]: held-out perplexity of each model on up to `loss_examples` validation token
+    examples per direction, beside the uniform baseline (report["skipped"] says why when there are none)."""
+    lm = models["trained"]
+    untrained = "untrained" in models
+    seq_len = lm.config.train.seq_len
+    try:
+        exs = direction_examples(token_dir, lm.vocab, lm.spec, seq_len, loss_examples)
+    except ValueError as e:  # no/unfinished validation shards: say so in the report, evaluate the rest
+        report["skipped"]["held-out loss"] = str(e)
+        exs = {}
+    losses = {name: direction_losses(m.model, exs, seq_len) for name, m in models.items()}
+    for d, r in losses["trained"].items():
+        base = uniform_loss(lm.vocab, d.split("->")[1])
+        report["loss"][d] = {
+            "metric": "held-out perplexity", "value": r["perplexity"], "loss": r["loss"],
+            "baseline": math.exp(base), "baseline_loss": base,
+            "baseline_kind": "uniform over the target modality's vocabulary slice",
+            "untrained": losses["untrained"][d]["perplexity"] if untrained else None,
+            "untrained_loss": losses["untrained"][d]["loss"] if untrained else None,
+            "higher_is_better": False, "tokens": r["tokens"], "n": r["examples"]}
+
+
+def add_direction(report: dict, models: dict, d: str, runner, exs, options: GenOptions) -> dict:
+    """report["directions"][d] (and "video->text/object"): each model's figure on the held-out examples `exs`
+    beside the baselines and any real reference. -> {model name: samples}."""
+    untrained = "untrained" in models
+    metric, _, higher = dirs.SPECS[d]
+    results = {name: runner(m, exs, options) for name, m in models.items()}
+    base, base_kind, base_extra = dirs.baselines(d, exs)
+    tr = results["trained"]
+    entry = {"metric": metric, "value": tr[0], "baseline": base, "baseline_kind": base_kind,
+             "untrained": results["untrained"][0] if untrained else None, "higher_is_better": higher,
+             "n": len(exs)}
+    ref = dirs.real_reference(d, exs)
+    if d == "text->audio" and "audio->text" in report["directions"]:
+        ref = (report["directions"]["audio->text"]["value"], "the same model transcribing the real speech")
+    if ref:
+        entry["reference"], entry["reference_kind"] = ref
+    report["directions"][d] = entry
+    if d == "video->text":  # the object is a second headline figure of the same generations
+        report["directions"]["video->text/object"] = {
+            "metric": dirs.SPECS["video->text/object"][0], "value": tr[1]["object_accuracy"],
+            "baseline": base_extra["object_accuracy"],
+            "baseline_kind": f"always the most common object ({base_extra['object_guess']!r})",
+            "untrained": results["untrained"][1]["object_accuracy"] if untrained else None,
+            "higher_is_better": True, "n": len(exs)}
+    return {name: r[2] for name, r in results.items()}
+
+
+def add_cycle(report: dict, models: dict, c: str, via: str, texts: list[str], rounds: int,
+              options: GenOptions) -> dict:
+    """report["cycle"][c]: token-F1 to the original `texts` after each of `rounds` text -> `via` -> text
+    rounds, per model, beside the unrelated-text floor. -> the samples (originals, each model's rounds)."""
+    untrained = "untrained" in models
+    runs = {name: cyc.run_cycle(m, texts, via, rounds, options) for name, m in models.items()}
+    report["cycle"][c] = {"metric": "token-F1 to the original text after each round",
+                          "rounds": list(range(1, rounds + 1)), "value": runs["trained"][0],
+                          "untrained": runs["untrained"][0] if untrained else None,
+                          "baseline": cyc.unrelated_floor(texts),
+                          "baseline_kind": "token-F1 of an unrelated held-out text", "higher_is_better": True,
+                          "n": len(texts)}
+    return {"originals": texts, **{name: r[1] for name, r in runs.items()}}
