@@ -11,7 +11,7 @@ from omni.eval.features import to_float01
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # on use: heavy, and the Agg backend must be chosen before pyplot loads
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+import omni
 from omni.sampling.prompt import Audio, Tokens, Video
 
 
@@ -41,7 +42,6 @@ def item(modality: str, media):
 
 def generate(lm, prompts: list[list], to: str, opts: GenOptions) -> list:
     """prompts: [[item, ...], ...] -> one `Generated` per prompt (media decoded)."""
-    import omni
     if not prompts:
         return []
     out = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from omni.eval.metrics import words
+
 DIRECTIONS = ("left", "right", "up", "down")
 
 
@@ -62,7 +64,6 @@ def motion_direction(frames: np.ndarray, min_shift: float = 0.05) -> str | None:
 
 def direction_in_text(text: str) -> str | None:
     """The first motion direction word of a caption ("A goat moving left." -> 'left'), or None."""
-    from omni.eval.metrics import words
     for w in words(text):
         if w in DIRECTIONS:
             return w

@@ -14,6 +14,7 @@ import numpy as np
 
 from omni.eval import figures
 from omni.sampling import media_io
+from omni.sampling.prompt import Audio, prepare_audio, prepare_image, prepare_video
 
 SHOW = 8
 MEDIA_DIR = "report"
@@ -173,7 +174,6 @@ def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
 
 def reconstructions(out: pathlib.Path, lm, sets) -> list[str]:
     """Tokenizer round trips (encode -> decode) of held-out items beside the originals."""
-    from omni.sampling.prompt import Audio, prepare_audio, prepare_image, prepare_video
     media, toks, spec = out / MEDIA_DIR / "reconstructions", lm.tokenizers, lm.spec
     lines = ["## Tokenizer reconstructions", ""]
     if "image" in toks and sets.captioned:

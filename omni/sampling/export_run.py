@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pathlib
 
+from flax import nnx
+
 from omni.sampling import bundle
+from omni.train.checkpoint import load_params
+from omni.train.evaluate import evaluate
+from omni.train.metrics import read_metrics
+from omni.train.state import abstract_params
 
 
 def recorded_metrics(run_dir, step: int) -> tuple[dict[str, float], int | None]:
     """The last `eval/...` record at or before `step` in the run's metrics.jsonl, and its step."""
-    from omni.train.metrics import read_metrics
     rows = [r for r in read_metrics(run_dir) if r.get("kind") == "eval" and int(r.get("step", -1)) <= step]
     if not rows:
         return {}, None
@@ -36,7 +41,6 @@ def export_run(run_dir, out, *, step: int | None = None, dtype: str = "float32",
 
     Held-out metrics come from the trainer's eval records unless `eval_batches` > 0 (computed now).
     """
-    from omni.train.checkpoint import load_params
     if not pathlib.Path(run_dir).is_dir():
         raise bundle.BundleError(f"no run directory at {run_dir}")
     params, cfg, step = load_params(run_dir, step)
@@ -44,10 +48,6 @@ def export_run(run_dir, out, *, step: int | None = None, dtype: str = "float32",
     if tokenizers:
         tok_dir = pathlib.Path(tokenizer_dir) if tokenizer_dir is not None else default_tokenizer_dir(cfg)
     if eval_batches > 0:
-        from flax import nnx
-
-        from omni.train.evaluate import evaluate
-        from omni.train.state import abstract_params
         model = nnx.merge(abstract_params(cfg)[0], params)
         metrics = {f"eval/{k}": v for k, v in evaluate(model, cfg, "validation", eval_batches).items()
                    if not k.startswith("tokens/")}

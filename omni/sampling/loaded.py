@@ -31,7 +31,7 @@ class LoadedModel:
     def decoder(self):
         """The jitted decoder of this model (built once, so compiled programs are reused across calls)."""
         if self._decoder is None:
-            from omni.sampling.decode_loop import Decoder
+            from omni.sampling.decode_loop import Decoder  # on use: JAX; bundles load without it
             self._decoder = Decoder(self.model)
         return self._decoder
 

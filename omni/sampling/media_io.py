@@ -66,7 +66,7 @@ def write_image(path, image: np.ndarray) -> pathlib.Path:
 
 def read_audio(path) -> tuple[np.ndarray, int]:
     """-> (mono float32 [T] in [-1, 1], sample rate)."""
-    import soundfile as sf
+    import soundfile as sf  # on use: loads libsndfile, only for audio files
     p = _existing(path)
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
@@ -79,7 +79,7 @@ def read_audio(path) -> tuple[np.ndarray, int]:
 
 def write_audio(path, wave: np.ndarray, sample_rate: int) -> pathlib.Path:
     """wave: [T] float in [-1, 1] -> 16-bit PCM WAV (or FLAC/OGG by suffix)."""
-    import soundfile as sf
+    import soundfile as sf  # on use: loads libsndfile, only for audio files
     w = np.asarray(wave, np.float32)
     if w.ndim != 1:
         raise MediaError(f"audio to write must be mono [T], got shape {w.shape}")
@@ -99,7 +99,7 @@ def read_video(path) -> np.ndarray:
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise MediaError(f"cannot read {p} as a GIF video: {e}") from None
         return np.stack(frames)
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # on use: only for video files
     try:
         reader = imageio_ffmpeg.read_frames(str(p))
         meta = next(reader)
@@ -125,7 +125,7 @@ def write_video(path, frames: np.ndarray, fps: float = 8.0) -> pathlib.Path:
         return p
     if p.suffix.lower() != ".mp4":
         raise MediaError(f"video output must end in .mp4 or .gif, got {p.name}")
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # on use: only for video files
     T, H, W, _ = a.shape
     writer = imageio_ffmpeg.write_frames(str(p), (W, H), fps=fps, macro_block_size=1, codec="libx264",
                                          pix_fmt_out="yuv444p", output_params=["-crf", "12"])

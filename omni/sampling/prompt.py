@@ -16,6 +16,9 @@ import numpy as np
 from PIL import Image
 
 from omni.data import tasks
+from omni.data.corpus.images import square
+from omni.data.corpus.skips import Skip
+from omni.data.corpus.spec import MediaSpec
 from omni.sampling import media_io
 from omni.sampling.spec import SamplingSpec
 
@@ -104,7 +107,6 @@ def _float01(a: np.ndarray, what: str, layout: str) -> np.ndarray:
 
 def square_image(img: np.ndarray, size: int) -> np.ndarray:
     """[H, W, 3] in [0, 1] -> centre-cropped, resized [size, size, 3] in [0, 1] (as the corpus does)."""
-    from omni.data.corpus.images import square
     pil = Image.fromarray(media_io.to_uint8(img), "RGB")
     return np.asarray(square(pil, size, "crop"), np.float32) / 255.0
 
@@ -122,9 +124,7 @@ def prepare_video(frames: np.ndarray, spec: SamplingSpec) -> np.ndarray:
 
 def prepare_audio(audio: Audio, spec: SamplingSpec) -> np.ndarray:
     """-> mono float32 [T] at spec.sample_rate, trimmed, peak-normalized and cut to max_audio_s."""
-    from omni.data.corpus.audio import conform_audio
-    from omni.data.corpus.skips import Skip
-    from omni.data.corpus.spec import MediaSpec
+    from omni.data.corpus.audio import conform_audio  # on use: imports scipy, needed only for audio prompts
     sr = audio.sample_rate
     if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer, float, np.floating)) \
             or not np.isfinite(sr) or sr <= 0 or sr != int(sr):

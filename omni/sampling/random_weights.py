@@ -11,8 +11,8 @@ import numpy as np
 def random_module(factory, seed: int, std: float | None = None):
     """`factory()` with norms/scales 1, biases 0, flags True, other arrays normal(0, std) (default
     1/sqrt(fan-in), fan-in = product of all but the last axis)."""
-    import jax
-    from flax import nnx
+    import jax  # on use: this module imports without JAX
+    from flax import nnx  # on use: this module imports without JAX
     graphdef, state = nnx.split(nnx.eval_shape(factory))
     rng = np.random.default_rng(seed)
     flat = nnx.to_flat_state(state)
@@ -33,7 +33,7 @@ def random_module(factory, seed: int, std: float | None = None):
 
 def random_omni_model(cfg, seed: int = 0):
     """The OmniModel of a full Config with random weights (std = model.init_std)."""
-    from flax import nnx
+    from flax import nnx  # on use: this module imports without JAX
 
     from omni.model import OmniModel
     return random_module(lambda: OmniModel(cfg.model, cfg.vocab.build(), rngs=nnx.Rngs(params=0)), seed,

@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 
 from omni import modality as mod
+from omni.data.corpus.spec import MediaSpec
+from omni.data.synthetic import IMAGE_TOKENS, VIDEO_FRAMES, VIDEO_TOKENS_PER_FRAME
+from omni.data.token_shards import read_meta
 
 MODALITIES = ("text", "image", "audio", "video")
 
@@ -83,16 +86,13 @@ def _fit_side(tok, fixed: int, side: int, shape) -> int:
 def infer_spec(cfg, tokenizers: dict, *, text_max_tokens: int = 64) -> SamplingSpec:
     """The spec of a model trained with `cfg`: token counts from its data source, shapes from the corpus
     defaults fitted to the tokenizers, targets from the mixture's target weights."""
-    from omni.data.corpus.spec import MediaSpec
     media = MediaSpec()
     vocab = cfg.vocab.build()
     k = cfg.data.audio_quantizers
     if cfg.data.source == "synthetic":
-        from omni.data.synthetic import IMAGE_TOKENS, VIDEO_FRAMES, VIDEO_TOKENS_PER_FRAME
         fixed = {"image": IMAGE_TOKENS, "video": VIDEO_FRAMES * VIDEO_TOKENS_PER_FRAME}
         codebook, present = vocab.num_codes("audio") // k, vocab.modalities
     else:
-        from omni.data.token_shards import read_meta
         meta = read_meta(cfg.data.token_dir)
         fixed = {m: int(n) for m, n in meta["fixed_lengths"].items()}
         codebook, present = int(meta["audio"].get("codebook_size", 0)), tuple(meta["codes"])

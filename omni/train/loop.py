@@ -23,6 +23,7 @@ from omni.data.pipeline import device_prefetch
 from omni.train import metrics as metrics_lib
 from omni.train.checkpoint import Checkpointer
 from omni.train.distributed import is_main
+from omni.train.mot_task import MoTTask
 from omni.train.preemption import Preemption
 from omni.train.step import fetch
 from omni.train.task import Task
@@ -259,6 +260,4 @@ def run_task(task: Task, *, progress: bool = True, until: int | None = None) -> 
 
 def train(cfg: Config, *, progress: bool = True) -> dict:
     """Trains (or resumes) the MoT of `cfg` in cfg.run_dir; returns a summary dict (see run_task)."""
-    from omni.train.mot_task import MoTTask
-
     return run_task(MoTTask(cfg.validate()), progress=progress)

@@ -63,7 +63,7 @@ class MetricsWriter:
         run_dir = pathlib.Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        from tensorboardX import SummaryWriter
+        from tensorboardX import SummaryWriter  # on use: heavy (protobuf), only when logging is enabled
         # purge_step: on resume, TensorBoard drops events logged after the checkpoint by the killed run.
         self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
 

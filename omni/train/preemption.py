@@ -29,7 +29,7 @@ class Preemption:
     """`requested(step)` is True at the step where the run should save and stop."""
 
     def __init__(self):
-        import jax
+        import jax  # on use: this module imports nothing, so entry points install the handler first
 
         self._multi = jax.process_count() > 1
         self._previous = None
@@ -39,9 +39,9 @@ class Preemption:
 
     def requested(self, step: int) -> bool:
         if self._multi:
-            from jax._src import distributed
+            from jax._src import distributed  # on use: private module, only for multi-process runs
             if distributed.global_state.preemption_sync_manager is not None:
-                from jax.experimental import multihost_utils
+                from jax.experimental import multihost_utils  # on use (see above)
                 return bool(multihost_utils.reached_preemption_sync_point(step))
             return False
         return _REQUESTED.is_set()
