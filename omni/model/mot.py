@@ -6,12 +6,13 @@ modality when untied, and each token is computed only by its own modality's weig
 in `omni.model.grouping`). With every weight tied the same code is the dense baseline.
 
 Parameters are stacked over layers ([n_layers, ...]) and carry logical axis names in the `axes`
-metadata, so sharding is configuration only (`omni.train.sharding`).
+metadata, so sharding is configuration only (`omni.sharding`).
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +53,124 @@ def resolve_grouped_matmul(cfg: ModelConfig, backend: str | None = None) -> str:
 def _gathered_axes(axes):
     """Logical axes of a weight as used in compute: `embed` unsharded, so activations keep their layout."""
     return tuple(None if a == "embed" else a for a in axes)
+
+
+class TokenLayout(NamedTuple):
+    """One call's tokens as the per-modality weights see them: the `batch` rows in `chunks` chunks of
+    N = batch * length / chunks tokens, each chunk grouped by modality (`layout`, see `omni.model.grouping`;
+    None for the dense model, whose tokens stay in order)."""
+
+    batch: int
+    length: int
+    chunks: int
+    layout: Any
+
+    def to_layout(self, x: jax.Array) -> jax.Array:
+        """[B, L, K] -> [C, P, K]."""
+        x = x.reshape(self.chunks, self.batch * self.length // self.chunks, x.shape[-1])
+        return x if self.layout is None else grouping.to_layout(x, self.layout)
+
+    def from_layout(self, y: jax.Array) -> jax.Array:
+        """[C, P, K] -> [B, L, K]."""
+        y = y if self.layout is None else grouping.from_layout(y, self.layout)
+        return y.reshape(self.batch, self.length, y.shape[-1])
+
+    def matmul(self, x: jax.Array, w: jax.Array, axes) -> jax.Array:
+        """x [C, P, K] @ a per-modality weight w [G, K, F] (`axes`: w's logical axes after 'modality')."""
+        if self.layout is None:
+            return jnp.einsum("cpk,kf->cpf", x, w[0].astype(x.dtype))
+        return grouping.grouped_matmul(x, w, self.layout, axes)
+
+    def scale(self, s: jax.Array) -> jax.Array:
+        """A per-modality norm scale [G, K] -> what multiplies [C, P, K] activations."""
+        return s[0][None, None, :] if self.layout is None else grouping.group_scale(s, self.layout)
+
+
+def write_cache_info(slots: MaskInfo, info: MaskInfo, index: jax.Array) -> MaskInfo:
+    """The cache's slot metadata with the new tokens' `info` [B, L] written at slots [index, index + L)."""
+    return MaskInfo(*(jax.lax.dynamic_update_slice(c, n.astype(jnp.int32), (0, index))
+                      for c, n in zip(slots, info)))
+
+
+def _activation(x: jax.Array) -> jax.Array:
+    """[C, P, K] activations stay sharded by rows (a no-op outside the trainer's mesh)."""
+    return constrain(x, ("batch", "seq", None))
+
+
+def layer_attention(cfg: ModelConfig, q, k, v, info: MaskInfo, slots: MaskInfo | None, index, ck, cv):
+    """Attention of this call's q [B, L, H, Dh] to its own k/v, or with a layer cache ck/cv [B, S, Hkv, Dh]:
+    k/v written at slots [index, index + L), then q attends to every filled slot. -> (o, ck, cv)."""
+    if ck is None:
+        return attention(q, k, v, info, info, impl=cfg.attention_impl), ck, cv
+    dt = DTYPES[cfg.dtype]
+    ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (0, index, 0, 0))
+    cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (0, index, 0, 0))
+    return attention(q, ck.astype(dt), cv.astype(dt), info, slots, impl=cfg.attention_impl), ck, cv
+
+
+def decoder_layer(cfg: ModelConfig, tokens: TokenLayout, axes: dict, info: MaskInfo, slots: MaskInfo | None,
+                  index, x, p, ck, cv):
+    """One pre-norm decoder layer (attention, then SwiGLU FFN) on x [C, P, D] in the token layout.
+
+    p: this layer's weights {name: [G, ...]} (`axes`: their logical axes as computed with, see
+    `_gathered_axes`); ck/cv: this layer's KV cache or None; `slots`/`index`: see `layer_attention`.
+    -> (x, ck, cv).
+    """
+    B, L = tokens.batch, tokens.length
+    H, Hkv, Dh = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+    p = {n: constrain(w, axes[n]) for n, w in p.items()}  # FSDP: all-gather this layer's weights
+
+    def mm(x, name):
+        return tokens.matmul(x, p[name], axes[name][1:])
+
+    x = _activation(x)
+    h = _activation(rms_norm(x, tokens.scale(p["attn_norm"]), cfg.norm_eps))
+    q, k, v = mm(h, "wq"), mm(h, "wk"), mm(h, "wv")
+    if cfg.qk_norm:
+        qs, ks = tokens.scale(p["q_norm"]), tokens.scale(p["k_norm"])
+        q = rms_norm(q.reshape(q.shape[:-1] + (H, Dh)), qs[..., None, :], cfg.norm_eps)
+        k = rms_norm(k.reshape(k.shape[:-1] + (Hkv, Dh)), ks[..., None, :], cfg.norm_eps)
+        q, k = q.reshape(q.shape[:-2] + (H * Dh,)), k.reshape(k.shape[:-2] + (Hkv * Dh,))
+    # Back to token order one by one (a concatenation would misalign tensor-parallel head shards).
+    q = tokens.from_layout(q).reshape(B, L, H, Dh)
+    k, v = tokens.from_layout(k).reshape(B, L, Hkv, Dh), tokens.from_layout(v).reshape(B, L, Hkv, Dh)
+    q, k = rope(q, info.positions, cfg.rope_theta), rope(k, info.positions, cfg.rope_theta)
+    o, ck, cv = layer_attention(cfg, q, k, v, info, slots, index, ck, cv)
+    x = _activation(x + mm(tokens.to_layout(o.reshape(B, L, H * Dh)), "wo"))
+    h = _activation(rms_norm(x, tokens.scale(p["ffn_norm"]), cfg.norm_eps))
+    f = jax.nn.silu(mm(h, "w_gate")) * mm(h, "w_up")
+    x = _activation(x + mm(f, "w_down"))
+    return x, ck, cv
+
+
+def remat(layer, policy: str):
+    """`layer` rematerialized per `model.remat`: 'none' as is, 'full' everything, 'dots' all but matmuls."""
+    if policy == "full":
+        return jax.checkpoint(layer)
+    if policy == "dots":
+        return jax.checkpoint(layer, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
+    return layer
+
+
+def run_layers(layer, x, params: dict, cache: KVCache | None, *, scan: bool, n_layers: int):
+    """x through every layer, the stacked weights `params` {name: [n_layers, ...]} (and cache) sliced per
+    layer: one `lax.scan` when `scan`, else an unrolled loop. -> (x, new cache k, new cache v)."""
+    if scan:
+        def body(x, xs):
+            p, ck, cv = xs
+            x, ck, cv = layer(x, p, ck, cv)
+            return x, (ck, cv)
+        xs = (params, None if cache is None else cache.k, None if cache is None else cache.v)
+        x, (nk, nv) = jax.lax.scan(body, x, xs)
+        return x, nk, nv
+    ks, vs = [], []
+    for i in range(n_layers):
+        p = {n: a[i] for n, a in params.items()}
+        x, ck, cv = layer(x, p, None if cache is None else cache.k[i], None if cache is None else cache.v[i])
+        ks.append(ck)
+        vs.append(cv)
+    nk, nv = (jnp.stack(ks), jnp.stack(vs)) if cache is not None else (None, None)
+    return x, nk, nv
 
 
 class OmniModel(nnx.Module):
@@ -107,100 +226,34 @@ class OmniModel(nnx.Module):
         every filled slot under the mask rule.
         """
         cfg = self.cfg
-        B, L = inputs.shape
         dt = DTYPES[cfg.dtype]
-        chunks = math.gcd(B, max(cfg.layout_chunks, 1))  # each chunk of B/chunks rows is grouped on its own
-        N = B * L // chunks
-        groups = input_modality.reshape(chunks, N).astype(jnp.int32)
-        mode = resolve_grouped_matmul(cfg)
-        tile = min(cfg.tile_size, max(8, -(-N // self.num_modalities)))
-        grouped = not cfg.is_dense
-        layout = grouping.make_layout(groups, self.num_modalities, mode, tile) if grouped else None
-
-        def to_l(x):  # [B, L, K] -> [C, P, K]
-            x = x.reshape(chunks, N, x.shape[-1])
-            return grouping.to_layout(x, layout) if grouped else x
-
-        def from_l(y):  # [C, P, K] -> [B, L, K]
-            y = grouping.from_layout(y, layout) if grouped else y
-            return y.reshape(B, L, y.shape[-1])
-
-        def mm(x, p, name):  # x [C, P, K] @ this layer's weight `name` [G, K, F]
-            w = p[name]
-            return grouping.grouped_matmul(x, w, layout, gathered[name][1:]) if grouped else jnp.einsum(
-                "cpk,kf->cpf", x, w[0].astype(x.dtype))
-
-        def scale(s):
-            return grouping.group_scale(s, layout) if grouped else s[0][None, None, :]
-
-        if cache is not None:
-            idx = jnp.asarray(cache_index, jnp.int32)
-            new_info = MaskInfo(*(jax.lax.dynamic_update_slice(c, n.astype(jnp.int32), (0, idx))
-                                  for c, n in zip(cache.info, info)))
-        else:
-            new_info = None
-
-        H, Hkv, Dh = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-
-        def act(x):  # [C, P, K] activations stay sharded by rows (no-op outside the trainer's mesh)
-            return constrain(x, ("batch", "seq", None))
-
-        def layer(x, p, ck, cv):
-            p = {n: constrain(w, gathered[n]) for n, w in p.items()}  # FSDP: all-gather this layer's weights
-            x = act(x)
-            h = act(rms_norm(x, scale(p["attn_norm"]), cfg.norm_eps))
-            q, k, v = mm(h, p, "wq"), mm(h, p, "wk"), mm(h, p, "wv")
-            if cfg.qk_norm:
-                qs, ks = scale(p["q_norm"]), scale(p["k_norm"])
-                q = rms_norm(q.reshape(q.shape[:-1] + (H, Dh)), qs[..., None, :], cfg.norm_eps)
-                k = rms_norm(k.reshape(k.shape[:-1] + (Hkv, Dh)), ks[..., None, :], cfg.norm_eps)
-                q, k = q.reshape(q.shape[:-2] + (H * Dh,)), k.reshape(k.shape[:-2] + (Hkv * Dh,))
-            # Back to token order one by one (a concatenation would misalign tensor-parallel head shards).
-            q = from_l(q).reshape(B, L, H, Dh)
-            k, v = from_l(k).reshape(B, L, Hkv, Dh), from_l(v).reshape(B, L, Hkv, Dh)
-            q, k = rope(q, info.positions, cfg.rope_theta), rope(k, info.positions, cfg.rope_theta)
-            if ck is not None:
-                ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (0, idx, 0, 0))
-                cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (0, idx, 0, 0))
-                o = attention(q, ck.astype(dt), cv.astype(dt), info, new_info, impl=cfg.attention_impl)
-            else:
-                o = attention(q, k, v, info, info, impl=cfg.attention_impl)
-            x = act(x + mm(to_l(o.reshape(B, L, H * Dh)), p, "wo"))
-            h = act(rms_norm(x, scale(p["ffn_norm"]), cfg.norm_eps))
-            f = jax.nn.silu(mm(h, p, "w_gate")) * mm(h, p, "w_up")
-            x = act(x + mm(f, p, "w_down"))
-            return x, ck, cv
-
-        if cfg.remat == "full":
-            layer = jax.checkpoint(layer)
-        elif cfg.remat == "dots":
-            layer = jax.checkpoint(layer, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
-
+        tokens = self.token_layout(input_modality)
+        idx = None if cache is None else jnp.asarray(cache_index, jnp.int32)
+        slots = None if cache is None else write_cache_info(cache.info, info, idx)
+        axes = {n: _gathered_axes(getattr(self, n).axes[1:]) for n in LAYER_PARAMS}
+        layer = remat(functools.partial(decoder_layer, cfg, tokens, axes, info, slots, idx), cfg.remat)
         params = {name: getattr(self, name)[...] for name in LAYER_PARAMS}
-        gathered = {n: _gathered_axes(getattr(self, n).axes[1:]) for n in LAYER_PARAMS}
-        embed = self.gathered("embed")
-        x = to_l(embed[inputs].astype(dt))
-        if cfg.scan_layers:
-            def body(x, xs):
-                p, ck, cv = xs
-                x, ck, cv = layer(x, p, ck, cv)
-                return x, (ck, cv)
-            xs = (params, None if cache is None else cache.k, None if cache is None else cache.v)
-            x, (nk, nv) = jax.lax.scan(body, x, xs)
-        else:
-            ks, vs = [], []
-            for i in range(cfg.n_layers):
-                p = {n: a[i] for n, a in params.items()}
-                x, ck, cv = layer(x, p, None if cache is None else cache.k[i],
-                                  None if cache is None else cache.v[i])
-                ks.append(ck)
-                vs.append(cv)
-            nk, nv = (jnp.stack(ks), jnp.stack(vs)) if cache is not None else (None, None)
-        x = rms_norm(x, scale(self.gathered("final_norm")), cfg.norm_eps)
-        h = from_l(x)
+        x = tokens.to_layout(self.gathered("embed")[inputs].astype(dt))
+        x, nk, nv = run_layers(layer, x, params, cache, scan=cfg.scan_layers, n_layers=cfg.n_layers)
+        x = rms_norm(x, tokens.scale(self.gathered("final_norm")), cfg.norm_eps)
+        h = tokens.from_layout(x)
         if cache is None:
             return h
-        return h, KVCache(nk, nv, new_info)
+        return h, KVCache(nk, nv, slots)
+
+    def token_layout(self, input_modality: jax.Array) -> TokenLayout:
+        """How this call's [B, L] tokens meet the per-modality weights: rows in `model.layout_chunks` chunks
+        (gcd with B), each chunk grouped by modality (`omni.model.grouping`) unless every weight is tied."""
+        cfg = self.cfg
+        B, L = input_modality.shape
+        chunks = math.gcd(B, max(cfg.layout_chunks, 1))  # each chunk of B/chunks rows is grouped on its own
+        if cfg.is_dense:
+            return TokenLayout(B, L, chunks, None)
+        N = B * L // chunks
+        groups = input_modality.reshape(chunks, N).astype(jnp.int32)
+        tile = min(cfg.tile_size, max(8, -(-N // self.num_modalities)))
+        layout = grouping.make_layout(groups, self.num_modalities, resolve_grouped_matmul(cfg), tile)
+        return TokenLayout(B, L, chunks, layout)
 
     def logits(self, h: jax.Array, target_modality: jax.Array) -> jax.Array:
         """h: [B, L, D] -> fp32 logits [B, L, V]; ids outside the target modality's head are -inf."""
