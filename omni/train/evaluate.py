@@ -1,4 +1,7 @@
-"""Held-out loss: token-weighted mean loss (and per target modality) over the first N batches of a split."""
+"""Held-out loss: token-weighted mean loss (and per target modality) over the first N batches of a split.
+
+`eval_step_fn` is the one eval step (the trainer's evaluation, `omni.plan.programs` and the per-direction
+losses of `omni.eval.heldout_loss` all use it)."""
 from __future__ import annotations
 
 import jax
