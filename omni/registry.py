@@ -48,6 +48,11 @@ class Registry(Generic[T]):
 
         return add if obj is None else add(obj)
 
+    def unregister(self, name: str) -> None:
+        """Removes `name` (tests, plugins that add entries for a while)."""
+        self._items.pop(name, None)
+        self._meta.pop(name, None)
+
     def _import(self, name: str) -> None:
         if self.package is None or name in self._items:
             return
