@@ -10,9 +10,8 @@ import json
 import pkgutil
 import sys
 
-from absl import flags
-
 import omni.bench
+from omni.cli import absl_flags_parsed
 
 
 def available() -> list[str]:
@@ -20,7 +19,7 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         print("benchmarks:", ", ".join(available()))

@@ -12,7 +12,7 @@ import pathlib
 import sys
 import time
 
-from absl import flags
+from omni.cli import absl_flags_parsed
 
 
 def parse(argv: list[str]):
@@ -51,7 +51,7 @@ def parse(argv: list[str]):
 
 
 def main(argv: list[str]) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from omni.data.corpus.build import build_corpus
 

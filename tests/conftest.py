@@ -7,9 +7,9 @@ flags_env = os.environ["XLA_FLAGS"]
 if "xla_force_host_platform_device_count" not in flags_env:
     os.environ["XLA_FLAGS"] = flags_env + " --xla_force_host_platform_device_count=8"
 
-from absl import flags  # noqa: E402
+from omni.cli import absl_flags_parsed  # noqa: E402
 
-flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
+absl_flags_parsed()  # grain worker processes read absl flags
 
 import pytest  # noqa: E402
 
