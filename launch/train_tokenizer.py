@@ -19,10 +19,10 @@ import json
 import pathlib
 import sys
 
-from absl import flags
 from omni_tokenizers import trainers
 from omni_tokenizers.base import MODALITIES
 
+from omni.cli import absl_flags_parsed
 from omni.config import apply_overrides, call_config_file, exit_config_error
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def load_data(modality: str, data: str, limit: int | None):
 def main(argv=None) -> int:
     from omni.train.preemption import install_early_handler
     install_early_handler()  # a SIGTERM while importing/compiling still ends in a checkpoint and exit 0
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modality", required=True, choices=MODALITIES)
     ap.add_argument("--config", default="demo", help="configs/tokenizers_*.py path or name, or a preset")

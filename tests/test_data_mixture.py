@@ -83,6 +83,7 @@ def end_to_end(tmp_path, cfg, num_examples: int) -> dict:
             "loss": rows[-1]["loss"], "meta": sorted(p.parent.name for p in (tmp_path / "tokens").glob("*/meta.json"))}
 
 
+@pytest.mark.integration
 def test_mixture_fit_tokenize_and_two_mot_steps(tmp_path, speech_dir):
     got = end_to_end(tmp_path, _cfg(tmp_path, speech_dir), num_examples=8)
     report = got["report"]
@@ -117,6 +118,7 @@ print("RESULT " + json.dumps(end_to_end(tmp, cfg, num_examples=4)))
 """
 
 
+@pytest.mark.integration
 def test_recipe_runs_end_to_end_on_mock_data(tmp_path):
     """configs/tfds_mixture.py's datasets (coco_captions, librispeech, ucf101, c4) on mock data, on the tiny
     model: tokenizer fits -> tokenize -> 2 MoT steps. TFDS constructs those builders only with TensorFlow,

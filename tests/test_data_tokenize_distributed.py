@@ -71,6 +71,7 @@ def _files(d: pathlib.Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.glob("*.array_record"))}
 
 
+@pytest.mark.integration
 @pytest.mark.xdist_group("multihost")
 def test_two_processes_four_devices_write_the_shards_of_one(tmp_path):
     corpus, toks = _corpus(tmp_path), _tokenizers(tmp_path / "tok")

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from omni.bench import BENCHMARKS
 from omni.config import load_config
 from omni.model import build_model, loss_fn, model_stats
 
@@ -50,6 +51,7 @@ def _step_fn(cfg):
     return step, state
 
 
+@BENCHMARKS.register("mot")
 def run(argv):
     ap = argparse.ArgumentParser(prog="bench.py mot")
     ap.add_argument("--config", default="tiny")

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from omni.bench import BENCHMARKS
+
 
 def _throughput(fn, batch, repeats: int = 3) -> float:
     """Items per second of fn(batch) after one warm-up call (includes host<->device transfer)."""
@@ -142,6 +144,7 @@ def _heldout(modality: str, data: str, limit: int):
     return corpus_media(data, "validation", modality, limit)
 
 
+@BENCHMARKS.register("tokenizers")
 def run(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.py tokenizers")
     ap.add_argument("--dir", default="runs/demo/tokenizers", help="folder with text/ image/ audio/ video/")

@@ -13,6 +13,7 @@ import time
 
 import jax
 
+from omni.bench import BENCHMARKS
 from omni.config import load_config
 from omni.data.pipeline import make_iterator
 from omni.model import model_stats
@@ -22,6 +23,7 @@ from omni.train.state import create_train_state, state_shardings
 from omni.train.step import batch_shardings, fetch, learning_rate, make_train_step, resolve_for_mesh, train_mesh
 
 
+@BENCHMARKS.register("train")
 def run(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench.py train")
     parser.add_argument("--config", default="tiny")

@@ -37,9 +37,10 @@ def feasible(lm, direction: str, sets) -> str | None:
             return f"the bundle has no {m} tokenizer"
     if direction == "text->audio" and ("text" not in spec.trained_targets or "audio" not in spec.trained_inputs):
         return "transcribing generated speech needs audio->text"
-    n = len(getattr(sets, dirs.SPECS[direction][1]))
+    set_name = dirs.spec(direction)[1]
+    n = len(getattr(sets, set_name))
     if n < 2:
-        return f"only {n} held-out examples in the {dirs.SPECS[direction][1]} set"
+        return f"only {n} held-out examples in the {set_name} set"
     return None
 
 
@@ -87,12 +88,12 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
                 "higher_is_better": False, "tokens": r["tokens"], "n": r["examples"]}
         log(f"[eval] held-out loss for {len(report['loss'])} directions ({time.time() - t0:.0f}s)")
 
-    for d, runner in dirs.RUNNERS.items():
+    for d, runner in dirs.DIRECTIONS.items():
         why = feasible(lm, d, sets)
         if why:
             report["skipped"][d] = why
             continue
-        metric, set_name, higher = dirs.SPECS[d]
+        metric, set_name, higher = dirs.spec(d)
         exs = getattr(sets, set_name)
         results = {name: runner(m, exs, options) for name, m in models.items()}
         base, base_kind, base_extra = dirs.baselines(d, exs)
@@ -108,7 +109,7 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
         report["directions"][d] = entry
         if d == "video->text":  # the object is a second headline figure of the same generations
             report["directions"]["video->text/object"] = {
-                "metric": dirs.SPECS["video->text/object"][0], "value": tr[1]["object_accuracy"],
+                "metric": dirs.DIRECTIONS.meta(d)["also"]["video->text/object"], "value": tr[1]["object_accuracy"],
                 "baseline": base_extra["object_accuracy"],
                 "baseline_kind": f"always the most common object ({base_extra['object_guess']!r})",
                 "untrained": results["untrained"][1]["object_accuracy"] if untrained else None,
