@@ -314,3 +314,14 @@ def test_no_tokenizer_module_builds_its_own_optimizer_or_checkpoints(repo_root):
         src = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(optax|orbax)", src, re.M), path.name
         assert "CheckpointManager" not in src and "MetricsWriter" not in src, path.name
+
+
+def test_imports_flow_one_way_between_omni_data_tokenize_and_tokenizers(repo_root):
+    """omni.data.tokenize runs trained tokenizers (it imports omni_tokenizers); nothing under tokenizers/ imports
+    it back (what both need, the corpus media shapes, lives in omni.data.corpus.spec)."""
+    import re
+    for path in sorted((repo_root / "tokenizers").rglob("*.py")):
+        src = path.read_text()
+        assert not re.search(r"^\s*(from|import)\s+omni\.data(\.tokenize\b|\s+import\s+tokenize\b)", src, re.M), path
+    src = (repo_root / "omni" / "data" / "tokenize.py").read_text()
+    assert re.search(r"^from omni_tokenizers\.registry import load_all$", src, re.M)
