@@ -70,6 +70,8 @@ class Registry(Generic[T]):
         for m in pkgutil.iter_modules(pkg.__path__):
             if not m.name.startswith("_"):
                 importlib.import_module(f"{self.package}.{m.name}")
+        for name in self.modules:  # entries whose module is named otherwise, nested ones included
+            self._import(name)
         self._all_imported = True
 
     def get(self, name: str) -> T:

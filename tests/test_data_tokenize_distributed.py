@@ -39,7 +39,7 @@ def _corpus(d: pathlib.Path):
 
 def _tokenizers(d: pathlib.Path):
     from omni_tokenizers.audio import AudioTokenizer
-    from omni_tokenizers.audio_codec import AudioCodecConfig
+    from omni_tokenizers.audio.codec import AudioCodecConfig
     from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
     from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
     from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
