@@ -14,9 +14,10 @@ import argparse
 import pathlib
 import sys
 
+from omni import modality as mod
 from omni.cli import absl_flags_parsed
 
-MODALITIES = ("text", "image", "audio", "video")
+MODALITIES = mod.names()
 
 
 class _Item(argparse.Action):

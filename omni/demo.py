@@ -21,9 +21,10 @@ import sys
 import time
 from collections.abc import Callable
 
+from omni import modality as mod
 from omni.atomic import atomic_write_json, tmp_path
 
-MODALITIES = ("text", "image", "audio", "video")
+MODALITIES = mod.names()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,12 +19,13 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 from safetensors.numpy import load_file, save_file
 
+from omni import modality as mod
 from omni.config import from_dict, to_dict
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-MODALITIES = ("text", "image", "audio", "video")
+MODALITIES = mod.names()  # omni.modality is the one list
 
 
 class Tokenizer(abc.ABC):
