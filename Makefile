@@ -13,7 +13,7 @@ CUDA_AOT_STAMP := $(CUDA_AOT)/.installed
 TF := $(VENV)/tensorflow
 TF_STAMP := $(TF)/.installed
 
-.PHONY: setup setup-tpu-compiler setup-gpu-compiler setup-tensorflow test demo lint clean-venv
+.PHONY: setup setup-tpu-compiler setup-gpu-compiler setup-tensorflow setup-accel test accel-check demo lint clean-venv
 
 setup: $(STAMP)
 
@@ -56,6 +56,25 @@ $(STAMP): pyproject.toml
 
 test: setup setup-tpu-compiler setup-gpu-compiler setup-tensorflow
 	$(VPY) -m pytest -q -n 2 --dist loadgroup tests
+
+# jax's runtime for the accelerator of this machine, into the venv, only where there is one: the CUDA 12 plugin
+# with its libraries beside an NVIDIA GPU, libtpu beside a TPU. A failed install (no network) is reported and the
+# check goes on with what is installed (launch/accel_check.py then says which backend jax found).
+setup-accel: $(STAMP)
+	@v=$$($(VPY) -c 'import jax; print(jax.__version__)'); \
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  $(VPY) -c 'import jax_cuda12_plugin' 2>/dev/null || $(VPY) -m pip install -q "jax[cuda12]==$$v" \
+	    || echo "setup-accel: could not install jax[cuda12]==$$v"; \
+	elif ls /dev/accel* /dev/vfio/[0-9]* >/dev/null 2>&1; then \
+	  $(VPY) -c 'import libtpu' 2>/dev/null || $(VPY) -m pip install -q "jax[tpu]==$$v" \
+	    || echo "setup-accel: could not install jax[tpu]==$$v"; \
+	fi
+
+# On a machine with a GPU or TPU: the gpu/tpu-marked tests compiled, bench.py attention, a short bench.py train
+# --config base and bench.py sample, one JSON with every figure (runs/accel_check.json), within 8 minutes.
+# On a CPU-only machine it says so and exits 0.
+accel-check: setup setup-accel
+	$(VPY) launch/accel_check.py
 
 demo: setup
 	$(VPY) launch/demo.py

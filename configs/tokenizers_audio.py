@@ -4,8 +4,8 @@
 demo: 16 kHz, hop 320 (50 frames/s), 4 RVQ levels x 256 codes (vocab 1024; 2 levels = 800 bit/s in
 demo sequences), quantizer dropout so any first-k levels decode; ~6 minutes on 2 CPU cores.
 """
-from omni_tokenizers.audio_codec import AudioCodecConfig
-from omni_tokenizers.audio_train import AudioTrainConfig
+from omni_tokenizers.audio.codec import AudioCodecConfig
+from omni_tokenizers.audio.train import AudioTrainConfig
 
 from omni.config import LoopConfig
 

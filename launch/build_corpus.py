@@ -12,18 +12,18 @@ import pathlib
 import sys
 import time
 
-from absl import flags
+from omni.cli import absl_flags_parsed
 
 
 def parse(argv: list[str]):
-    from omni.data.corpus.source import SOURCES
+    from omni.data.corpus.source import source_names
     from omni.data.corpus.spec import CorpusConfig, MediaSpec
 
-    d, m = CorpusConfig(), MediaSpec()
+    d, m, known = CorpusConfig(), MediaSpec(), source_names()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, type=pathlib.Path, help="TFDS data_dir to write omni_corpus into")
     p.add_argument("--cache", type=pathlib.Path, default=d.cache, help="Debian packages and stage files")
-    p.add_argument("--sources", default="", help=f"comma-separated subset of {','.join(SOURCES)}")
+    p.add_argument("--sources", default="", help=f"comma-separated subset of {','.join(known)}")
     p.add_argument("--image-size", type=int, default=m.image_size)
     p.add_argument("--video-frames", type=int, default=m.video_frames)
     p.add_argument("--video-size", type=int, default=m.video_size)
@@ -38,9 +38,9 @@ def parse(argv: list[str]):
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     sources = tuple(s for s in a.sources.split(",") if s)
-    unknown = [s for s in sources if s not in SOURCES]
+    unknown = [s for s in sources if s not in known]
     if unknown:
-        p.error(f"unknown sources {unknown}; expected a subset of {list(SOURCES)}")
+        p.error(f"unknown sources {unknown}; expected a subset of {list(known)}")
     media = MediaSpec(image_size=a.image_size, video_frames=a.video_frames, video_size=a.video_size,
                       sample_rate=a.sample_rate, max_audio_s=a.max_audio_s)
     cfg = CorpusConfig(out=a.out, cache=a.cache, media=media, sources=sources,
@@ -51,7 +51,7 @@ def parse(argv: list[str]):
 
 
 def main(argv: list[str]) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from omni.data.corpus.build import build_corpus
 

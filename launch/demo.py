@@ -7,12 +7,11 @@ Re-running reuses finished stages; interrupted training stages resume from their
 import argparse
 import sys
 
-from absl import flags
-
+from omni.cli import absl_flags_parsed
 from omni.demo import run
 
 if __name__ == "__main__":
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/demo")
     ap.add_argument("--only", default="", help="comma-separated stage names to run (default: all)")

@@ -12,7 +12,7 @@ import argparse
 import pathlib
 import sys
 
-from absl import flags
+from omni.cli import absl_flags_parsed
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -41,7 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     a = parse(argv)
     from omni.eval.generate import GenOptions
     from omni.eval.run import evaluate_bundle

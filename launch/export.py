@@ -10,11 +10,11 @@ import json
 import pathlib
 import sys
 
-from absl import flags
+from omni.cli import absl_flags_parsed
 
 
 def main(argv: list[str]) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, type=pathlib.Path, help="training run directory (has checkpoints/)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")

@@ -14,9 +14,10 @@ import argparse
 import pathlib
 import sys
 
-from absl import flags
+from omni import modality as mod
+from omni.cli import absl_flags_parsed
 
-MODALITIES = ("text", "image", "audio", "video")
+MODALITIES = mod.names()
 
 
 class _Item(argparse.Action):
@@ -60,7 +61,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     a = parse(argv)
     import omni
     from omni.sampling import media_io, prompt

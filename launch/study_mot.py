@@ -6,13 +6,12 @@ Trains both variants (same data, seed, steps; resumable), then writes runs/study
 import argparse
 import sys
 
-from absl import flags
-
+from omni.cli import absl_flags_parsed
 from omni.config import cli_load_config
 from omni.study import run_study, summary_table
 
 if __name__ == "__main__":
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="demo")
     ap.add_argument("--out", default="runs/study_mot")

@@ -14,14 +14,13 @@ import argparse
 import json
 import sys
 
-from absl import flags
-
+from omni.cli import absl_flags_parsed
 from omni.config import cli_load_config
 from omni.data.tokenize import tokenize_corpus
 
 
 def main(argv=None) -> int:
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="demo", help="config path or name (default: demo)")
     ap.add_argument("--splits", default="train,validation", help="comma-separated splits to tokenize")

@@ -19,8 +19,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. steps=100 run_dir=runs/x")
     args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after options
 
-    from absl import flags
-    flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
+    from omni.cli import absl_flags_parsed
+    absl_flags_parsed()  # grain worker processes read absl flags
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "orbax", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,13 +3,13 @@
     python launch/train_tokenizer.py --modality {text,image,audio,video} --config demo [key=value ...]
         [--data runs/demo/corpus | --data synthetic] [--out runs/demo/tokenizers/MODALITY] [--until STEP]
 
---config is a configs/tokenizers_*.py path, its short name (demo, tiny) or a bare preset name; the file
-defines get_config(modality). Overrides are dotted keys of the job config (model.levels=8,8,8,8,
-train.steps=200, mesh.data=8). Image, video and audio tokenizers train through omni's one training loop
-(`omni.train`): OUT/train is a run dir like the MoT's (config.json, metrics.jsonl, tensorboard/,
-checkpoints/ with the data-iterator state); re-running resumes; SIGTERM saves and exits 0; several
-processes (launch/tpu_pod.sh, launch/slurm_gpu.sbatch, or JAX_* variables) train data-parallel over
-the mesh. The finished tokenizer (config.json + weights) and eval.json land in OUT.
+--config is a preset of configs/tokenizers_MODALITY.py (tiny, demo, base) or the path of a config file whose
+get_config() returns the job (called with the modality when it takes a required argument). Overrides are
+dotted keys of the job config (model.levels=8,8,8,8, train.steps=200, mesh.data=8). Image, video and audio
+tokenizers train through omni's one training loop (`omni.train`): OUT/train is a run dir like the MoT's
+(config.json, metrics.jsonl, tensorboard/, checkpoints/ with the data-iterator state); re-running resumes;
+SIGTERM saves and exits 0; several processes (launch/tpu_pod.sh, launch/slurm_gpu.sbatch, or JAX_* variables)
+train data-parallel over the mesh. The finished tokenizer (config.json + weights) and eval.json land in OUT.
 """
 from __future__ import annotations
 
@@ -19,24 +19,23 @@ import json
 import pathlib
 import sys
 
-from absl import flags
 from omni_tokenizers import trainers
-from omni_tokenizers.base import MODALITIES
+from omni_tokenizers.core.base import MODALITIES
 
-from omni.config import apply_overrides, call_config_file, exit_config_error
-
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from omni.cli import absl_flags_parsed
+from omni.config import ConfigError, apply_overrides, call_config_file, exit_config_error
 
 
 def resolve_job(config: str, modality: str, overrides: list[str]):
-    """Loads the job config for `modality` from a file path, a configs/tokenizers_NAME.py name or a preset."""
+    """Loads the job config for `modality` from a config file path or a preset of configs/tokenizers_MODALITY.py."""
     path = pathlib.Path(config)
-    if not path.is_file():
-        cand = REPO / "configs" / (config if config.endswith(".py") else f"tokenizers_{config}.py")
-        path = cand if cand.is_file() else None
-    if path is not None:
+    if path.is_file():
         get = trainers.load_config_file(path).get_config
-        job = call_config_file(path, get, *([modality] if inspect.signature(get).parameters else []))
+        required = [p for p in inspect.signature(get).parameters.values() if p.default is p.empty]
+        job = call_config_file(path, get, *([modality] if required else []))
+        if not isinstance(job, trainers.job_class(modality)):
+            raise ConfigError(f"{path}: get_config() returned a {type(job).__name__}, the {modality} trainer "
+                              f"takes a {trainers.job_class(modality).__name__}")
     else:
         job = trainers.preset(modality, config)
     return apply_overrides(job, overrides)
@@ -47,7 +46,7 @@ def load_data(modality: str, data: str, limit: int | None):
     weighted TFDS mixture with --data tfds:CONFIG), or synthetic media for image/video; training streams
     them through grain."""
     if data == "synthetic":
-        from omni_tokenizers.data import synthetic_images, synthetic_videos
+        from omni_tokenizers.core.data import synthetic_images, synthetic_videos
         if modality == "image":
             return synthetic_images(limit or 512, 64, seed=0), synthetic_images(64, 64, seed=1)
         if modality == "video":
@@ -68,10 +67,10 @@ def load_data(modality: str, data: str, limit: int | None):
 def main(argv=None) -> int:
     from omni.train.preemption import install_early_handler
     install_early_handler()  # a SIGTERM while importing/compiling still ends in a checkpoint and exit 0
-    flags.FLAGS.mark_as_parsed()
+    absl_flags_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modality", required=True, choices=MODALITIES)
-    ap.add_argument("--config", default="demo", help="configs/tokenizers_*.py path or name, or a preset")
+    ap.add_argument("--config", default="demo", help="preset (tiny, demo, base) or config file path")
     ap.add_argument("--data", default="runs/demo/corpus",
                     help="corpus data_dir, 'synthetic', or tfds:CONFIG (the TFDS dataset/mixture a config names)")
     ap.add_argument("--out", default=None, help="output dir (default runs/demo/tokenizers/MODALITY)")
@@ -89,7 +88,6 @@ def main(argv=None) -> int:
     from omni.train import distributed
     distributed.initialize()  # before any JAX backend is touched (multi-process: jax.distributed)
 
-    from omni.config import ConfigError
     from omni.train import NonFiniteError
     try:
         train_items, eval_items = load_data(a.modality, a.data, a.limit)
@@ -98,8 +96,8 @@ def main(argv=None) -> int:
         return 2
     out = pathlib.Path(a.out or f"runs/demo/tokenizers/{a.modality}")
     try:
-        result = trainers.trainer(a.modality).train(job, train_items, eval_items, out, progress=not a.no_progress,
-                                                    until=a.until)
+        result = trainers.trainer(a.modality)(job, train_items, eval_items, out, progress=not a.no_progress,
+                                              until=a.until)
     except (ConfigError, NonFiniteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -7,53 +7,50 @@ raise `ConfigError` naming the key and what was expected.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import math
 import pathlib
-import re
-import sys
-import traceback
-import types
-import typing
 from typing import Any, Literal
 
+from omni import modality as mod
+from omni.dataclass_config import (  # noqa: F401  (re-exported: the config API of omni)
+    ConfigError,
+    apply_overrides,
+    call_config_file,
+    check_finite,
+    exec_config_file,
+    exit_config_error,
+    from_dict,
+    option,
+    to_dict,
+    validate_tree,
+)
 from omni.vocab import UnifiedVocab
-
-
-class ConfigError(ValueError):
-    """A config key or value is not what the config schema expects."""
-
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
-
+# The task tokens the data pipeline (omni/data/tasks.py) and the sampler emit, and the task families of
+# `data.mixture`: defined once here; omni/data/tasks.py imports them.
 DEFAULT_TASK_TOKENS: tuple[str, ...] = (
     "<task:lm>", "<task:caption>", "<task:generate>", "<task:transcribe>", "<task:speak>",
     "<task:describe>", "<task:interleaved>",
 )
+TASK_FAMILIES: tuple[str, ...] = ("any_to_any", "single", "interleaved")
 
 
-@dataclasses.dataclass(frozen=True)
-class VocabConfig:
-    """Codes per modality (text: SentencePiece vocabulary size; others: tokenizer codebook)."""
+class _VocabSchema:
+    """Codes per modality (text: SentencePiece vocabulary size; others: tokenizer codebook), one field per
+    modality of `omni.modality` (`vocab.text`, `vocab.image`, ...), plus the named task tokens."""
 
-    text: int = 512
-    image: int = 256
-    audio: int = 256
-    video: int = 256
-    task_tokens: tuple[str, ...] = DEFAULT_TASK_TOKENS
+    def codes(self) -> dict[str, int]:
+        return {m: getattr(self, m) for m in mod.names()}
 
     def build(self) -> UnifiedVocab:
-        return UnifiedVocab.create(
-            {"text": self.text, "image": self.image, "audio": self.audio, "video": self.video},
-            self.task_tokens,
-        )
+        return UnifiedVocab.create(self.codes(), self.task_tokens)
 
     def validate(self):
-        for k in ("text", "image", "audio", "video"):
-            if getattr(self, k) <= 0:
-                raise ConfigError(f"vocab.{k} must be > 0, got {getattr(self, k)}")
+        for k, n in self.codes().items():
+            if n <= 0:
+                raise ConfigError(f"vocab.{k} must be > 0, got {n}")
         missing = [t for t in DEFAULT_TASK_TOKENS if t not in self.task_tokens]
         if missing:
             raise ConfigError(f"vocab.task_tokens must include the task tokens the data pipeline and sampler use, "
@@ -65,37 +62,48 @@ class VocabConfig:
             raise ConfigError(f"vocab.task_tokens must look like '<task:NAME>', got {bad}")
 
 
+# Built from the modality registry, so registering a modality adds its `vocab.<name>` key.
+VocabConfig = dataclasses.make_dataclass(
+    "VocabConfig",
+    [(m, int, option(mod.default_codes(m), mod.MODALITIES.meta(m)["help"])) for m in mod.names()]
+    + [("task_tokens", tuple[str, ...], option(DEFAULT_TASK_TOKENS, "named special tokens '<task:NAME>' (the "
+                                                "pipeline's and sampler's must be among them)"))],
+    bases=(_VocabSchema,), frozen=True, namespace={"__doc__": _VocabSchema.__doc__, "__module__": __name__})
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    n_kv_heads: int = 2
-    head_dim: int = 16
-    d_ff: int = 256
-    max_seq_len: int = 128
-    # Mixture-of-Transformers: untie each weight family per modality; all False = dense baseline.
-    untie_attention: bool = True
-    untie_ffn: bool = True
-    untie_norms: bool = True
-    rope_theta: float = 10000.0
-    qk_norm: bool = True
-    norm_eps: float = 1e-6
-    z_loss: float = 1e-4
-    dtype: Literal["float32", "bfloat16"] = "bfloat16"
-    param_dtype: Literal["float32", "bfloat16"] = "float32"
-    remat: Literal["none", "full", "dots"] = "none"
-    scan_layers: bool = True
-    attention_impl: Literal["xla", "pallas", "cudnn", "auto"] = "xla"
-    # How per-modality matmuls group tokens: `ragged` (lax.ragged_dot, native on TPU/GPU),
-    # `tiles` (sort into fixed tiles + batched matmul, fast on CPU), `auto` (by backend).
-    grouped_matmul: Literal["auto", "ragged", "tiles"] = "auto"
-    tile_size: int = 128
-    # Grouped-matmul layouts are built per chunk of the batch's rows: 1 = all B*L tokens together;
-    # k = k chunks of B/k rows (gcd(B, k) when k does not divide B). 0 = auto: 1 for the model alone,
-    # the number of batch shards when the trainer builds it, so grouping stays local to each device.
-    layout_chunks: int = 0
-    init_std: float = 0.02
+    """The MoT's shape and numerics (docs/model.md)."""
+
+    d_model: int = option(64, "residual stream width")
+    n_layers: int = option(2, "transformer blocks")
+    n_heads: int = option(4, "query heads")
+    n_kv_heads: int = option(2, "key/value heads (grouped-query attention; divides n_heads)")
+    head_dim: int = option(16, "width of one attention head (even: RoPE)")
+    d_ff: int = option(256, "hidden width of the SwiGLU feed-forward")
+    max_seq_len: int = option(128, "longest sequence the model accepts (RoPE tables, KV cache)")
+    untie_attention: bool = option(True, "Mixture-of-Transformers: attention projections per modality")
+    untie_ffn: bool = option(True, "Mixture-of-Transformers: feed-forward weights per modality")
+    untie_norms: bool = option(True, "Mixture-of-Transformers: norms per modality (all three False = dense)")
+    rope_theta: float = option(10000.0, "RoPE base frequency")
+    qk_norm: bool = option(True, "RMS-normalise queries and keys per head")
+    norm_eps: float = option(1e-6, "RMSNorm epsilon")
+    z_loss: float = option(1e-4, "weight of the logit z-loss (log-partition squared)")
+    dtype: Literal["float32", "bfloat16"] = option("bfloat16", "activation and matmul dtype")
+    param_dtype: Literal["float32", "bfloat16"] = option("float32", "dtype the weights are stored in")
+    remat: Literal["none", "full", "dots"] = option("none", "activation rematerialisation per block")
+    scan_layers: bool = option(True, "lax.scan over the blocks (one compiled block)")
+    attention_impl: Literal["xla", "pallas", "cudnn", "auto"] = option(
+        "xla", "attention implementation (auto: the best the target backend has; docs/attention.md)")
+    grouped_matmul: Literal["auto", "ragged", "tiles"] = option(
+        "auto", "how per-modality matmuls group tokens: ragged (lax.ragged_dot, native on TPU/GPU), tiles (sorted "
+                "into fixed tiles + batched matmul, fast on CPU), auto (by backend)")
+    tile_size: int = option(128, "tokens per tile of the `tiles` grouped matmul")
+    layout_chunks: int = option(
+        0, "grouped-matmul layouts are built per chunk of the batch's rows: 1 = all B*L tokens together, k = k "
+           "chunks of B/k rows (gcd(B, k) when k does not divide B), 0 = auto (1 for the model alone, the number "
+           "of batch shards in the trainer, so grouping stays local to each device)")
+    init_std: float = option(0.02, "standard deviation of the weight initialisation")
 
     def validate(self):
         for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "max_seq_len",
@@ -124,13 +132,11 @@ class ModelConfig:
 class MeshConfig:
     """Mesh axis sizes; exactly one may be -1 (fill with the remaining devices)."""
 
-    data: int = -1
-    fsdp: int = 1
-    tensor: int = 1
-    # Use only the first N devices (0 = all): one-process tests and benchmarks on part of a machine.
-    devices: int = 0
-    # logical axis -> mesh axes (tuple) or None (replicated).
-    rules: tuple[tuple[str, Any], ...] = (
+    data: int = option(-1, "data-parallel axis size (-1: the devices left)")
+    fsdp: int = option(1, "fully-sharded data-parallel axis size: weights and optimizer state sharded")
+    tensor: int = option(1, "tensor-parallel axis size: heads and feed-forward hidden split")
+    devices: int = option(0, "use only the first N devices (0 = all): one-process tests and benchmarks")
+    rules: tuple[tuple[str, Any], ...] = option((
         ("batch", ("data", "fsdp")),
         ("embed", "fsdp"),
         ("vocab", "tensor"),
@@ -141,7 +147,7 @@ class MeshConfig:
         ("layers", None),
         ("head_dim", None),
         ("seq", None),
-    )
+    ), "logical axis -> mesh axis, list of mesh axes, or None (replicated)")
 
     def validate(self):
         given = f"mesh.data={self.data}, mesh.fsdp={self.fsdp}, mesh.tensor={self.tensor}"
@@ -162,25 +168,25 @@ class MeshConfig:
 class TrainConfig:
     """Optimization, logging and checkpointing of launch/train.py (docs/training.md)."""
 
-    batch_size: int = 8                 # global rows per step (split over processes and grad_accum)
-    seq_len: int = 128
-    learning_rate: float = 3e-3         # peak
-    min_lr_ratio: float = 0.1           # final lr = min_lr_ratio * learning_rate (cosine, linear)
-    warmup_steps: int = 10              # linear warmup to the peak
-    schedule: Literal["cosine", "constant", "linear"] = "cosine"
-    weight_decay: float = 0.1           # AdamW; never on norms or the token embedding
-    b1: float = 0.9
-    b2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float = 1.0              # global-norm clipping; 0 = off
-    grad_accum: int = 1                 # micro-batches per step (token-weighted: same update as one batch)
-    max_nonfinite_in_a_row: int = 5     # skipped non-finite steps in a row before the run stops
-    log_every: int = 10
-    eval_every: int = 100               # held-out evaluation period; 0 = never
-    eval_batches: int = 4
-    keep_checkpoints: int = 3
-    async_checkpoints: bool = True
-    peak_tflops: float = 0.0            # per-device peak for MFU; 0 = look up the device's known peak
+    batch_size: int = option(8, "global rows per step (split over processes and grad_accum)")
+    seq_len: int = option(128, "tokens per packed row")
+    learning_rate: float = option(3e-3, "peak learning rate")
+    min_lr_ratio: float = option(0.1, "final lr = min_lr_ratio * learning_rate (cosine, linear)")
+    warmup_steps: int = option(10, "linear warmup steps to the peak")
+    schedule: Literal["cosine", "constant", "linear"] = option("cosine", "learning-rate decay after warmup")
+    weight_decay: float = option(0.1, "AdamW decoupled weight decay; never on norms or the token embedding")
+    b1: float = option(0.9, "AdamW first-moment decay")
+    b2: float = option(0.95, "AdamW second-moment decay")
+    eps: float = option(1e-8, "AdamW epsilon")
+    grad_clip: float = option(1.0, "global-norm gradient clipping; 0 = off")
+    grad_accum: int = option(1, "micro-batches per step (token-weighted: the same update as one batch)")
+    max_nonfinite_in_a_row: int = option(5, "skipped non-finite steps in a row before the run stops")
+    log_every: int = option(10, "steps between metrics rows")
+    eval_every: int = option(100, "steps between held-out evaluations; 0 = never")
+    eval_batches: int = option(4, "held-out batches per evaluation")
+    keep_checkpoints: int = option(3, "checkpoints kept (older ones deleted)")
+    async_checkpoints: bool = option(True, "write checkpoints in the background")
+    peak_tflops: float = option(0.0, "per-device peak TFLOP/s for MFU; 0 = the device's known peak")
 
     def validate(self):
         for k in ("batch_size", "seq_len", "grad_accum", "log_every", "keep_checkpoints", "eval_batches",
@@ -210,11 +216,11 @@ class LoopConfig(TrainConfig):
     plus what the MoT `Config` keeps at its top level (`steps`, `checkpoint_every`, `seed`). `seq_len`,
     `grad_accum` and `eval_batches` are the MoT's; tokenizer tasks need grad_accum=1 and ignore the others."""
 
-    steps: int = 1000
-    checkpoint_every: int = 200
-    seed: int = 0
-    b2: float = 0.99
-    weight_decay: float = 0.0
+    steps: int = option(1000, "optimizer steps of the run")
+    checkpoint_every: int = option(200, "steps between checkpoints")
+    seed: int = option(0, "seed of initialisation and data order")
+    b2: float = option(0.99, "AdamW second-moment decay")
+    weight_decay: float = option(0.0, "AdamW decoupled weight decay")
 
     def validate(self):
         super().validate()
@@ -232,12 +238,14 @@ class TfdsDatasetConfig:
     """One TFDS dataset of a mixture (`data.tfds_mixture`): which features are which modality, its sampling
     weight (tokenizer training and the MoT's task sampling), its splits and audio sample rate."""
 
-    name: str = ""
-    weight: float = 1.0
-    features: tuple[tuple[str, str], ...] = ()   # (modality, feature path), e.g. ("text", "captions/text")
-    splits: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "validation"))
-    sample_rate: int = 16000
-    data_dir: str = ""
+    name: str = option("", "TFDS dataset name, e.g. coco_captions (a config or version may follow: name/config:1.0.0)")
+    weight: float = option(1.0, "sampling weight in the mixture (tokenizer training and the MoT's tasks)")
+    features: tuple[tuple[str, str], ...] = option(
+        (), "(modality, feature path) pairs, e.g. [[\"text\", \"captions/text\"], [\"image\", \"image\"]]")
+    splits: tuple[tuple[str, str], ...] = option(
+        (("train", "train"), ("validation", "validation")), "(omni split, TFDS split) pairs")
+    sample_rate: int = option(16000, "sample rate of the dataset's audio feature (resampled to 16 kHz)")
+    data_dir: str = option("", "TFDS data_dir ('' = TFDS's default)")
 
     def validate(self, where: str = "data.tfds_mixture"):
         if not self.name.strip():
@@ -247,8 +255,8 @@ class TfdsDatasetConfig:
         if not self.features:
             raise ConfigError(f"{where}.features must map modalities to feature paths, e.g. [[\"text\",\"caption\"]]")
         for m, _ in self.features:
-            if m not in ("text", "image", "audio", "video"):
-                raise ConfigError(f"{where}.features: unknown modality {m!r}")
+            if m not in mod.names():
+                raise ConfigError(f"{where}.features: unknown modality {m!r}; expected one of {mod.names()}")
         if self.sample_rate <= 0:
             raise ConfigError(f"{where}.sample_rate must be > 0, got {self.sample_rate}")
 
@@ -257,57 +265,53 @@ class TfdsDatasetConfig:
 class DataConfig:
     """Where training tokens come from and how examples become packed rows (docs/data.md)."""
 
-    # `synthetic`: structured multimodal sequences made in seconds (tests, configs/tiny.py);
-    # `tokens`: token shards written by launch/tokenize_corpus.py.
-    source: Literal["synthetic", "tokens"] = "synthetic"
-    token_dir: str = ""
-    # Task mixture (4M-style random choice per example); weights need not sum to 1.
-    # Families: any_to_any (conditioning modalities -> one target), single, interleaved.
-    mixture: tuple[tuple[str, float], ...] = (
-        ("any_to_any", 0.7), ("single", 0.2), ("interleaved", 0.1),
-    )
-    # How often each modality is chosen as the target (any_to_any) or the modality (single).
-    target_weights: tuple[tuple[str, float], ...] = (
-        ("text", 1.0), ("image", 1.0), ("audio", 1.0), ("video", 1.0),
-    )
-    max_inputs: int = 2                 # conditioning modalities per any_to_any example: 1..max_inputs
-    interleaved_max_examples: int = 4   # examples per interleaved document
-    loss_on_targets_only: bool = True   # False: loss on every sampled, non-leaking token
-    bidirectional_conditioning: bool = True  # conditioning media spans get span_ids
-    audio_quantizers: int = 2           # residual levels of the audio codes used in sequences
-    max_example_tokens: int = 0         # 0 = train.seq_len; longer examples are truncated or skipped
-    shuffle: bool = True                # full random-access shuffle, reshuffled every epoch
-    num_workers: int = 0                # grain worker processes (0 = in the main process)
-    read_threads: int = 2               # grain threads formatting examples ahead (per process/worker)
-    prefetch: int = 2                   # batches kept ahead on device by omni.data.pipeline.device_prefetch
-    synthetic_examples: int = 4096      # size of the synthetic train split (validation: 1/8)
-    # launch/tokenize_corpus.py: the raw corpus (or a TFDS dataset) -> token shards in token_dir.
-    corpus_dir: str = "runs/demo/corpus"
-    tokenizer_dir: str = "runs/demo/tokenizers"
-    tfds_name: str = ""                 # e.g. "ai2dcaption"; set to read a TFDS dataset instead of corpus_dir
-    tfds_data_dir: str = ""
-    # modality -> feature path in the TFDS example ("caption", "captions/text", "speech").
-    tfds_features: tuple[tuple[str, str], ...] = ()
-    tfds_splits: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "validation"))
-    tfds_sample_rate: int = 16000       # sample rate of the TFDS audio feature (resampled to 16 kHz)
-    # A weighted mixture of TFDS datasets instead of one: tokenized into token_dir/<name>/ each, sampled by
-    # weight for the MoT's tasks and for tokenizer training (docs/data.md).
-    tfds_mixture: tuple[TfdsDatasetConfig, ...] = ()
-    shard_size: int = 1024              # examples per token shard (the unit of resumption)
-    tokenize_batch_size: int = 64
+    source: Literal["synthetic", "tokens"] = option(
+        "synthetic", "synthetic: structured multimodal sequences made in seconds (tests, configs/tiny.py); tokens: "
+                     "token shards written by launch/tokenize_corpus.py")
+    token_dir: str = option("", "folder of token shards (data.source=tokens)")
+    mixture: tuple[tuple[str, float], ...] = option(
+        (("any_to_any", 0.7), ("single", 0.2), ("interleaved", 0.1)),
+        f"task families and their weights (4M-style random choice per example; need not sum to 1): {TASK_FAMILIES}")
+    target_weights: tuple[tuple[str, float], ...] = option(
+        tuple((m, 1.0) for m in mod.names()),
+        "how often each modality is the target (any_to_any) or the modality (single)")
+    max_inputs: int = option(2, "conditioning modalities per any_to_any example: 1..max_inputs")
+    interleaved_max_examples: int = option(4, "examples per interleaved document")
+    loss_on_targets_only: bool = option(True, "False: loss on every sampled, non-leaking token")
+    bidirectional_conditioning: bool = option(True, "conditioning media spans attend bidirectionally (span_ids)")
+    audio_quantizers: int = option(2, "residual levels of the audio codes used in sequences")
+    max_example_tokens: int = option(0, "0 = train.seq_len; longer examples are truncated or skipped")
+    shuffle: bool = option(True, "full random-access shuffle, reshuffled every epoch")
+    num_workers: int = option(0, "grain worker processes (0 = in the main process)")
+    read_threads: int = option(2, "grain threads formatting examples ahead (per process/worker)")
+    prefetch: int = option(2, "batches kept ahead on device by omni.data.pipeline.device_prefetch")
+    synthetic_examples: int = option(4096, "size of the synthetic train split (validation: 1/8)")
+    corpus_dir: str = option("runs/demo/corpus", "the raw corpus launch/tokenize_corpus.py reads")
+    tokenizer_dir: str = option("runs/demo/tokenizers", "trained tokenizers, one subfolder per modality")
+    tfds_name: str = option("", "a TFDS dataset to read instead of corpus_dir, e.g. ai2dcaption")
+    tfds_data_dir: str = option("", "TFDS data_dir of tfds_name ('' = TFDS's default)")
+    tfds_features: tuple[tuple[str, str], ...] = option(
+        (), "modality -> feature path in the TFDS example, e.g. [[\"text\", \"caption\"], [\"image\", \"image\"]]")
+    tfds_splits: tuple[tuple[str, str], ...] = option(
+        (("train", "train"), ("validation", "validation")), "(omni split, TFDS split) pairs of tfds_name")
+    tfds_sample_rate: int = option(16000, "sample rate of the TFDS audio feature (resampled to 16 kHz)")
+    tfds_mixture: tuple[TfdsDatasetConfig, ...] = option(
+        (), "a weighted mixture of TFDS datasets instead of one: tokenized into token_dir/<name>/ each, sampled by "
+            "weight for the MoT's tasks and for tokenizer training (docs/data.md)")
+    shard_size: int = option(1024, "examples per token shard (the unit of resumption)")
+    tokenize_batch_size: int = option(64, "examples per encode batch of launch/tokenize_corpus.py")
 
     def validate(self):
         if self.source == "tokens" and not self.token_dir:
             raise ConfigError("data.token_dir must be set when data.source='tokens'")
-        families = ("any_to_any", "single", "interleaved")
         for name, _ in self.mixture:
-            if name not in families:
-                raise ConfigError(f"data.mixture: unknown task family {name!r}; expected some of {families}")
+            if name not in TASK_FAMILIES:
+                raise ConfigError(f"data.mixture: unknown task family {name!r}; expected some of {TASK_FAMILIES}")
         if any(w < 0 for _, w in self.mixture) or not any(w > 0 for _, w in self.mixture):
             raise ConfigError(f"data.mixture weights must be >= 0 with one > 0, got {self.mixture}")
         for name, w in self.target_weights:
-            if name not in ("text", "image", "audio", "video"):
-                raise ConfigError(f"data.target_weights: unknown modality {name!r}")
+            if name not in mod.names():
+                raise ConfigError(f"data.target_weights: unknown modality {name!r}; expected one of {mod.names()}")
             if w < 0:
                 raise ConfigError(f"data.target_weights must be >= 0, got {name}={w}")
         if not any(w > 0 for _, w in self.target_weights):
@@ -323,8 +327,8 @@ class DataConfig:
             raise ConfigError("data.tfds_features must map modalities to features when data.tfds_name is set, "
                               "e.g. tfds_features='[[\"text\",\"caption\"],[\"image\",\"image\"]]'")
         for m, _ in self.tfds_features:
-            if m not in ("text", "image", "audio", "video"):
-                raise ConfigError(f"data.tfds_features: unknown modality {m!r}")
+            if m not in mod.names():
+                raise ConfigError(f"data.tfds_features: unknown modality {m!r}; expected one of {mod.names()}")
         if self.tfds_mixture and self.tfds_name:
             raise ConfigError("data.tfds_mixture and data.tfds_name exclude each other: name one dataset or a mixture")
         names = [d.name for d in self.tfds_mixture]
@@ -336,16 +340,16 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    name: str = "tiny"
-    run_dir: str = "runs/default"
-    seed: int = 0
-    steps: int = 100
-    checkpoint_every: int = 50
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    vocab: VocabConfig = dataclasses.field(default_factory=VocabConfig)
-    mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    name: str = option("tiny", "the config's name (logs, exported cards)")
+    run_dir: str = option("runs/default", "where checkpoints, metrics and config.json go")
+    seed: int = option(0, "seed of initialisation and data order")
+    steps: int = option(100, "optimizer steps of the run")
+    checkpoint_every: int = option(50, "steps between checkpoints")
+    model: ModelConfig = option(factory=ModelConfig)
+    vocab: VocabConfig = option(factory=VocabConfig)
+    mesh: MeshConfig = option(factory=MeshConfig)
+    train: TrainConfig = option(factory=TrainConfig)
+    data: DataConfig = option(factory=DataConfig)
 
     def validate(self) -> Config:
         check_finite(self)
@@ -371,229 +375,6 @@ class Config:
             raise ConfigError(f"vocab.audio ({self.vocab.audio}) must hold >= 2 codes for each of the "
                               f"data.audio_quantizers ({self.data.audio_quantizers}) levels of the synthetic data")
         return self
-
-
-# ---------------------------------------------------------------------------------------------
-# Generic machinery: overrides, dict round trip, loading by path.
-
-def _hints(cls) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _finite(val: float, key: str, given: Any) -> float:
-    if not math.isfinite(val):
-        raise ConfigError(f"{key}: expected a finite number, got {given!r}")
-    return val
-
-
-def check_finite(cfg, prefix: str = ""):
-    """Every float of a dataclass config (nested sections and tuples included) must be finite: NaN or inf
-    set in a config file is refused like one given as an override."""
-    def walk(v, key):
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            for f in dataclasses.fields(v):
-                walk(getattr(v, f.name), f"{key}.{f.name}" if key else f.name)
-        elif isinstance(v, (tuple, list)):
-            for i, x in enumerate(v):
-                walk(x, f"{key}[{i}]")
-        elif isinstance(v, float):
-            _finite(v, key, v)
-    walk(cfg, prefix)
-
-
-def _parse_value(text: str, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if text.lower() in ("none", "null") and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _parse_value(text, a, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: cannot parse {text!r} as {tp}")
-    if origin is Literal:
-        if text not in [str(a) for a in args]:
-            raise ConfigError(f"{key}: expected one of {list(args)}, got {text!r}")
-        return next(a for a in args if str(a) == text)
-    if tp is bool:
-        low = text.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{key}: expected a boolean (true/false), got {text!r}")
-    if tp is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigError(f"{key}: expected an integer, got {text!r}") from None
-    if tp is float:
-        try:
-            val = float(text)
-        except ValueError:
-            raise ConfigError(f"{key}: expected a number, got {text!r}") from None
-        return _finite(val, key, text)
-    if tp is str:
-        return text
-    if origin is tuple:
-        try:
-            val = json.loads(text)
-        except json.JSONDecodeError:  # comma form: a,b,c -> each item parsed by its own type
-            items = [t.strip() for t in text.split(",") if t.strip() != ""]
-            if len(args) == 2 and args[1] is Ellipsis:
-                return tuple(_parse_value(t, args[0], f"{key}[{i}]") for i, t in enumerate(items))
-            if args and len(args) == len(items):
-                return tuple(_parse_value(t, a, f"{key}[{i}]") for i, (t, a) in enumerate(zip(args, items)))
-            val = items
-        return _coerce(val, tp, key)
-    if tp is Any:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text
-    raise ConfigError(f"{key}: overrides of type {tp} are not supported")
-
-
-def _coerce(val: Any, tp: Any, key: str) -> Any:
-    """Coerces a JSON-like value into `tp` (used for overrides and for config.json round trips)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(val, dict):
-            raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, got {type(val).__name__}")
-        return from_dict(tp, val, prefix=key + "." if key else "")
-    if origin in (typing.Union, types.UnionType):
-        if val is None and type(None) in args:
-            return None
-        errs = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(val, a, key)
-            except ConfigError as e:
-                errs.append(str(e))
-        raise ConfigError(f"{key}: {val!r} matches none of {tp}")
-    if origin is Literal:
-        if val not in args:
-            raise ConfigError(f"{key}: expected one of {list(args)}, got {val!r}")
-        return val
-    if origin is tuple:
-        if isinstance(val, str):
-            return _parse_value(val, tp, key)
-        if not isinstance(val, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {val!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(val))
-        if args and len(args) != len(val):
-            raise ConfigError(f"{key}: expected {len(args)} items, got {len(val)}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, val))) if args \
-            else tuple(val)
-    if tp is Any:
-        return tuple(val) if isinstance(val, list) else val
-    if tp is bool:
-        if not isinstance(val, bool):
-            raise ConfigError(f"{key}: expected a boolean, got {val!r}")
-        return val
-    if tp is int:
-        if isinstance(val, bool) or not isinstance(val, int):
-            raise ConfigError(f"{key}: expected an integer, got {val!r}")
-        return val
-    if tp is float:
-        if isinstance(val, bool) or not isinstance(val, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {val!r}")
-        return _finite(float(val), key, val)
-    if tp is str:
-        if not isinstance(val, str):
-            raise ConfigError(f"{key}: expected a string, got {val!r}")
-        return val
-    return val
-
-
-def to_dict(cfg) -> dict:
-    def conv(v):
-        if dataclasses.is_dataclass(v):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, tuple):
-            return [conv(x) for x in v]
-        return v
-    return conv(cfg)
-
-
-def from_dict(cls, d: dict, prefix: str = ""):
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; "
-                          f"valid keys under {prefix or 'the top level'}: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in d.items()}
-    return cls(**kwargs)
-
-
-def _set_path(obj, parts: list[str], text: str, key: str):
-    """Returns a copy of dataclass `obj` with the dotted path `parts` set from `text`."""
-    p = parts[0]
-    names = [f.name for f in dataclasses.fields(obj)]
-    if p not in names:
-        where = key[: len(key) - len(".".join(parts))].rstrip(".") or "the top level"
-        raise ConfigError(f"unknown config key {key!r}: {p!r} is not one of {names} under {where}")
-    tp = _hints(type(obj))[p]
-    if len(parts) == 1:
-        if dataclasses.is_dataclass(tp):
-            sub = [f.name for f in dataclasses.fields(tp)]
-            raise ConfigError(f"{key} is a section; set one of its keys, e.g. {key}.{sub[0]}")
-        return dataclasses.replace(obj, **{p: _parse_value(text.strip(), tp, key)})
-    child = getattr(obj, p)
-    if not dataclasses.is_dataclass(child):
-        raise ConfigError(f"{p!r} is not a config section; cannot set {key}")
-    return dataclasses.replace(obj, **{p: _set_path(child, parts[1:], text, key)})
-
-
-def apply_overrides(cfg, overrides) -> Any:
-    """Returns a copy of `cfg` with each `a.b.c=value` applied; validates the result."""
-    for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"override {ov!r} must look like key=value (e.g. model.d_model=256)")
-        key, text = ov.split("=", 1)
-        key = key.strip()
-        cfg = _set_path(cfg, key.split("."), text, key)
-    check_finite(cfg)
-    validate_tree(cfg)
-    return cfg
-
-
-def validate_tree(cfg, prefix: str = ""):
-    """Runs `validate()` of every nested section (deepest first), then of `cfg`. A section's error that does
-    not name its keys gets them: `model.kernel: ...` (the first field it mentions) or `model: ...`."""
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            validate_tree(v, f"{prefix}{f.name}.")
-    if not hasattr(cfg, "validate"):
-        return
-    try:
-        cfg.validate()
-    except ValueError as e:
-        msg = str(e)
-        if not prefix or prefix in msg:
-            if isinstance(e, ConfigError):
-                raise
-            key = _first_field(msg, cfg)
-            raise ConfigError(f"{key}: {msg}" if key and not msg.startswith(key) else msg) from None
-        key = _first_field(msg, cfg)
-        raise ConfigError(f"{prefix}{key}: {msg}" if key else f"{prefix.rstrip('.')}: {msg}") from None
-
-
-def _first_field(msg: str, cfg) -> str | None:
-    """The field of `cfg` whose name occurs first in `msg` as a word (None if none does)."""
-    hits = [(m.start(), f.name) for f in dataclasses.fields(cfg)
-            for m in [re.search(rf"(?<![\w.]){re.escape(f.name)}(?!\w)", msg)] if m]
-    return min(hits)[1] if hits else None
 
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
@@ -624,42 +405,6 @@ def cli_load_config(path_or_name: str, overrides=()) -> Config:
         return load_config(path_or_name, overrides)
     except ConfigError as e:
         exit_config_error(e)
-
-
-def exit_config_error(e: Exception) -> typing.NoReturn:
-    print(f"config error: {e}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def exec_config_file(path: pathlib.Path, prefix: str) -> types.ModuleType:
-    """Runs a Python config file as a module; a file that does not run is a ConfigError naming file and line."""
-    path = pathlib.Path(path)
-    try:
-        spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise ConfigError(f"{path}:{e.lineno}: syntax error in the config file: {e.msg}") from None
-    except Exception as e:  # noqa: BLE001 -- whatever a config file raises, it is a bad config file
-        raise ConfigError(f"{path} fails to load: {_where(e, path)}{type(e).__name__}: {e}") from None
-    return module
-
-
-def call_config_file(path: pathlib.Path, fn, *args):
-    """Calls a config file's get_config(...); what it raises is a ConfigError naming the file."""
-    try:
-        return fn(*args)
-    except ConfigError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"{path}: get_config() fails: {_where(e, path)}{type(e).__name__}: {e}") from None
-
-
-def _where(e: BaseException, path: pathlib.Path) -> str:
-    """`line N: ` of the innermost traceback frame inside `path` (empty if none)."""
-    here = path.resolve()
-    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if pathlib.Path(f.filename).resolve() == here]
-    return f"line {lines[-1]}: " if lines else ""
 
 
 def config_from_json(text: str) -> Config:

@@ -21,7 +21,10 @@ import sys
 import time
 from collections.abc import Callable
 
-MODALITIES = ("text", "image", "audio", "video")
+from omni import modality as mod
+from omni.atomic import atomic_write_json, tmp_path
+
+MODALITIES = mod.names()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +118,8 @@ def _read_records(path: pathlib.Path) -> dict[str, str]:
 
 
 def _write_json(path: pathlib.Path, records: dict) -> None:
-    """Atomic JSON write (temp file + rename): a crash never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=2))
-    os.replace(tmp, path)
+    atomic_write_json(path, records, indent=2)
 
 
 def _record_timings(path: pathlib.Path, timings: dict[str, float], total: float) -> None:
@@ -170,10 +170,11 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
         t = time.time()
         if st.stdout_to:
             (root / st.stdout_to).parent.mkdir(parents=True, exist_ok=True)
-            with open(root / (st.stdout_to + ".tmp"), "w") as f:
+            tmp = tmp_path(root / st.stdout_to)  # a failed stage's output stays there to be read
+            with open(tmp, "w") as f:
                 rc = subprocess.call(st.argv, cwd=root, env=env, stdout=f)
             if rc == 0:
-                os.replace(root / (st.stdout_to + ".tmp"), root / st.stdout_to)
+                os.replace(tmp, root / st.stdout_to)
         else:
             rc = subprocess.call(st.argv, cwd=root, env=env)
         timings[st.name] = round(time.time() - t, 1)

@@ -1,39 +1,57 @@
-"""Modality registry: the one place that says which modalities exist and their integer ids.
+"""The modalities: the one place that says which exist, their integer ids and their default codebook sizes.
 
-Adding a modality is one `register` call (or one entry in `DEFAULT_MODALITIES`); the model,
-vocabulary and data pipeline size themselves from `names()`.
+A modality is one `register(name, codes=...)` entry below (its id is its position). Everything that lists
+modalities reads them from here: the vocabulary config's fields (`vocab.<name>`, one per modality), the
+unified vocabulary's ranges, the model's per-modality weights, the data pipeline's target weights and
+feature mappings, the sampler. "text" is id 0 and the only modality whose tokens are not media codes.
 """
 from __future__ import annotations
 
-DEFAULT_MODALITIES: tuple[str, ...] = ("text", "image", "audio", "video")
+from omni.registry import Registry
 
-_REGISTRY: list[str] = list(DEFAULT_MODALITIES)
+MODALITIES: Registry[int] = Registry("modality")
 
 
-def register(name: str) -> int:
-    """Registers a new modality (idempotent) and returns its id."""
+def register(name: str, *, codes: int = 256, help: str = "") -> int:
+    """Registers a modality (idempotent) with its default number of codes (`vocab.<name>`); returns its id."""
     if not name or not name.isidentifier():
         raise ValueError(f"modality name must be a Python identifier, got {name!r}")
-    if name not in _REGISTRY:
-        _REGISTRY.append(name)
-    return _REGISTRY.index(name)
+    if name not in MODALITIES:
+        MODALITIES.register(name, len(MODALITIES.names()), codes=int(codes), help=help)
+    return MODALITIES.get(name)
+
+
+register("text", codes=512, help="text vocabulary size (the SentencePiece model's)")
+register("image", codes=256, help="codes of the image tokenizer's codebook")
+register("audio", codes=256, help="codes of one level of the audio tokenizer's residual codebooks")
+register("video", codes=256, help="codes of the video tokenizer's codebook")
 
 
 def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    return MODALITIES.names()
+
+
+def media() -> tuple[str, ...]:
+    """The modalities whose tokens are media codes (all but text)."""
+    return tuple(n for n in names() if n != "text")
+
+
+def default_codes(name: str) -> int:
+    return MODALITIES.meta(name)["codes"]
 
 
 def modality_id(name: str) -> int:
     try:
-        return _REGISTRY.index(name)
+        return MODALITIES.get(name)
     except ValueError:
         raise ValueError(f"unknown modality {name!r}; expected one of {names()}") from None
 
 
 def modality_name(mid: int) -> str:
-    if not 0 <= mid < len(_REGISTRY):
-        raise ValueError(f"modality id {mid} out of range [0, {len(_REGISTRY)})")
-    return _REGISTRY[mid]
+    all_names = names()
+    if not 0 <= mid < len(all_names):
+        raise ValueError(f"modality id {mid} out of range [0, {len(all_names)})")
+    return all_names[mid]
 
 
 TEXT = modality_id("text")

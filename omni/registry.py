@@ -48,6 +48,11 @@ class Registry(Generic[T]):
 
         return add if obj is None else add(obj)
 
+    def unregister(self, name: str) -> None:
+        """Removes `name` (tests, plugins that add entries for a while)."""
+        self._items.pop(name, None)
+        self._meta.pop(name, None)
+
     def _import(self, name: str) -> None:
         if self.package is None or name in self._items:
             return
@@ -65,6 +70,8 @@ class Registry(Generic[T]):
         for m in pkgutil.iter_modules(pkg.__path__):
             if not m.name.startswith("_"):
                 importlib.import_module(f"{self.package}.{m.name}")
+        for name in self.modules:  # entries whose module is named otherwise, nested ones included
+            self._import(name)
         self._all_imported = True
 
     def get(self, name: str) -> T:

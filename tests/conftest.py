@@ -7,9 +7,9 @@ flags_env = os.environ["XLA_FLAGS"]
 if "xla_force_host_platform_device_count" not in flags_env:
     os.environ["XLA_FLAGS"] = flags_env + " --xla_force_host_platform_device_count=8"
 
-from absl import flags  # noqa: E402
+from omni.cli import absl_flags_parsed  # noqa: E402
 
-flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
+absl_flags_parsed()  # grain worker processes read absl flags
 
 import pytest  # noqa: E402
 
@@ -18,3 +18,26 @@ import pytest  # noqa: E402
 def repo_root():
     import pathlib
     return pathlib.Path(__file__).resolve().parent.parent
+
+
+HARDWARE_MARKS = ("gpu", "tpu")
+
+
+def _backend() -> str:
+    """jax's backend, without starting one when the environment already pins the CPU (the default here)."""
+    if os.environ.get("JAX_PLATFORMS", "").strip() == "cpu":
+        return "cpu"
+    import jax
+    return jax.default_backend()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` / `tpu` skip, with the reason, where jax has no such backend (e.g. on CI)."""
+    marked = [(item, m) for item in items for m in HARDWARE_MARKS if item.get_closest_marker(m)]
+    if not marked:
+        return
+    backend = _backend()
+    for item, m in marked:
+        if backend != m:
+            item.add_marker(pytest.mark.skip(
+                reason=f"needs a {m.upper()} (jax backend here: {backend}); `make accel-check` runs it on one"))

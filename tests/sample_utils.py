@@ -36,7 +36,7 @@ def tokenizer_dir() -> pathlib.Path:
     """A folder with text/, image/, audio/, video/ tokenizers saved in their own format."""
     from flax import nnx
     from omni_tokenizers.audio import AudioTokenizer
-    from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig
+    from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig
     from omni_tokenizers.image import ImageAutoencoder, ImageTokenizer, ImageTokenizerConfig
     from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
     from omni_tokenizers.video import VideoAutoencoder, VideoTokenizer, VideoTokenizerConfig

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from omni_tokenizers import image_baseline, image_train, video_train
-from omni_tokenizers.data import synthetic_images, synthetic_videos
-from omni_tokenizers.image import ImageTokenizer
+from omni_tokenizers.core.data import synthetic_images, synthetic_videos
+from omni_tokenizers.image import ImageTokenizer, baseline
+from omni_tokenizers.trainers import preset
 from omni_tokenizers.video import VideoTokenizer
 
 from omni.bench import tokenizers as bench
@@ -24,7 +24,7 @@ def _photo_like(n: int, size: int) -> np.ndarray:
 
 
 def test_image_baseline_is_rate_matched():
-    tok = ImageTokenizer(image_train.preset("tiny").model)   # 4x: 16x16 tokens of FSQ 1000 on 64x64
+    tok = ImageTokenizer(preset("image", "tiny").model)   # 4x: 16x16 tokens of FSQ 1000 on 64x64
     images = _photo_like(4, 64)
     r = bench.bench_image(tok, images, batch=4)
     assert SHAPE_KEYS <= set(r) and r["metric"] == "psnr" and r["higher_is_better"] is True
@@ -32,8 +32,8 @@ def test_image_baseline_is_rate_matched():
     # Every baseline image is coded at >= the learned bits; rate matching picks the cheapest such setting,
     # so it never spends more than full-resolution WebP at its lowest quality reaching the budget.
     for im in images:
-        _, bits, _ = image_baseline.at_bits_rescaled(im, r["bits_per_item"])
-        _, full_bits, _ = image_baseline.at_bits(im, r["bits_per_item"])
+        _, bits, _ = baseline.at_bits_rescaled(im, r["bits_per_item"])
+        _, full_bits, _ = baseline.at_bits(im, r["bits_per_item"])
         assert r["bits_per_item"] <= bits <= full_bits
     assert r["bits_per_item"] <= r["baseline_bits_per_item"] <= r["baseline_fullres_bits_per_item"]
     assert all(np.isfinite(r[k]) for k in ("learned", "baseline", "baseline_fullres", "learned_ssim"))
@@ -43,15 +43,15 @@ def test_image_baseline_is_rate_matched():
 def test_rescaled_baseline_reaches_below_fullres_minimum():
     """A budget under full-resolution WebP's floor is met by a downscale, still at >= the budget."""
     im = _photo_like(1, 64)[0]
-    _, floor_bits = image_baseline.roundtrip(im, 0)
+    _, floor_bits = baseline.roundtrip(im, 0)
     target = 0.6 * floor_bits
-    out, bits, (side, _) = image_baseline.at_bits_rescaled(im, target)
+    out, bits, (side, _) = baseline.at_bits_rescaled(im, target)
     assert out.shape == im.shape and out.dtype == np.uint8
     assert target <= bits < floor_bits and side < 64
 
 
 def test_video_baseline_per_frame():
-    tok = VideoTokenizer(video_train.preset("tiny").model)   # 5x16x16 -> 2x4x4 tokens of FSQ 1000
+    tok = VideoTokenizer(preset("video", "tiny").model)   # 5x16x16 -> 2x4x4 tokens of FSQ 1000
     videos = synthetic_videos(2, 5, 16, seed=4)
     r = bench.bench_video(tok, videos, batch=2)
     assert SHAPE_KEYS <= set(r) and r["tokens_per_item"] == 32

@@ -70,3 +70,39 @@ def test_all_sizes_report_params_and_flops():
     assert c7.vocab.build().size == 65536
     dense = load_config("tiny", ["model.untie_attention=false", "model.untie_ffn=false", "model.untie_norms=false"])
     assert model_stats(dense).train_flops_per_token == model_stats(load_config("tiny")).train_flops_per_token
+
+
+def test_every_field_says_what_it_means_and_errors_print_it():
+    import dataclasses
+
+    from omni.config import Config
+
+    def leaves(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            tp = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+            if tp is not None and dataclasses.is_dataclass(tp):
+                yield from leaves(tp, f"{prefix}{f.name}.")
+            else:
+                yield prefix + f.name, f.metadata.get("help", "")
+    missing = [k for k, h in leaves(Config) if not h]
+    assert not missing, f"config fields without help: {missing}"
+    with pytest.raises(ConfigError, match=r"train.batch_size: expected an integer, got 'x' \(train.batch_size: "
+                                          r"global rows per step"):
+        load_config("tiny", ["train.batch_size=x"])
+    with pytest.raises(ConfigError, match=r"model.head_dim must be even for RoPE, got 3 \(model.head_dim: width"):
+        load_config("tiny", ["model.head_dim=3", "model.d_model=12", "model.n_heads=4"])
+
+
+def test_a_registered_modality_gets_its_vocab_key():
+    """omni.modality is the single source: a modality registered before the config is imported has
+    `vocab.<name>`, a vocabulary range and target weight of its own."""
+    import subprocess
+    import sys
+    code = ("from omni import modality; modality.register('depth', codes=48, help='codes of the depth tokenizer')\n"
+            "from omni.config import load_config\n"
+            "cfg = load_config('tiny', ['vocab.depth=40'])\n"
+            "v = cfg.vocab.build()\n"
+            "print(cfg.vocab.depth, v.num_codes('depth'), dict(cfg.data.target_weights)['depth'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["40", "40", "1.0"]

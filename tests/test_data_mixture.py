@@ -43,27 +43,23 @@ def _cfg(tmp_path, speech, *extra):
 
 def fit_tokenizers(out, cfg) -> dict:
     """A few steps of each tokenizer the mixture has media for (tiny presets), read from the mixture."""
-    from omni_tokenizers import audio_train, image_train, video_train
     from omni_tokenizers.audio import AudioTokenizer
     from omni_tokenizers.image import ImageTokenizer
-    from omni_tokenizers.trainers import tfds_split
+    from omni_tokenizers.trainers import preset, tfds_split, trainer
     from omni_tokenizers.video import VideoTokenizer
-
-    from configs.tokenizers_audio import get_config
     have = {m for d in cfg.data.tfds_mixture for m in dict(d.features)}
     toks = {"text": ByteText()}
-    for m, mod, load, job in (("image", image_train, ImageTokenizer.load, image_train.preset("tiny")),
-                              ("video", video_train, VideoTokenizer.load, video_train.preset("tiny")),
-                              ("audio", audio_train, AudioTokenizer.load, get_config("tiny"))):
+    for m, load in (("image", ImageTokenizer.load), ("video", VideoTokenizer.load), ("audio", AudioTokenizer.load)):
         if m not in have:
             continue
+        job = preset(m, "tiny")
         job.train = dataclasses.replace(job.train, steps=2, log_every=1, checkpoint_every=2)
         job.eval_items = 2
         extra = {}
         if m == "audio":
             job.segment_seconds, extra = 0.1, {"baseline": False}
-        mod.train(job, tfds_split(m, cfg, "train"), tfds_split(m, cfg, "validation"), out / m, progress=False,
-                  **extra)
+        trainer(m)(job, tfds_split(m, cfg, "train"), tfds_split(m, cfg, "validation"), out / m, progress=False,
+                   **extra)
         toks[m] = load(out / m)
     return toks
 
@@ -83,6 +79,7 @@ def end_to_end(tmp_path, cfg, num_examples: int) -> dict:
             "loss": rows[-1]["loss"], "meta": sorted(p.parent.name for p in (tmp_path / "tokens").glob("*/meta.json"))}
 
 
+@pytest.mark.integration
 def test_mixture_fit_tokenize_and_two_mot_steps(tmp_path, speech_dir):
     got = end_to_end(tmp_path, _cfg(tmp_path, speech_dir), num_examples=8)
     report = got["report"]
@@ -117,6 +114,7 @@ print("RESULT " + json.dumps(end_to_end(tmp, cfg, num_examples=4)))
 """
 
 
+@pytest.mark.integration
 def test_recipe_runs_end_to_end_on_mock_data(tmp_path):
     """configs/tfds_mixture.py's datasets (coco_captions, librispeech, ucf101, c4) on mock data, on the tiny
     model: tokenizer fits -> tokenize -> 2 MoT steps. TFDS constructs those builders only with TensorFlow,

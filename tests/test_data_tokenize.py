@@ -205,7 +205,7 @@ def test_tokenize_refuses_a_token_dir_of_other_tokenizers(speech_dir, tmp_path):
 def test_real_tokenizers_saved_on_disk(tmp_path, monkeypatch):
     """The trained-tokenizer path: load_all from data.tokenizer_dir, digests, level-by-level audio."""
     from omni_tokenizers.audio import AudioTokenizer
-    from omni_tokenizers.audio_codec import AudioCodecConfig
+    from omni_tokenizers.audio.codec import AudioCodecConfig
     from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 
     words = "the a cat dog runs over red blue small big bird fish sings".split()

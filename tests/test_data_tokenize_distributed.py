@@ -39,7 +39,7 @@ def _corpus(d: pathlib.Path):
 
 def _tokenizers(d: pathlib.Path):
     from omni_tokenizers.audio import AudioTokenizer
-    from omni_tokenizers.audio_codec import AudioCodecConfig
+    from omni_tokenizers.audio.codec import AudioCodecConfig
     from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
     from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
     from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
@@ -71,6 +71,7 @@ def _files(d: pathlib.Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.glob("*.array_record"))}
 
 
+@pytest.mark.integration
 @pytest.mark.xdist_group("multihost")
 def test_two_processes_four_devices_write_the_shards_of_one(tmp_path):
     corpus, toks = _corpus(tmp_path), _tokenizers(tmp_path / "tok")

@@ -16,7 +16,7 @@ from omni.data.corpus.schema import make_example
 from omni.eval.heldout import select
 from tests.sample_utils import tiny_config, tokenizer_dir
 
-pytestmark = pytest.mark.xdist_group("eval_run")
+pytestmark = [pytest.mark.xdist_group("eval_run"), pytest.mark.integration]
 
 DIRS = ("left", "right", "up", "down")
 OBJECTS = ("goat", "frog", "fox", "owl")

@@ -20,7 +20,7 @@ VALUES = ("-1", "0", "nan", "inf", "1e30", "abc", "[]")
 
 
 def _jobs():
-    """(name, config object) for every config file: model configs, and tokenizer jobs per modality/preset."""
+    """(name, config object) for every config file: model configs, and tokenizer jobs per preset."""
     for path in sorted((ROOT / "configs").glob("*.py")):
         if path.stem.startswith("_"):
             continue
@@ -28,8 +28,7 @@ def _jobs():
         if not inspect.signature(get).parameters:
             yield path.stem, call_config_file(path, get)
         else:
-            args = ("tiny", "demo") if path.stem == "tokenizers_audio" else ("text", "image", "audio", "video")
-            for a in args:
+            for a in ("tiny", "demo", "base"):  # configs/tokenizers_MODALITY.py: get_config(preset)
                 yield f"{path.stem}:{a}", call_config_file(path, get, a)
 
 
@@ -75,7 +74,7 @@ def _runnable(cfg, key: str, sources: bool = False):
 def _tokenizer_model(job):
     """Builds a tokenizer job's network abstractly (shapes only): what its constructor refuses, a run would."""
     from flax import nnx
-    from omni_tokenizers.audio_codec import AudioCodec
+    from omni_tokenizers.audio.codec import AudioCodec
     from omni_tokenizers.image import ImageAutoencoder
     from omni_tokenizers.video import VideoAutoencoder
     build = {"AudioCodecConfig": lambda c: AudioCodec(c, rngs=nnx.Rngs(0)),
@@ -87,7 +86,8 @@ def _tokenizer_model(job):
 
 def test_configs_directory_is_covered():
     assert {"tiny", "demo", "base", "1b", "7b"} <= set(JOBS)
-    assert {f"tokenizers_tiny:{m}" for m in ("text", "image", "audio", "video")} <= set(JOBS)
+    assert {f"tokenizers_{m}:{p}" for m in ("text", "image", "audio", "video") for p in ("tiny", "demo", "base")} \
+        <= set(JOBS)
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
@@ -144,8 +144,8 @@ def test_cross_field_violations_name_a_key(overrides, key):
 @pytest.mark.parametrize("job, overrides, key", [
     ("tokenizers_audio:tiny", ["segment_seconds=1000"], "segment_seconds"),  # > model.max_seconds
     ("tokenizers_audio:tiny", ["eval_quantizers=1,9"], "eval_quantizers"),   # > model.num_quantizers
-    ("tokenizers_tiny:video", ["model.frame_size=30"], "model.frame_size"),  # not a multiple of the downsampling
-    ("tokenizers_tiny:image", ["model.max_side=2"], "model.max_side"),       # below the downsampling
+    ("tokenizers_video:tiny", ["model.frame_size=30"], "model.frame_size"),  # not a multiple of the downsampling
+    ("tokenizers_image:tiny", ["model.max_side=2"], "model.max_side"),       # below the downsampling
 ])
 def test_tokenizer_cross_field_violations_name_a_key(job, overrides, key):
     with pytest.raises(ConfigError) as e:

@@ -11,6 +11,7 @@ from omni.sampling.bundle import export
 from tests.sample_utils import tiny_config, tokenizer_dir
 
 
+@pytest.mark.integration
 @pytest.mark.xdist_group("notebook")
 def test_notebook_generates_every_direction(repo_root, tmp_path):
     cfg = tiny_config()

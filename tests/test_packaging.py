@@ -20,10 +20,14 @@ def test_import_tokenizers_from_repo_root_is_not_our_folder(repo_root):
 def test_every_package_folder_is_listed_in_pyproject(repo_root):
     meta = tomllib.loads((repo_root / "pyproject.toml").read_text())
     listed = set(meta["tool"]["setuptools"]["packages"])
+    package_dir = meta["tool"]["setuptools"]["package-dir"]  # {"omni_tokenizers": "tokenizers"}
     found = {".".join(p.parent.relative_to(repo_root).parts) for p in (repo_root / "omni").rglob("__init__.py")}
+    found |= {".".join(("omni_tokenizers",) + p.parent.relative_to(repo_root / "tokenizers").parts)
+              for p in (repo_root / "tokenizers").rglob("__init__.py")}
     found.add("configs")
     assert found <= listed, f"not listed in pyproject packages: {sorted(found - listed)}"
     for pkg in listed - {"omni_tokenizers"}:
-        assert (repo_root / pkg.replace(".", "/")).is_dir(), f"listed but missing: {pkg}"
+        top, *rest = pkg.split(".")
+        assert (repo_root / package_dir.get(top, top) / "/".join(rest)).is_dir(), f"listed but missing: {pkg}"
     deps = " ".join(meta["project"]["dependencies"]).lower()
     assert "tensorflow>" not in deps and "tensorflow " not in deps and "torch" not in deps

@@ -14,7 +14,7 @@ from omni.plan.tokenizers import tokenizer_programs
 from omni.plan.topology import parse_topology, tpu_devices
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.xdist_group("tpu_compile")  # one worker holds the libtpu compiles
+pytestmark = [pytest.mark.xdist_group("tpu_compile"), pytest.mark.integration]  # one worker: libtpu compiles
 
 P_KEYS = {"compiled", "error", "attention_impl", "bytes_per_device", "hbm_bytes_per_device", "fits",
           "flops_per_step"}

@@ -40,3 +40,20 @@ def test_package_modules_register_on_demand(tmp_path, monkeypatch):
         regpkg.REG.get("three")
     for m in [m for m in sys.modules if m.startswith("regpkg")]:
         del sys.modules[m]
+
+
+def test_names_imports_modules_named_in_nested_packages(tmp_path, monkeypatch):
+    import sys
+    pkg = tmp_path / "nestpkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "reg.py").write_text("from omni.registry import Registry\nREG = Registry('thing', package='nestpkg', "
+                                "modules={'deep': 'sub.deep'})\n")
+    (pkg / "sub" / "__init__.py").write_text("")  # imports nothing: 'deep' registers only when sub.deep is imported
+    (pkg / "sub" / "deep.py").write_text("from nestpkg.reg import REG\n@REG.register('deep')\ndef f(): return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from nestpkg.reg import REG
+
+    assert REG.names() == ("deep",)
+    for m in [m for m in sys.modules if m.startswith("nestpkg")]:
+        del sys.modules[m]

@@ -33,6 +33,7 @@ def test_compare_steps_and_time_fractions():
     assert worse["all"]["reached"] is False and worse["all"]["steps_fraction"] is None
 
 
+@pytest.mark.integration
 def test_tiny_study_end_to_end(tmp_path):
     cfg = load_config("tiny", ["steps=4", "checkpoint_every=4", "train.eval_every=2", "train.eval_batches=1",
                                "train.seq_len=64", "train.batch_size=8", "train.log_every=2"])

@@ -11,14 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from omni_tokenizers import audio_baseline, audio_dsp, audio_losses
-from omni_tokenizers.audio import AudioTokenizer
-from omni_tokenizers.audio_codec import AudioCodecConfig, codec_loss
-from omni_tokenizers.audio_train import check_clips, crop_transform, train
+from omni_tokenizers.audio import AudioTokenizer, baseline, dsp, losses
+from omni_tokenizers.audio.codec import AudioCodecConfig, codec_loss
+from omni_tokenizers.audio.resample import resample
+from omni_tokenizers.audio.train import check_clips, crop_transform, train
+from omni_tokenizers.core.rvq import ResidualVQ
+from omni_tokenizers.core.training import restore_models, tokenizer_task
 from omni_tokenizers.registry import load_tokenizer
-from omni_tokenizers.resample import resample
-from omni_tokenizers.rvq import ResidualVQ
-from omni_tokenizers.training import restore_models, tokenizer_task
 
 from configs.tokenizers_audio import get_config
 
@@ -87,11 +86,11 @@ def test_resample_rejects_aliases_and_keeps_batch_shape():
 def test_istft_inverts_stft():
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 320 * 20)), jnp.float32)
     for n_fft, hop in ((1280, 320), (640, 320), (1024, 256)):
-        spec = audio_dsp.stft(x, n_fft, hop)
+        spec = dsp.stft(x, n_fft, hop)
         assert spec.shape == (2, x.shape[1] // hop, n_fft // 2 + 1)
-        np.testing.assert_allclose(audio_dsp.istft(spec, n_fft, hop), x, atol=1e-5)
+        np.testing.assert_allclose(dsp.istft(spec, n_fft, hop), x, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of hop"):
-        audio_dsp.stft(x, 1000, 320)
+        dsp.stft(x, 1000, 320)
 
 
 def test_metrics_reference_values():
@@ -99,18 +98,18 @@ def test_metrics_reference_values():
     x = harmonic(2, 1.0, seed=3)
     noise = rng.normal(size=x.shape).astype(np.float32)
     noise *= np.sqrt(np.sum(x ** 2, -1, keepdims=True) / np.sum(noise ** 2, -1, keepdims=True)) * 10 ** (-10 / 20)
-    np.testing.assert_allclose(audio_losses.si_snr(x, x + noise), [10.0, 10.0], atol=0.3)  # ~10 dB by design
-    assert np.all(audio_losses.si_snr(x, 0.3 * x) > 60)  # scale-invariant
-    np.testing.assert_allclose(audio_losses.mel_distance(x, x), 0.0, atol=1e-9)
-    assert np.all(audio_losses.mel_distance(x, x + noise) > 0.05)
+    np.testing.assert_allclose(losses.si_snr(x, x + noise), [10.0, 10.0], atol=0.3)  # ~10 dB by design
+    assert np.all(losses.si_snr(x, 0.3 * x) > 60)  # scale-invariant
+    np.testing.assert_allclose(losses.mel_distance(x, x), 0.0, atol=1e-9)
+    assert np.all(losses.mel_distance(x, x + noise) > 0.05)
     # the jax path computes the same metric (float32 vs float64)
-    np.testing.assert_allclose(audio_losses.mel_distance(jnp.asarray(x), jnp.asarray(x + noise)),
-                               audio_losses.mel_distance(x, x + noise), rtol=1e-3)
+    np.testing.assert_allclose(losses.mel_distance(jnp.asarray(x), jnp.asarray(x + noise)),
+                               losses.mel_distance(x, x + noise), rtol=1e-3)
 
     @jax.jit
     def loss_and_grad(x, y):
         def f(y):
-            return audio_losses.multiscale_mel_loss(x, y, SR) + audio_losses.multiresolution_stft_loss(x, y)
+            return losses.multiscale_mel_loss(x, y, SR) + losses.multiresolution_stft_loss(x, y)
         return f(x), jax.grad(f)(y)
 
     same, g = loss_and_grad(jnp.asarray(x), jnp.asarray(x + noise))
@@ -230,11 +229,11 @@ def test_round_trip_after_short_fit(fitted):
     m4 = report["held_out"]
     untrained = AudioTokenizer(tok.cfg)
     y0 = untrained.decode(untrained.encode(held))
-    d_untrained = float(np.mean(audio_losses.mel_distance(held, y0)))
+    d_untrained = float(np.mean(losses.mel_distance(held, y0)))
     y = tok.decode(tok.encode(held))
-    d4 = float(np.mean(audio_losses.mel_distance(held, y)))
+    d4 = float(np.mean(losses.mel_distance(held, y)))
     y1 = tok.decode(tok.encode(held, num_quantizers=1))
-    d1 = float(np.mean(audio_losses.mel_distance(held, y1)))
+    d1 = float(np.mean(losses.mel_distance(held, y1)))
     # Stated bounds (mean |log10 mel| L1; measured 0.59-0.65 for 120 steps of the tiny preset, ~2.0 untrained):
     assert d4 < 0.70, d4
     assert d4 < 0.4 * d_untrained, (d4, d_untrained)
@@ -283,21 +282,21 @@ def test_checkpoint_restores_codebooks(fitted):
 
 def test_mulaw_baseline_bits_and_quality():
     x = harmonic(1, 1.0, seed=9)[0]
-    y, bits, rate = audio_baseline.mulaw_roundtrip(x, SR, 64000)
+    y, bits, rate = baseline.mulaw_roundtrip(x, SR, 64000)
     assert (bits, rate) == (8 * 8000, 8000)
-    assert float(audio_losses.si_snr(x[None], y[None])[0]) > 20  # 8-bit mu-law of <4 kHz content
+    assert float(losses.si_snr(x[None], y[None])[0]) > 20  # 8-bit mu-law of <4 kHz content
     with pytest.raises(ValueError, match="bit/s"):
-        audio_baseline.mulaw_roundtrip(x, SR, 4)
+        baseline.mulaw_roundtrip(x, SR, 4)
 
 
-@pytest.mark.skipif(not audio_baseline.has_libopus(), reason="ffmpeg without libopus")
+@pytest.mark.skipif(not baseline.has_libopus(), reason="ffmpeg without libopus")
 def test_opus_baseline_counts_payload_bits():
     x = harmonic(1, 2.0, seed=10)[0]
-    y, bits, name = audio_baseline.baseline_roundtrip(x, SR, 800)
+    y, bits, name = baseline.baseline_roundtrip(x, SR, 800)
     assert name.startswith("opus@") and y.shape == x.shape
     assert bits >= 800 * 2.0 and bits < 40000 * 2.0
-    y16, bits16 = audio_baseline.opus_roundtrip(x, SR, 16000)
+    y16, bits16 = baseline.opus_roundtrip(x, SR, 16000)
     assert 12000 < bits16 / 2.0 < 20000  # payload bits track the requested rate
-    assert float(audio_losses.si_snr(x[None], y16[None])[0]) > 8
+    assert float(losses.si_snr(x[None], y16[None])[0]) > 8
     with pytest.raises(ValueError, match=r"\[T\]"):
-        audio_baseline.baseline_roundtrip(x[None], SR, 800)
+        baseline.baseline_roundtrip(x[None], SR, 800)

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from omni_tokenizers import base, registry
-from omni_tokenizers.metrics import psnr, ssim
-from omni_tokenizers.quantizers import FSQ, LFQ, code_histogram, codebook_usage, make_quantizer
+from omni_tokenizers import registry
+from omni_tokenizers.core import base
+from omni_tokenizers.core.quantizers import FSQ, LFQ, code_histogram, codebook_usage, make_quantizer
+from omni_tokenizers.image.metrics import psnr, ssim
 
 # ---- quantizers -------------------------------------------------------------------------------
 
@@ -169,7 +170,26 @@ def test_registry_dispatch_and_load_all(tmp_path):
         registry.load_all(tmp_path)
     with pytest.raises(ValueError, match="unknown tokenizer kind"):
         registry.tokenizer_class("nope")
-    assert {"text_sentencepiece", "image_conv", "video_causal", "audio_rvq"} <= set(registry.KINDS)
+    assert {"text_sentencepiece", "image_conv", "video_causal", "audio_rvq"} <= set(registry.TOKENIZERS.names())
+    for kind, cls in registry.TOKENIZERS.items():
+        assert cls.kind == kind and registry.tokenizer_class(kind) is cls
+
+
+def test_loading_a_text_tokenizer_imports_no_other_modality(tmp_path):
+    """Kinds are imported on first use: a text tokenizer loads without the image, video or audio modules."""
+    import subprocess
+    import sys
+
+    from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
+    TextTokenizer.train([f"line {i} of some text" for i in range(200)], TextTokenizerConfig(vocab_size=300)).save(
+        tmp_path / "text")
+    code = ("import sys; from omni_tokenizers.registry import load_all; toks = load_all(sys.argv[1]); "
+            "print(sorted(toks), sorted(m for m in sys.modules if m.startswith('omni_tokenizers.')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("['text']"), out.stdout
+    for other in ("omni_tokenizers.image", "omni_tokenizers.video", "omni_tokenizers.audio"):
+        assert f"'{other}" not in out.stdout, out.stdout
 
 
 # ---- training through the one loop --------------------------------------------------------------
@@ -184,7 +204,7 @@ _X = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
 
 
 def _lin_fit(out, until=None, model=None, **train):
-    from omni_tokenizers.training import fit
+    from omni_tokenizers.core.training import fit
 
     from omni.config import LoopConfig, MeshConfig
 
@@ -253,7 +273,7 @@ def test_vocab_ranges_disjoint_and_complete():
             "video": VideoTokenizer(vcfg, base.abstract_module(lambda r: VideoAutoencoder(vcfg, r)))}
     try:
         from omni_tokenizers.audio import AudioTokenizer
-        from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig
+        from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig
         toks["audio"] = AudioTokenizer(AudioCodecConfig(), nnx.eval_shape(lambda: AudioCodec(AudioCodecConfig())))
     except ImportError:  # the audio module is optional for this check
         pass
@@ -274,7 +294,7 @@ def test_vocab_ranges_disjoint_and_complete():
 
 
 def test_base_presets_are_typed_with_their_tokens_per_item():
-    """Pod-scale presets (configs/tokenizers_base.py): shapes only, nothing allocated."""
+    """Pod-scale presets (`base` in configs/tokenizers_*.py): shapes only, nothing allocated."""
     from omni_tokenizers.programs import abstract_tokenizer, item_shape
     from omni_tokenizers.trainers import preset
 
@@ -290,7 +310,18 @@ def test_base_presets_are_typed_with_their_tokens_per_item():
 def test_no_tokenizer_module_builds_its_own_optimizer_or_checkpoints(repo_root):
     """The one trainer (omni/train) owns optimizers, checkpoints and metrics; tokenizers/ only describes tasks."""
     import re
-    for path in sorted((repo_root / "tokenizers").glob("*.py")):
+    for path in sorted((repo_root / "tokenizers").rglob("*.py")):
         src = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(optax|orbax)", src, re.M), path.name
         assert "CheckpointManager" not in src and "MetricsWriter" not in src, path.name
+
+
+def test_imports_flow_one_way_between_omni_data_tokenize_and_tokenizers(repo_root):
+    """omni.data.tokenize runs trained tokenizers (it imports omni_tokenizers); nothing under tokenizers/ imports
+    it back (what both need, the corpus media shapes, lives in omni.data.corpus.spec)."""
+    import re
+    for path in sorted((repo_root / "tokenizers").rglob("*.py")):
+        src = path.read_text()
+        assert not re.search(r"^\s*(from|import)\s+omni\.data(\.tokenize\b|\s+import\s+tokenize\b)", src, re.M), path
+    src = (repo_root / "omni" / "data" / "tokenize.py").read_text()
+    assert re.search(r"^from omni_tokenizers\.registry import load_all$", src, re.M)

@@ -11,9 +11,11 @@ import sys
 import jax
 import numpy as np
 import pytest
-from omni_tokenizers import base, image_train
-from omni_tokenizers.data import synthetic_images
+from omni_tokenizers.core import base
+from omni_tokenizers.core.data import synthetic_images
+from omni_tokenizers.image.train import train
 from omni_tokenizers.registry import load_tokenizer
+from omni_tokenizers.trainers import preset
 
 from omni.config import apply_overrides
 from tests import train_utils as tu
@@ -29,9 +31,9 @@ def _rows(run_dir, kind="train"):
 
 
 def _fit(out, *overrides):
-    job = apply_overrides(image_train.preset("tiny"), ["train.steps=8", "train.log_every=1", "eval_items=8",
+    job = apply_overrides(preset("image", "tiny"), ["train.steps=8", "train.log_every=1", "eval_items=8",
                                                        "train.checkpoint_every=8", *overrides])
-    image_train.train(job, synthetic_images(64, 32, seed=0), synthetic_images(8, 32, seed=1), out, progress=False)
+    train(job, synthetic_images(64, 32, seed=0), synthetic_images(8, 32, seed=1), out, progress=False)
     return np.array([r["loss"] for r in _rows(out / "train")]), load_tokenizer(out)
 
 
@@ -139,12 +141,12 @@ def test_train_and_encode_steps_lower_from_abstract_inputs():
     from jax.sharding import Mesh
     from omni_tokenizers.programs import encode_program, train_program
 
-    step, state, batch, lr = train_program("image", image_train.preset("tiny"), {"data": 2, "fsdp": 4},
+    step, state, batch, lr = train_program("image", preset("image", "tiny"), {"data": 2, "fsdp": 4},
                                            per_device_batch=2)
     assert batch["media"].shape == (16, 64, 64, 3)
     lowered = step.lower(state, batch, lr)
     assert "fsdp" in str(lowered.as_text()) or lowered.compile() is not None
-    enc, params, media = encode_program("image", image_train.preset("tiny"), {"data": 8}, per_device_batch=2)
+    enc, params, media = encode_program("image", preset("image", "tiny"), {"data": 8}, per_device_batch=2)
     ids = jax.eval_shape(enc, params, media)
     assert ids.shape == (16, 256) and ids.dtype == np.int32
     assert isinstance(media.sharding.mesh, Mesh)

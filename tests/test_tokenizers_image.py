@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from omni_tokenizers import image_train
-from omni_tokenizers.data import synthetic_images, to_float
+from omni_tokenizers.core.data import synthetic_images, to_float
 from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
-from omni_tokenizers.metrics import psnr
+from omni_tokenizers.image.metrics import psnr
+from omni_tokenizers.image.train import train
 from omni_tokenizers.registry import load_tokenizer
+from omni_tokenizers.trainers import preset
 
 # tiny preset: 32x32 images, 4x downsampling -> 8x8 tokens, FSQ (8,5,5,5) = 1000 codes, 100 steps.
 # Measured held-out PSNR on the synthetic shapes: ~20.5 dB (an untrained model: ~8 dB).
@@ -20,9 +21,9 @@ PSNR_BOUND_DB = 18.0
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("image_tok")
-    job = image_train.preset("tiny")
+    job = preset("image", "tiny")
     job.train = dataclasses.replace(job.train, steps=100)
-    result = image_train.train(job, synthetic_images(256, 32, seed=0), synthetic_images(32, 32, seed=1), out,
+    result = train(job, synthetic_images(256, 32, seed=0), synthetic_images(32, 32, seed=1), out,
                                progress=False)
     return ImageTokenizer.load(out), out, result
 

@@ -1,9 +1,10 @@
 """Text tokenizer: exact round trips of any UTF-8, ids in range, save/load, bad inputs, training errors."""
 import numpy as np
 import pytest
-from omni_tokenizers import text_train
 from omni_tokenizers.registry import load_tokenizer
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
+from omni_tokenizers.text.train import train
+from omni_tokenizers.trainers import preset
 
 WORDS = ("the quick brown fox jumps over a lazy dog and then some more words follow in the beginning was "
          "light water earth sky green red blue small large").split()
@@ -22,7 +23,7 @@ TRICKY = ["", " ", "  two  leading spaces and trailing  ", "tabs\tand\nnewlines\
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
     out = tmp_path_factory.mktemp("text_tok")
-    result = text_train.train(text_train.preset("tiny"), corpus(400, 0), corpus(50, 1), out, progress=False)
+    result = train(preset("text", "tiny"), corpus(400, 0), corpus(50, 1), out, progress=False)
     assert result["eval"]["roundtrip_exact"] == 1.0
     return TextTokenizer.load(out)
 

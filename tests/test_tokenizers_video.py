@@ -2,11 +2,12 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from omni_tokenizers import video_train
-from omni_tokenizers.data import synthetic_videos, to_float
-from omni_tokenizers.metrics import frames_psnr
+from omni_tokenizers.core.data import synthetic_videos, to_float
+from omni_tokenizers.image.metrics import frames_psnr
 from omni_tokenizers.registry import load_tokenizer
+from omni_tokenizers.trainers import preset
 from omni_tokenizers.video import VideoTokenizer
+from omni_tokenizers.video.train import train
 
 # tiny preset: 5 frames of 16x16 -> (1 + 1) latent frames x 4x4 tokens, FSQ 1000, 150 steps.
 # Measured held-out per-frame PSNR on moving synthetic shapes: 18.7 / 18.9 dB with seeds 0 / 1
@@ -17,9 +18,9 @@ PSNR_BOUND_DB = 16.5
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("video_tok")
-    job = video_train.preset("tiny")
+    job = preset("video", "tiny")
     assert job.train.steps == 150
-    result = video_train.train(job, synthetic_videos(128, 5, 16, seed=0), synthetic_videos(16, 5, 16, seed=1),
+    result = train(job, synthetic_videos(128, 5, 16, seed=0), synthetic_videos(16, 5, 16, seed=1),
                                out, progress=False)
     return VideoTokenizer.load(out), result
 

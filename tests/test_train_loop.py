@@ -16,7 +16,7 @@ from omni.train.checkpoint import latest_step
 from tests import train_utils as tu
 
 # One worker runs the whole module, so its module-scoped fixture is computed once under xdist --dist loadgroup.
-pytestmark = pytest.mark.xdist_group("train_loop")
+pytestmark = [pytest.mark.xdist_group("train_loop"), pytest.mark.integration]
 
 STEPS, EVERY = 40, 5
 ARGS = ["train.seq_len=64", "train.batch_size=8", "mesh.devices=1", f"steps={STEPS}", f"checkpoint_every={EVERY}",

@@ -33,6 +33,7 @@ def _first_global_batch(cfg):
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+@pytest.mark.integration
 @pytest.mark.xdist_group("multihost")
 def test_two_processes_train_then_resume_as_one(tmp_path):
     d = tmp_path / "run"

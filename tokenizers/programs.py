@@ -20,11 +20,21 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
-from omni_tokenizers import base
+from omni_tokenizers.audio.codec import AudioCodec, codec_loss
+from omni_tokenizers.audio.tokenizer import AudioTokenizer
+from omni_tokenizers.core import base
+from omni_tokenizers.core.autoencoder_train import autoencoder_init
+from omni_tokenizers.image.tokenizer import ImageTokenizer
+from omni_tokenizers.image.train import loss_fn as image_loss_fn
+from omni_tokenizers.video.tokenizer import VideoTokenizer
+from omni_tokenizers.video.train import loss_fn as video_loss_fn
 
+from omni.data.corpus.spec import media_shapes
+from omni.train.mesh import batch_shards, train_mesh
 from omni.train.module_task import ModuleTask, Part, abstract_program
 
 MEDIA = ("image", "video", "audio")
+AUTOENCODERS = {"image": (ImageTokenizer, image_loss_fn), "video": (VideoTokenizer, video_loss_fn)}
 
 
 def item_shape(modality: str, job) -> tuple[int, ...]:
@@ -34,27 +44,18 @@ def item_shape(modality: str, job) -> tuple[int, ...]:
         return (int(job.segment_seconds * job.model.sample_rate),)
     if getattr(job, "item_shape", None):
         return tuple(job.item_shape)
-    from omni.data.tokenize import media_shapes
     return tuple(media_shapes()[modality])
 
 
 def _part(modality: str, job) -> tuple[Part, str]:
-    if modality == "image":
-        from omni_tokenizers import image_train as m
-        from omni_tokenizers.autoencoder_train import autoencoder_init
-        from omni_tokenizers.image import ImageTokenizer as T
-    elif modality == "video":
-        from omni_tokenizers import video_train as m
-        from omni_tokenizers.autoencoder_train import autoencoder_init
-        from omni_tokenizers.video import VideoTokenizer as T
-    elif modality == "audio":
-        from omni_tokenizers.audio_codec import AudioCodec, codec_loss
+    if modality == "audio":
         return Part(init=lambda: AudioCodec(job.model),
                     loss=lambda models, b, key: codec_loss(models["model"], b, key)), "wave"
-    else:
+    if modality not in AUTOENCODERS:
         raise ValueError(f"modality must be one of {MEDIA} (text has no JAX program), got {modality!r}")
-    return Part(init=autoencoder_init(T, job.model, job.train.seed),
-                loss=lambda models, b, key: m.loss_fn(models["model"], b["media"], job.loss)), "media"
+    tok_cls, loss_fn = AUTOENCODERS[modality]
+    return Part(init=autoencoder_init(tok_cls, job.model, job.train.seed),
+                loss=lambda models, b, key: loss_fn(models["model"], b["media"], job.loss)), "media"
 
 
 def _with_mesh(task_or_job, mesh: Mesh | dict):
@@ -62,7 +63,6 @@ def _with_mesh(task_or_job, mesh: Mesh | dict):
         return mesh
     sizes = {"data": 1, "fsdp": 1, "tensor": 1, **mesh}
     job = dataclasses.replace(task_or_job, mesh=dataclasses.replace(task_or_job.mesh, **sizes))
-    from omni.train.mesh import train_mesh
     return train_mesh(job)
 
 
@@ -72,7 +72,7 @@ def train_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,
     B = per_device_batch x the mesh's batch shards. Lower with `step.lower(state, batch, lr)`."""
     part, key = _part(modality, job)
     m = _with_mesh(job, mesh)
-    batch = per_device_batch * _batch_shards(job, m)
+    batch = per_device_batch * batch_shards(job, m)
     job = dataclasses.replace(job, train=dataclasses.replace(job.train, batch_size=batch))
     task = ModuleTask(modality, job, "/nonexistent", {"model": part}, data=None)
     task.mesh = m
@@ -80,20 +80,12 @@ def train_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,
     return abstract_program(task, {key: ((per_device_batch,) + shape, np.float32)})
 
 
-def _batch_shards(job, mesh: Mesh) -> int:
-    from omni.train.mesh import batch_shards
-    return batch_shards(job, mesh)
-
-
 def abstract_tokenizer(modality: str, job):
     """The tokenizer of `job` with shape-only weights (nothing allocated)."""
     if modality == "audio":
-        from omni_tokenizers.audio import AudioTokenizer
-        from omni_tokenizers.audio_codec import AudioCodec
         return AudioTokenizer(job.model, model=nnx.eval_shape(lambda: AudioCodec(job.model)))
     part, _ = _part(modality, job)
-    from omni_tokenizers.registry import tokenizer_class
-    cls = tokenizer_class("image_conv" if modality == "image" else "video_causal")
+    cls = AUTOENCODERS[modality][0]
     return cls(job.model, model=nnx.eval_shape(part.init))
 
 
@@ -110,7 +102,6 @@ def encode_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,
     media = jax.ShapeDtypeStruct((per_device_batch * m.size,) + shape, jnp.float32, sharding=split)
     fn = tok.encode_fn
     return jax.jit(fn, in_shardings=(rep, split), out_shardings=split), params, media
-
 
 
 def tokenizer_info(modality: str, job, shape: tuple[int, ...] | None = None) -> dict[str, Any]:

@@ -1,31 +1,31 @@
 """Finds a saved tokenizer's class from its config.json "kind" and loads it.
 
-`KINDS` maps kind -> "module:Class", imported lazily so loading a text tokenizer never imports the
-audio codec. Adding a tokenizer class is one line here.
+`TOKENIZERS` (an `omni.registry.Registry`) maps kind -> Tokenizer class. A class registers itself where it
+is defined (`@TOKENIZERS.register("image_conv")` on `class ImageTokenizer`, whose `kind` is the same string);
+`modules` names the module of each kind, imported on first use, so loading a text tokenizer never imports
+the audio codec. Adding a tokenizer class is one decorated definition plus its entry in `modules`.
 """
 from __future__ import annotations
 
-import importlib
 import pathlib
 
-from omni_tokenizers.base import MODALITIES, Tokenizer, read_config
+from omni_tokenizers.core.base import MODALITIES, Tokenizer, read_config
 
-KINDS: dict[str, str] = {
-    "text_sentencepiece": "omni_tokenizers.text:TextTokenizer",
-    "image_conv": "omni_tokenizers.image:ImageTokenizer",
-    "video_causal": "omni_tokenizers.video:VideoTokenizer",
-    "audio_rvq": "omni_tokenizers.audio:AudioTokenizer",
-}
+from omni.registry import Registry
+
+TOKENIZERS: Registry[type[Tokenizer]] = Registry("tokenizer kind", package="omni_tokenizers", modules={
+    "text_sentencepiece": "text.tokenizer",
+    "image_conv": "image.tokenizer",
+    "video_causal": "video.tokenizer",
+    "audio_rvq": "audio.tokenizer",
+})
 
 
 def tokenizer_class(kind: str) -> type[Tokenizer]:
     """The class registered for `kind` (imports its module on first use)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown tokenizer kind {kind!r}; registered kinds: {sorted(KINDS)}")
-    module_name, cls_name = KINDS[kind].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    if not (isinstance(cls, type) and issubclass(cls, Tokenizer)):
-        raise ValueError(f"{KINDS[kind]} registered for {kind!r} is not a Tokenizer subclass")
+    cls = TOKENIZERS.get(kind)
+    if not (isinstance(cls, type) and issubclass(cls, Tokenizer)) or cls.kind != kind:
+        raise ValueError(f"{cls!r} registered for {kind!r} is not a Tokenizer subclass of that kind")
     return cls
 
 

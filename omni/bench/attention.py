@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from omni.attention import MaskInfo, attention, resolve_impl
+from omni.bench import BENCHMARKS
 from omni.chips import chip_for_device_kind
 from omni.kernels.block_mask import dense_tile_visibility, pad_info, visible_tile_fraction
 from omni.kernels.flash import GPU_BLOCKS, BlockSizes, default_blocks, run_kernels
@@ -105,6 +106,7 @@ def timing_table(lengths, head_dim, heads, kv_heads, tokens, iters, impls, block
     return rows
 
 
+@BENCHMARKS.register("attention")
 def run(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.py attention")
     ap.add_argument("--lengths", default="2048,8192,16384")

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from omni.bench import BENCHMARKS
 from omni.config import load_config
 
 
@@ -90,6 +91,7 @@ def time_train_step(cfg, steps: int, feed_from_pipeline: bool, seed: int = 0) ->
             "loss": float(m["loss"])}
 
 
+@BENCHMARKS.register("data")
 def run(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.py data", description=__doc__)
     ap.add_argument("--config", default="demo")

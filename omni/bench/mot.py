@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from omni import modality as mod
+from omni.bench import BENCHMARKS
 from omni.config import load_config
 from omni.model import build_model, loss_fn, model_stats
 
@@ -29,7 +31,7 @@ def _batch(vocab, B, L, seed):
             mods[b, t:t + run] = rng.integers(0, 4)
             t += run
     ids = np.zeros((B, L), np.int32)
-    for m, name in enumerate(("text", "image", "audio", "video")):
+    for m, name in enumerate(mod.names()):
         a, z = vocab.range(name)
         ids[mods == m] = rng.integers(a, z, int((mods == m).sum()))
     return {"inputs": ids, "targets": np.roll(ids, -1, 1), "input_modality": mods,
@@ -50,6 +52,7 @@ def _step_fn(cfg):
     return step, state
 
 
+@BENCHMARKS.register("mot")
 def run(argv):
     ap = argparse.ArgumentParser(prog="bench.py mot")
     ap.add_argument("--config", default="tiny")

@@ -20,6 +20,7 @@ import time
 import jax
 import numpy as np
 
+from omni.bench import BENCHMARKS
 from omni.data import tasks
 from omni.sampling.decode_loop import Controls, PromptBatch
 from omni.sampling.targets import plan_target
@@ -95,6 +96,7 @@ def _text_rate(lm, batch: int, new_tokens: int, repeats: int, use_cache: bool) -
     return batch * plan.max_new / seconds
 
 
+@BENCHMARKS.register("sample")
 def run(argv: list[str]) -> dict:
     p = argparse.ArgumentParser(prog="bench.py sample")
     p.add_argument("--config", default="demo")

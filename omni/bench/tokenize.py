@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 
+from omni.bench import BENCHMARKS
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
 
@@ -58,6 +60,7 @@ def _run(a, modality: str, processes: int, work: pathlib.Path) -> list[dict]:
     return reports
 
 
+@BENCHMARKS.register("tokenize")
 def run(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.py tokenize")
     ap.add_argument("--corpus", default="runs/demo/corpus")

@@ -17,6 +17,8 @@ import tempfile
 
 import numpy as np
 
+from omni.bench import BENCHMARKS
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
 _CHILD = """
@@ -65,6 +67,7 @@ def fit_peak_rss(corpus: pathlib.Path, out: pathlib.Path, modality: str, steps: 
     return kb[-1] / 1024.0
 
 
+@BENCHMARKS.register("tokenizer_memory")
 def run(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.py tokenizer_memory")
     ap.add_argument("--items", type=int, default=1000)

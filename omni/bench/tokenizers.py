@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from omni.bench import BENCHMARKS
+
 
 def _throughput(fn, batch, repeats: int = 3) -> float:
     """Items per second of fn(batch) after one warm-up call (includes host<->device transfer)."""
@@ -33,9 +35,9 @@ def _throughput(fn, batch, repeats: int = 3) -> float:
 
 def bench_image(tok, images: np.ndarray, codec: str = "webp", batch: int = 64) -> dict:
     """images: uint8 [N, H, W, 3] held-out."""
-    from omni_tokenizers import image_baseline
-    from omni_tokenizers.data import to_float
-    from omni_tokenizers.metrics import psnr, ssim
+    from omni_tokenizers.core.data import to_float
+    from omni_tokenizers.image import baseline as image_baseline
+    from omni_tokenizers.image.metrics import psnr, ssim
 
     x = to_float(images)
     recon = np.concatenate([np.asarray(tok.decode(tok.encode(x[i:i + batch]),
@@ -65,9 +67,9 @@ def bench_image(tok, images: np.ndarray, codec: str = "webp", batch: int = 64) -
 
 def bench_video(tok, videos: np.ndarray, codec: str = "webp", batch: int = 16) -> dict:
     """videos: uint8 [N, F, H, W, 3] held-out; baseline codes each frame at >= the learned bits per frame."""
-    from omni_tokenizers import image_baseline
-    from omni_tokenizers.data import to_float
-    from omni_tokenizers.metrics import frames_psnr
+    from omni_tokenizers.core.data import to_float
+    from omni_tokenizers.image import baseline as image_baseline
+    from omni_tokenizers.image.metrics import frames_psnr
 
     x = to_float(videos)
     recon = np.concatenate([np.asarray(tok.decode_like(tok.encode(x[i:i + batch]), x.shape[1:]))
@@ -118,7 +120,7 @@ def bench_text(tok, texts: list[str]) -> dict:
 
 def bench_audio(tok, clips: list[np.ndarray], levels: int) -> dict:
     """The audio codec at `levels` RVQ levels vs Opus/mu-law at >= its bits (mel distance, lower is better)."""
-    from omni_tokenizers.audio_train import compare_to_baseline
+    from omni_tokenizers.audio.train import compare_to_baseline
 
     levels = min(levels, tok.num_quantizers)
     r = compare_to_baseline(tok, clips, levels)
@@ -138,10 +140,11 @@ def bench_audio(tok, clips: list[np.ndarray], levels: int) -> dict:
 
 
 def _heldout(modality: str, data: str, limit: int):
-    from omni_tokenizers.data import corpus_media
+    from omni_tokenizers.core.data import corpus_media
     return corpus_media(data, "validation", modality, limit)
 
 
+@BENCHMARKS.register("tokenizers")
 def run(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.py tokenizers")
     ap.add_argument("--dir", default="runs/demo/tokenizers", help="folder with text/ image/ audio/ video/")

@@ -13,6 +13,7 @@ import time
 
 import jax
 
+from omni.bench import BENCHMARKS
 from omni.config import load_config
 from omni.data.pipeline import make_iterator
 from omni.model import model_stats
@@ -23,6 +24,7 @@ from omni.train.state import create_train_state, mot_state_shardings
 from omni.train.step import fetch, learning_rate, make_train_step
 
 
+@BENCHMARKS.register("train")
 def run(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench.py train")
     parser.add_argument("--config", default="tiny")

@@ -113,10 +113,9 @@ def make_dataset(cfg, split: str, *, seed: int, process_index: int = 0, process_
     it = packing.PackIterDataset(it, B, L)
     workers = cfg.data.num_workers if num_workers is None else num_workers
     if workers > 0:
-        from absl import flags
+        from omni.cli import absl_flags_parsed
 
-        if not flags.FLAGS.is_parsed():
-            flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
+        absl_flags_parsed()  # grain worker processes read absl flags
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2))
     desc = dict(desc, split=split, seed=seed, process_index=process_index, process_count=process_count,
                 batch_size=B, seq_len=L, num_workers=workers, records_this_process=per)

@@ -20,15 +20,16 @@ from typing import Any
 import numpy as np
 
 from omni import modality as mod
+from omni.config import DEFAULT_TASK_TOKENS, TASK_FAMILIES, DataConfig
 from omni.data.token_shards import decode_example
 from omni.vocab import UnifiedVocab
 
-FAMILIES = ("any_to_any", "single", "interleaved")
+FAMILIES = TASK_FAMILIES
 # The end token of these is sampled (so trained); image and video have fixed lengths: it is inserted.
 VARIABLE_LENGTH = ("text", "audio")
+_DATA = DataConfig()  # the defaults of TaskConfig's fields
 SKIP_REASONS = ("corrupt", "empty", "bad_shape", "out_of_range", "too_long", "no_task")
-TASKS = ("<task:lm>", "<task:caption>", "<task:generate>", "<task:transcribe>", "<task:speak>",
-         "<task:describe>", "<task:interleaved>")
+TASKS = DEFAULT_TASK_TOKENS
 
 
 class Skip(Exception):
@@ -50,17 +51,17 @@ class Skipped:
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
-    """The formatting knobs of `DataConfig`, resolved (max_tokens is the row budget of one example)."""
+    """The formatting knobs of `DataConfig`, resolved (max_tokens is the row budget of one example); the
+    defaults and meanings are DataConfig's."""
 
     max_tokens: int
-    mixture: tuple[tuple[str, float], ...] = (("any_to_any", 0.7), ("single", 0.2), ("interleaved", 0.1))
-    target_weights: tuple[tuple[str, float], ...] = (("text", 1.0), ("image", 1.0), ("audio", 1.0),
-                                                     ("video", 1.0))
-    max_inputs: int = 2
-    interleaved_max_examples: int = 4
-    audio_quantizers: int = 2
-    loss_on_targets_only: bool = True
-    bidirectional_conditioning: bool = True
+    mixture: tuple[tuple[str, float], ...] = _DATA.mixture
+    target_weights: tuple[tuple[str, float], ...] = _DATA.target_weights
+    max_inputs: int = _DATA.max_inputs
+    interleaved_max_examples: int = _DATA.interleaved_max_examples
+    audio_quantizers: int = _DATA.audio_quantizers
+    loss_on_targets_only: bool = _DATA.loss_on_targets_only
+    bidirectional_conditioning: bool = _DATA.bidirectional_conditioning
 
     @classmethod
     def from_config(cls, cfg) -> TaskConfig:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from omni.atomic import atomic_path, atomic_write_text
+
 MAGIC = b"OMT1"
 FORMAT = "omni-token-shards"
 VERSION = 1
@@ -92,7 +94,7 @@ def write_meta(token_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
             raise ValueError(f"token meta needs {k!r}; got keys {sorted(meta)}")
     d = pathlib.Path(token_dir)
     d.mkdir(parents=True, exist_ok=True)
-    _atomic_write(d / META_FILE, json.dumps({"format": FORMAT, "version": VERSION, **meta}, indent=2,
+    atomic_write_text(d / META_FILE, json.dumps({"format": FORMAT, "version": VERSION, **meta}, indent=2,
                                             sort_keys=True))
 
 
@@ -106,12 +108,6 @@ def read_meta(token_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: expected format {FORMAT!r} version {VERSION}, got "
                          f"{meta.get('format')!r} version {meta.get('version')!r}")
     return meta
-
-
-def _atomic_write(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: several may write the same file
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # ---- shards ------------------------------------------------------------------------------------
@@ -154,16 +150,15 @@ def write_shard(token_dir, split: str, index: int, examples, *, skipped: dict[st
 
     path = shard_path(token_dir, split, index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    writer = ArrayRecordWriter(str(tmp), "group_size:1")
     n = 0
-    try:
-        for ex in examples:
-            writer.write(encode_example(ex))
-            n += 1
-    finally:
-        writer.close()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        writer = ArrayRecordWriter(str(tmp), "group_size:1")
+        try:
+            for ex in examples:
+                writer.write(encode_example(ex))
+                n += 1
+        finally:
+            writer.close()
     mark_shard(token_dir, split, index, path.name, n, skipped or {}, done=done, of=of)
     return path
 
@@ -175,7 +170,7 @@ def mark_shard(token_dir, split: str, index: int, file: str, examples: int, skip
     entry = {"file": file, "examples": int(examples), "skipped": dict(skipped)}
     if of is not None:
         entry["of"] = int(of)
-    _atomic_write(done_path(token_dir, split, index), json.dumps(entry, sort_keys=True))
+    atomic_write_text(done_path(token_dir, split, index), json.dumps(entry, sort_keys=True))
     m = read_manifest(token_dir, split)
     if done or m["done"]:
         write_manifest(token_dir, split, m["shards"])
@@ -184,7 +179,7 @@ def mark_shard(token_dir, split: str, index: int, file: str, examples: int, skip
 def write_manifest(token_dir, split: str, shards: dict[int, dict]) -> None:
     """The split's manifest: every finished shard and done=True (identical from any process)."""
     m = {"done": True, "shards": {str(k): v for k, v in sorted(shards.items())}}
-    _atomic_write(manifest_path(token_dir, split), json.dumps(m, indent=1, sort_keys=True))
+    atomic_write_text(manifest_path(token_dir, split), json.dumps(m, indent=1, sort_keys=True))
 
 
 def clear_split(token_dir, split: str) -> None:

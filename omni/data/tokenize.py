@@ -22,9 +22,17 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+from omni_tokenizers.registry import load_all
+from tqdm import tqdm
 
 from omni.data import token_shards as ts
+from omni.data.corpus import open_corpus
+from omni.data.corpus.spec import media_shapes
+from omni.data.tfds_source import open_dataset, open_tfds
 
 MEDIA = ("image", "audio", "video")
 
@@ -111,14 +119,6 @@ def _encode_audio(tok, clips: list[np.ndarray], batch_size: int, bucket: int) ->
     return out  # type: ignore[return-value]
 
 
-def media_shapes() -> dict[str, tuple[int, ...]]:
-    """Item shapes the image and video tokenizers are fed (the corpus MediaSpec)."""
-    from omni.data.corpus.spec import MediaSpec
-
-    s = MediaSpec()
-    return {"image": (s.image_size, s.image_size, 3), "video": (s.video_frames, s.video_size, s.video_size, 3)}
-
-
 def tokenize_examples(examples: Sequence[dict], tokenizers: dict[str, Any], *, batch_size: int,
                       audio_bucket: int = 8000, shapes: dict[str, tuple[int, ...]] | None = None
                       ) -> tuple[list[dict], Counter]:
@@ -183,8 +183,6 @@ def tokenize_split(source, tokenizers: dict[str, Any], token_dir, split: str, *,
                    process_count: int = 1) -> dict[str, Any]:
     """Writes every unfinished shard of `split` that belongs to this process (i % process_count ==
     process_index); returns counts (examples, skipped per reason, shards, read vs encode seconds)."""
-    from tqdm import tqdm
-
     n = len(source)
     shards = max(1, math.ceil(n / shard_size))
     manifest = ts.read_manifest(token_dir, split)
@@ -231,9 +229,6 @@ def tokenize_split(source, tokenizers: dict[str, Any], token_dir, split: str, *,
 def shard_over_local_devices(tokenizers: dict[str, Any], devices: int | None, batch_size: int) -> int:
     """Splits each media tokenizer's encode over this process's first `devices` local devices (0: all);
     returns the per-call batch (batch_size per device)."""
-    import jax
-    from jax.sharding import Mesh
-
     local = jax.local_devices()
     n = len(local) if not devices else int(devices)
     if not 1 <= n <= len(local):
@@ -250,11 +245,7 @@ def shard_over_local_devices(tokenizers: dict[str, Any], devices: int | None, ba
 def open_corpus_source(cfg, split: str):
     """The raw examples `tokenize_corpus` reads: a TFDS dataset if data.tfds_name is set, else the corpus."""
     if cfg.data.tfds_name:
-        from omni.data.tfds_source import open_tfds
-
         return open_tfds(cfg, split), f"tfds:{cfg.data.tfds_name}"
-    from omni.data.corpus import open_corpus
-
     return open_corpus(cfg.data.corpus_dir, split), f"corpus:{pathlib.Path(cfg.data.corpus_dir).resolve()}"
 
 
@@ -268,16 +259,12 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
     process (0: all) encode data.tokenize_batch_size items each per call. The shards are byte-identical
     whatever the number of processes and devices.
     """
-    import jax
-
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
     if not cfg.data.token_dir:
         raise ValueError("data.token_dir must name the output folder for token shards")
     digests = None
     if tokenizers is None:
-        from omni_tokenizers.registry import load_all
-
         tokenizers = load_all(cfg.data.tokenizer_dir)
         if not tokenizers:
             raise ValueError(f"no tokenizers under {cfg.data.tokenizer_dir}: expected text/, image/, audio/, "
@@ -293,8 +280,6 @@ def tokenize_corpus(cfg, splits: Sequence[str] = ("train", "validation"), *, tok
     kw = dict(tokenizers=tokenizers, digests=digests, batch=batch, overwrite=overwrite, progress=progress,
               process_index=process_index, process_count=process_count)
     if cfg.data.tfds_mixture:  # each dataset into its own token_dir/<name> (the MoT samples them by weight)
-        from omni.data.tfds_source import open_dataset
-
         return {d.name: _tokenize_sources(cfg, pathlib.Path(cfg.data.token_dir) / d.name,
                                           {s: (open_dataset(d, s), f"tfds:{d.name}") for s in splits}, **kw)
                 for d in cfg.data.tfds_mixture}
@@ -314,7 +299,6 @@ def _tokenize_sources(cfg, token_dir, sources: dict, *, tokenizers, digests, bat
             for split in splits:
                 ts.clear_split(token_dir, split)
     if process_count > 1:  # nobody writes shards before process 0 has checked (and maybe cleared) the folder
-        from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices("omni-tokenize-start")
         if process_index != 0:
             _check_meta(token_dir, meta, False)
@@ -323,7 +307,6 @@ def _tokenize_sources(cfg, token_dir, sources: dict, *, tokenizers, digests, bat
                                      process_count=process_count)
                for split, (src, _) in sources.items()}
     if process_count > 1:  # every shard is written when any process returns
-        from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices("omni-tokenize-end")
         for split in splits:
             if process_index == 0 and ts.read_manifest(token_dir, split)["done"]:

@@ -1,7 +1,13 @@
 """Generation metrics per task direction on held-out examples; each returns (value, extras, samples).
 
+A direction is one decorated definition in the `DIRECTIONS` registry, its metadata what the report states:
+
+    @DIRECTIONS.register("image->text", metric="caption token-F1", heldout="captioned", higher_is_better=True)
+    def image_to_text(lm, examples, opts): ...
+
 The value is the direction's headline metric for one model; baselines that need no model are in
-`baselines`. Samples keep what the report shows (prompts, references, outputs).
+`baselines`. Samples keep what the report shows (prompts, references, outputs). `also` names further headline
+figures of the same generations ({report key: metric}), e.g. the object accuracy of video->text.
 """
 from __future__ import annotations
 
@@ -12,19 +18,20 @@ from omni.eval.features import image_features, standardize, to_float01
 from omni.eval.generate import GenOptions, audio_tokens, generate, item
 from omni.eval.heldout import label_of
 from omni.eval.motion import direction_in_text, motion_direction
+from omni.registry import Registry
 
-# direction -> (metric name, held-out set, higher is better)
-SPECS = {
-    "image->text": ("caption token-F1", "captioned", True),
-    "text->image": ("retrieval accuracy (nearest real item, pixel statistics)", "captioned", True),
-    "audio->text": ("word error rate", "speech", False),
-    "text->audio": ("word error rate of the model's own transcript (cycle)", "speech", False),
-    "video->text": ("motion direction accuracy", "motion", True),
-    "video->text/object": ("object accuracy", "motion", True),
-    "text->video": ("motion direction accuracy (measured from frames)", "motion", True),
-}
+# direction -> runner(lm, examples, opts) -> (value, extras, samples); metadata: metric, heldout (the held-out
+# set), higher_is_better, also. Registration order is evaluation order (text->audio reads audio->text's result).
+DIRECTIONS: Registry = Registry("eval direction")
 
 
+def spec(direction: str) -> tuple[str, str, bool]:
+    """(metric name, held-out set, higher is better) of a direction."""
+    m = DIRECTIONS.meta(direction)
+    return m["metric"], m["heldout"], m["higher_is_better"]
+
+
+@DIRECTIONS.register("image->text", metric="caption token-F1", heldout="captioned", higher_is_better=True)
 def image_to_text(lm, examples, opts: GenOptions):
     gens = generate(lm, [[item("image", e["image"])] for e in examples], "text", opts)
     hyps = [g.media for g in gens]
@@ -34,6 +41,8 @@ def image_to_text(lm, examples, opts: GenOptions):
     return metrics.mean(f1), {"exact_match": exact}, samples
 
 
+@DIRECTIONS.register("text->image", metric="retrieval accuracy (nearest real item, pixel statistics)",
+                     heldout="captioned", higher_is_better=True)
 def text_to_image(lm, examples, opts: GenOptions):
     gens = generate(lm, [[e["text"]] for e in examples], "image", opts)
     images = np.stack([to_float01(g.media) for g in gens])
@@ -44,6 +53,7 @@ def text_to_image(lm, examples, opts: GenOptions):
     return acc, {"candidates": len(examples)}, samples
 
 
+@DIRECTIONS.register("audio->text", metric="word error rate", heldout="speech", higher_is_better=False)
 def audio_to_text(lm, examples, opts: GenOptions):
     gens = generate(lm, [[item("audio", e["audio"])] for e in examples], "text", opts)
     hyps = [g.media for g in gens]
@@ -51,6 +61,8 @@ def audio_to_text(lm, examples, opts: GenOptions):
     return metrics.wer([e["text"] for e in examples], hyps), {}, samples
 
 
+@DIRECTIONS.register("text->audio", metric="word error rate of the model's own transcript (cycle)",
+                     heldout="speech", higher_is_better=False)
 def text_to_audio(lm, examples, opts: GenOptions):
     """Speak each transcript, then transcribe the generated codes with the same model; WER to the text."""
     gens = generate(lm, [[e["text"]] for e in examples], "audio", opts)
@@ -62,6 +74,8 @@ def text_to_audio(lm, examples, opts: GenOptions):
     return (metrics.wer([e["text"] for e in examples], hyps), {"mean_seconds": metrics.mean(seconds)}, samples)
 
 
+@DIRECTIONS.register("video->text", metric="motion direction accuracy", heldout="motion", higher_is_better=True,
+                     also={"video->text/object": "object accuracy"})
 def video_to_text(lm, examples, opts: GenOptions):
     """-> motion accuracy; extras hold the object accuracy (label object words all in the caption)."""
     gens = generate(lm, [[item("video", e["video"])] for e in examples], "text", opts)
@@ -73,6 +87,8 @@ def video_to_text(lm, examples, opts: GenOptions):
     return motion, {"object_accuracy": obj}, samples
 
 
+@DIRECTIONS.register("text->video", metric="motion direction accuracy (measured from frames)", heldout="motion",
+                     higher_is_better=True)
 def text_to_video(lm, examples, opts: GenOptions):
     gens = generate(lm, [[e["text"]] for e in examples], "video", opts)
     labels = [label_of(e)["motion"] for e in examples]
@@ -88,10 +104,6 @@ def object_named(obj: str, text: str) -> bool:
     want = metrics.words(obj)
     have = set(metrics.words(text))
     return bool(want) and all(w in have for w in want)
-
-
-RUNNERS = {"image->text": image_to_text, "text->image": text_to_image, "audio->text": audio_to_text,
-           "text->audio": text_to_audio, "video->text": video_to_text, "text->video": text_to_video}
 
 
 def baselines(direction: str, examples) -> tuple[float, str, dict]:

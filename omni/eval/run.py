@@ -40,9 +40,10 @@ def feasible(lm, direction: str, sets) -> str | None:
             return f"the bundle has no {m} tokenizer"
     if direction == "text->audio" and ("text" not in spec.trained_targets or "audio" not in spec.trained_inputs):
         return "transcribing generated speech needs audio->text"
-    n = len(getattr(sets, dirs.SPECS[direction][1]))
+    set_name = dirs.spec(direction)[1]
+    n = len(getattr(sets, set_name))
     if n < 2:
-        return f"only {n} held-out examples in the {dirs.SPECS[direction][1]} set"
+        return f"only {n} held-out examples in the {set_name} set"
     return None
 
 
@@ -70,12 +71,12 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     if token_dir is not None:
         add_losses(report, models, token_dir, loss_examples)
         log(f"[eval] held-out loss for {len(report['loss'])} directions ({time.time() - t0:.0f}s)")
-    for d, runner in dirs.RUNNERS.items():
+    for d, runner in dirs.DIRECTIONS.items():
         why = feasible(lm, d, sets)
         if why:
             report["skipped"][d] = why
             continue
-        samples[d] = add_direction(report, models, d, runner, getattr(sets, dirs.SPECS[d][1]), options)
+        samples[d] = add_direction(report, models, d, runner, getattr(sets, dirs.spec(d)[1]), options)
         entry = report["directions"][d]
         log(f"[eval] {d}: {entry['metric']} = {entry['value']:.3f} (baseline {entry['baseline']:.3f}"
             + (f", untrained {entry['untrained']:.3f}" if untrained else "") + f") ({time.time() - t0:.0f}s)")
@@ -126,7 +127,7 @@ def add_direction(report: dict, models: dict, d: str, runner, exs, options: GenO
     """report["directions"][d] (and "video->text/object"): each model's figure on the held-out examples `exs`
     beside the baselines and any real reference. -> {model name: samples}."""
     untrained = "untrained" in models
-    metric, _, higher = dirs.SPECS[d]
+    metric, _, higher = dirs.spec(d)
     results = {name: runner(m, exs, options) for name, m in models.items()}
     base, base_kind, base_extra = dirs.baselines(d, exs)
     tr = results["trained"]
@@ -141,7 +142,7 @@ def add_direction(report: dict, models: dict, d: str, runner, exs, options: GenO
     report["directions"][d] = entry
     if d == "video->text":  # the object is a second headline figure of the same generations
         report["directions"]["video->text/object"] = {
-            "metric": dirs.SPECS["video->text/object"][0], "value": tr[1]["object_accuracy"],
+            "metric": dirs.DIRECTIONS.meta(d)["also"]["video->text/object"], "value": tr[1]["object_accuracy"],
             "baseline": base_extra["object_accuracy"],
             "baseline_kind": f"always the most common object ({base_extra['object_guess']!r})",
             "untrained": results["untrained"][1]["object_accuracy"] if untrained else None,

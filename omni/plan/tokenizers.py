@@ -3,7 +3,7 @@
 built by `omni_tokenizers.programs` with abstract inputs on the plan's mesh.
 
 The preset follows the MoT config's name: `tiny` and `demo` use their own, every other config the `base`
-preset (configs/tokenizers_base.py: 256x256 images, 17x128x128 clips, 8-level audio). Batches are the
+preset (configs/tokenizers_*.py: 256x256 images, 17x128x128 clips, 8-level audio). Batches are the
 preset's training batch, rounded up to the mesh's batch shards (train) or its devices (encode).
 """
 from __future__ import annotations

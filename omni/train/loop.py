@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pathlib
 import sys
 import time
@@ -18,6 +17,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from omni.atomic import atomic_write_text
 from omni.config import Config
 from omni.data.pipeline import device_prefetch
 from omni.train import metrics as metrics_lib
@@ -33,12 +33,6 @@ log = logging.getLogger(__name__)
 
 class NonFiniteError(RuntimeError):
     """Too many consecutive steps with a non-finite loss or gradient."""
-
-
-def _write_atomic(path: pathlib.Path, text: str):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _supersede_metrics(run_dir: pathlib.Path, step: int):
@@ -58,7 +52,7 @@ def _supersede_metrics(run_dir: pathlib.Path, step: int):
     if gone:
         with open(run_dir / "metrics.superseded.jsonl", "a", encoding="utf-8") as f:
             f.write("\n".join(gone) + "\n")
-        _write_atomic(path, "".join(x + "\n" for x in keep))
+        atomic_write_text(path, "".join(x + "\n" for x in keep))
 
 
 def _say(msg: str):
@@ -95,7 +89,7 @@ class _Run:
         if latest is not None:
             task.check_resume(self.ckpt.raw_config(latest), str(self.ckpt.directory))
         if self.main:
-            _write_atomic(self.run_dir / "config.json", task.config_json() + "\n")
+            atomic_write_text(self.run_dir / "config.json", task.config_json() + "\n")
         data = task.data(task.seed)
         if latest is None:
             self.state = task.init_state()

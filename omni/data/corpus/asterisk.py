@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from omni.data.corpus.audio import load_audio
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.text import clean_text
 
 NAME = "asterisk"
@@ -34,6 +34,7 @@ def transcripts(raw: bytes) -> dict[str, str]:
     return out
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=30)
 def candidates(ctx: Context) -> Iterator[Candidate]:
     doc, wav = ctx.debs.root(PACKAGES[0]), ctx.debs.root(PACKAGES[1])
     table = transcripts(gzip.decompress((doc / TRANSCRIPTS).read_bytes()))

@@ -10,7 +10,7 @@ import numpy as np
 
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 from omni.data.corpus.text import clean_text
 
@@ -67,6 +67,7 @@ def spread(n_total: int, n_keep: int) -> list[int]:
     return sorted(set(np.linspace(0, n_total - 1, n_keep).round().astype(int).tolist()))
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=50)
 def candidates(ctx: Context) -> Iterator[Candidate]:
     vs = verses(ctx)
     ps = passages(vs)

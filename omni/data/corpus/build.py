@@ -17,7 +17,7 @@ from omni.data.corpus.debian import DebianCache, licenses_in
 from omni.data.corpus.reader import DATASET
 from omni.data.corpus.schema import split_of
 from omni.data.corpus.skips import Skip, SkipCounter, unexpected
-from omni.data.corpus.source import SOURCES, Context, as_list, load_source
+from omni.data.corpus.source import Context, as_list, load_source, source_names
 from omni.data.corpus.spec import CorpusConfig
 from omni.data.corpus.stage import Stage, code_digest, stage_key
 
@@ -34,14 +34,13 @@ def _package_info(ctx: Context, packages) -> dict[str, Any]:
 
 def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
     """Run one source into its stage file, or reuse the finished stage with the same key."""
-    mod = load_source(name)
+    src = load_source(name)
     cfg = ctx.cfg
-    packages = _package_info(ctx, mod.PACKAGES)  # fetched first: their versions are part of the key
-    settings = {**mod.settings(cfg), "media": dataclasses.asdict(cfg.media),
+    packages = _package_info(ctx, src.packages)  # fetched first: their versions are part of the key
+    settings = {**src.settings(cfg), "media": dataclasses.asdict(cfg.media),
                 "validation_per_mille": cfg.validation_per_mille,
                 "packages": {p: v["version"] for p, v in packages.items()}}
-    stage = Stage(cfg.cache / "corpus_stage", name, stage_key(name, mod.VERSION, settings,
-                                                                  code_digest(mod.__name__.rsplit(".", 1)[1])))
+    stage = Stage(cfg.cache / "corpus_stage", name, stage_key(name, src.version, settings, code_digest(src.module)))
     if stage.done():
         log.info("%s: reusing %s", name, stage.records)
         return stage
@@ -50,7 +49,7 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
     splits: collections.Counter[str] = collections.Counter()
     kinds: collections.Counter[str] = collections.Counter()
     ids: set[str] = set()
-    cands = list(mod.candidates(ctx))
+    cands = list(src.candidates(ctx))
 
     def run(c):
         try:
@@ -81,7 +80,7 @@ def build_source(name: str, ctx: Context, progress: bool = True) -> Stage:
 
     def summary() -> dict[str, Any]:  # called once every example is written; the summary file commits the stage
         stage.skips_path.write_text("".join(json.dumps(r) + "\n" for r in skips.log))
-        return {"source": name, "version": mod.VERSION, "license": mod.LICENSE, "packages": packages,
+        return {"source": name, "version": src.version, "license": src.license, "packages": packages,
                 "settings": settings, "candidates": len(cands), "skipped": skips.as_dict(),
                 "skip_examples": dict(skips.examples), "skip_log": stage.skips_path.name, "notes": dict(ctx.notes),
                 "splits": dict(splits), "kinds": dict(kinds), "seconds": round(time.time() - t0, 1)}
@@ -98,7 +97,7 @@ def build_corpus(cfg: CorpusConfig, ctx: Context | None = None, progress: bool =
     cfg.validate()
     t0 = time.time()
     ctx = ctx or Context(cfg, DebianCache(cfg.cache / "debian"))
-    names = cfg.sources or SOURCES
+    names = cfg.sources or source_names()
     stages = [build_source(n, ctx, progress) for n in names]
     keys = json.dumps([s.key for s in stages] + [cfg.validation_per_mille])
     corpus_key = hashlib.sha1(keys.encode()).hexdigest()[:12]

@@ -11,7 +11,7 @@ from omni.data.corpus.images import load_image
 from omni.data.corpus.rcc import RccError, read_rcc
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 from omni.data.corpus.text import clean_text
 
@@ -78,6 +78,7 @@ def _capital(s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=20)
 def candidates(ctx: Context) -> Iterator[Candidate]:
     root = ctx.debs.root(PACKAGES[0])
     files = resources(root, ("lang", "details", "erase", "categorization") + EXPLORE)

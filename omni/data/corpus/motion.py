@@ -13,7 +13,7 @@ from omni.data.corpus.images import load_cutout, open_image, square, to_rgb
 from omni.data.corpus.photos import Photo, photos
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.spec import MediaSpec
 from omni.data.corpus.video import conform_clip
 
@@ -60,6 +60,7 @@ def _background(photo: Photo, spec: MediaSpec) -> Image.Image:
     return square(img, spec.video_size * SUPERSAMPLE, "crop")
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=60)
 def candidates(ctx: Context) -> Iterator[Candidate]:
     stamps = [s for s in tuxpaint.stamps(ctx.debs.root(tuxpaint.PACKAGES[0])) if s.png is not None]
     bgs = photos(ctx)

@@ -10,7 +10,7 @@ from PIL import Image
 from omni.data.corpus.images import open_image, square, to_rgb
 from omni.data.corpus.photos import photos
 from omni.data.corpus.schema import make_example
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.spec import MediaSpec
 from omni.data.corpus.video import conform_clip
 
@@ -53,6 +53,7 @@ def render_move(img: Image.Image, move: str, spec: MediaSpec) -> np.ndarray:
     return conform_clip(frames, spec)
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=70)
 def candidates(ctx: Context) -> Iterator[Candidate]:
     ps = photos(ctx)
     rng = random.Random(ctx.cfg.seed + 1)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from omni.data.corpus.images import check_not_blank, open_image, square, to_rgb
 from omni.data.corpus.schema import make_example
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 
 NAME = "skimage"
@@ -70,6 +70,7 @@ def view(img: Image.Image, which: str) -> Image.Image:
     return img.crop((x, y, x + cw, y + ch))
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=40)
 def candidates(ctx: Context, root: pathlib.Path | None = None) -> Iterator[Candidate]:
     root = root or data_dir()
     for fname, (caption, noun, lic) in PHOTOS.items():

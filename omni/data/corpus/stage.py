@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 import re
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
 
+from omni.atomic import atomic_path, atomic_write_json
 from omni.data.corpus.records import decode_example, encode_example
 
 _IMPORT = re.compile(r"^from omni\.data\.corpus(?:\.(\w+))? import ([\w, ]+)", re.M)
@@ -80,22 +80,19 @@ class Stage:
         """Write all examples, then the summary `summary()` returns once they are (the stage is done when its
         summary exists, so a build killed before that point redoes the stage)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.records.with_suffix(".array_record.tmp")
-        writer = ArrayRecordWriter(str(tmp), "group_size:1")
         items: list[str] = []
-        try:
-            for ex in examples:
-                writer.write(encode_example(ex))
-                items.append(ex["item"])
-        finally:
-            writer.close()
-        n = len(items)
-        self.items_path.write_text(json.dumps(items))  # lets the TFDS builder split without decoding
-        os.replace(tmp, self.records)
+        with atomic_path(self.records) as tmp:
+            writer = ArrayRecordWriter(str(tmp), "group_size:1")
+            try:
+                for ex in examples:
+                    writer.write(encode_example(ex))
+                    items.append(ex["item"])
+            finally:
+                writer.close()
+            n = len(items)
+            self.items_path.write_text(json.dumps(items))  # lets the TFDS builder split without decoding
         summary = dict(summary(), examples=n, key=self.key)
-        tmp_json = self.summary_path.with_suffix(".json.tmp")
-        tmp_json.write_text(json.dumps(summary, indent=1, sort_keys=True))
-        os.replace(tmp_json, self.summary_path)
+        atomic_write_json(self.summary_path, summary, indent=1, sort_keys=True)
         return n
 
     def read(self) -> Iterator[dict[str, Any]]:

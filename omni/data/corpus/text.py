@@ -28,15 +28,6 @@ def clean_text(raw: bytes | str, max_chars: int = 2000) -> str:
     return text
 
 
-def read_text_file(path, max_chars: int = 2000) -> str:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise Skip("unreadable_file", str(e)) from None
-    return clean_text(raw, max_chars)
-
-
 def first_sentence(text: str) -> str:
     m = re.match(r"(.+?[.!?])(\s|$)", text)
     return m.group(1) if m else text

@@ -10,7 +10,7 @@ from omni.data.corpus.audio import load_audio
 from omni.data.corpus.images import load_image
 from omni.data.corpus.schema import make_example
 from omni.data.corpus.skips import Skip
-from omni.data.corpus.source import Candidate, Context
+from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.speech import PACKAGES as SPEECH_PACKAGES
 from omni.data.corpus.text import clean_text, first_sentence
 
@@ -80,6 +80,7 @@ def settings(cfg) -> dict:
     return {}
 
 
+@source(NAME, version=VERSION, license=LICENSE, packages=PACKAGES, settings=settings, order=10)
 def candidates(ctx: Context) -> Iterator[Candidate]:
     for st in stamps(ctx.debs.root(PACKAGES[0])):
         def make(st=st):

@@ -14,6 +14,8 @@ from typing import Any
 import grain
 import numpy as np
 
+from omni.data.corpus import open_corpus
+
 FIELDS = ("image", "video", "audio", "text")
 STATE_FORMAT = "omni-media-stream"
 
@@ -64,8 +66,6 @@ def corpus_field(data_dir: str | pathlib.Path, split: str, field: str, limit: in
                  index: bool = False) -> FieldSource:
     """The `field` items of one split of the corpus built under `data_dir` (the first `limit` examples);
     `index`: only the examples that have the field (see FieldSource)."""
-    from omni.data.corpus import open_corpus
-
     return FieldSource(open_corpus(data_dir, split), field, limit, index)
 
 

@@ -1,4 +1,4 @@
-"""Training and held-out evaluation of the image tokenizer (presets `tiny` for tests, `demo` for make demo)."""
+"""Training and held-out evaluation of the image tokenizer (presets in configs/tokenizers_image.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,12 +7,12 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omni_tokenizers import losses
-from omni_tokenizers.autoencoder_train import JobChecks, fit_and_save, prepare, quantizer_terms
-from omni_tokenizers.data import to_float
-from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig
-from omni_tokenizers.metrics import psnr, ssim
-from omni_tokenizers.quantizers import codebook_usage
+from omni_tokenizers.core.autoencoder_train import JobChecks, fit_and_save, prepare, quantizer_terms
+from omni_tokenizers.core.data import to_float
+from omni_tokenizers.core.quantizers import codebook_usage
+from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig, losses
+from omni_tokenizers.image.metrics import psnr, ssim
+from omni_tokenizers.trainers import TRAINERS
 
 from omni.config import LoopConfig, MeshConfig
 
@@ -48,32 +48,6 @@ class ImageTrainConfig(JobChecks):
     item_shape: tuple[int, ...] = ()  # [H, W, 3] the preset is built for (ahead-of-time plans); () = corpus spec
 
 
-def preset(name: str) -> ImageTrainConfig:
-    """`tiny`: 4x downsampling, FSQ 1000, seconds on CPU (tests); `demo`: 64x64 -> 8x8 tokens, FSQ 4096;
-    `base`: 256x256 -> 16x16 tokens, FSQ 15360 (pod scale; docs/tokenizers.md has its encode FLOPs)."""
-    if name == "tiny":
-        return ImageTrainConfig(
-            model=ImageTokenizerConfig(channels=(16, 32), res_blocks=1, levels=(8, 5, 5, 5)),
-            train=LoopConfig(steps=150, batch_size=16, learning_rate=1e-2, warmup_steps=10,
-                                  log_every=25, eval_every=1000, checkpoint_every=1000),
-            eval_items=32)
-    if name == "demo":  # ~0.3 CPU-s per step on 2 cores: ~1600 steps in about 5 minutes
-        return ImageTrainConfig(
-            model=ImageTokenizerConfig(channels=(32, 64, 128), res_blocks=1, levels=(8, 8, 8, 8)),
-            loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
-            train=LoopConfig(steps=1600, batch_size=16, learning_rate=1e-2, warmup_steps=50,
-                                  log_every=20, eval_every=400, checkpoint_every=200),
-            eval_items=128)
-    if name == "base":  # 256x256 -> 16x16 = 256 tokens, FSQ (8,8,8,6,5) = 15360 codes (fits base's vocab.image)
-        return ImageTrainConfig(
-            model=ImageTokenizerConfig(channels=(128, 128, 256, 512), res_blocks=2, levels=(8, 8, 8, 6, 5)),
-            loss=ImageLossConfig(w_l1=1.0, w_l2=1.0, w_ssim=0.1, w_grad=0.1),
-            train=LoopConfig(steps=200_000, batch_size=256, learning_rate=2e-4, warmup_steps=2000, log_every=100,
-                             eval_every=5000, checkpoint_every=2000),
-            mesh=MeshConfig(data=-1), eval_items=1024, item_shape=(256, 256, 3))
-    raise ValueError(f"unknown image preset {name!r}; expected 'tiny', 'demo' or 'base'")
-
-
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
     """batch: float [B, H, W, 3] in [0, 1] -> (loss, parts)."""
     recon, z, zq, _ = model(batch)
@@ -102,6 +76,7 @@ def evaluate(tok: ImageTokenizer, images: np.ndarray, batch_size: int = 64) -> d
     return out
 
 
+@TRAINERS.register("image", config=ImageTrainConfig)
 def train(job: ImageTrainConfig, train_images, eval_images, out_dir: str | pathlib.Path, progress: bool = True,
           until: int | None = None) -> dict:
     """Fits a tokenizer on uint8 [H, W, 3] items (a sequence: a corpus field, a TFDS field, an array [N, ...]),

@@ -11,10 +11,11 @@ from typing import Literal
 
 import jax
 from flax import nnx
-from omni_tokenizers import base
-from omni_tokenizers.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
-from omni_tokenizers.conv import Decoder2D, Encoder2D
-from omni_tokenizers.quantizers import make_quantizer
+from omni_tokenizers.core import base
+from omni_tokenizers.core.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
+from omni_tokenizers.core.conv import Decoder2D, Encoder2D
+from omni_tokenizers.core.quantizers import make_quantizer
+from omni_tokenizers.registry import TOKENIZERS
 
 
 @dataclasses.dataclass
@@ -48,6 +49,7 @@ class ImageAutoencoder(QuantizedAutoencoder):
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
 
 
+@TOKENIZERS.register("image_conv")
 class ImageTokenizer(AutoencoderTokenizer):
     """Discrete image tokenizer: conv encoder -> FSQ/LFQ ids (raster order) -> conv decoder."""
 

@@ -12,10 +12,11 @@ from typing import Literal
 
 import jax
 from flax import nnx
-from omni_tokenizers import base
-from omni_tokenizers.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
-from omni_tokenizers.causal import VideoDecoder, VideoEncoder
-from omni_tokenizers.quantizers import make_quantizer
+from omni_tokenizers.core import base
+from omni_tokenizers.core.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
+from omni_tokenizers.core.quantizers import make_quantizer
+from omni_tokenizers.registry import TOKENIZERS
+from omni_tokenizers.video.causal import VideoDecoder, VideoEncoder
 
 
 @dataclasses.dataclass
@@ -59,6 +60,7 @@ class VideoAutoencoder(QuantizedAutoencoder):
         self.quantizer = make_quantizer(cfg.quantizer, cfg.levels)
 
 
+@TOKENIZERS.register("video_causal")
 class VideoTokenizer(AutoencoderTokenizer):
     """Discrete causal video tokenizer (see module docstring for layouts)."""
 

@@ -1,4 +1,5 @@
-"""Training and held-out evaluation of the text tokenizer (SentencePiece on the corpus text)."""
+"""Training and held-out evaluation of the text tokenizer (SentencePiece on the corpus text; presets in
+configs/tokenizers_text.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +9,9 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from omni_tokenizers.data import first_items
+from omni_tokenizers.core.data import first_items
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
+from omni_tokenizers.trainers import TRAINERS
 
 
 @dataclasses.dataclass
@@ -22,19 +24,6 @@ class TextTrainConfig:
         if self.eval_items <= 0:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
         return self
-
-
-def preset(name: str) -> TextTrainConfig:
-    """`tiny`: 384 pieces (tests); `demo`: 1024 BPE pieces with byte fallback; `base`: 32000 BPE pieces on up
-    to 10M sampled lines (pod scale)."""
-    if name == "base":
-        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=32000, model_type="bpe",
-                                                         input_sentence_size=10_000_000), eval_items=4096)
-    if name == "tiny":
-        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=384), eval_items=64)
-    if name == "demo":
-        return TextTrainConfig(model=TextTokenizerConfig(vocab_size=1024, model_type="bpe"))
-    raise ValueError(f"unknown text preset {name!r}; expected 'tiny', 'demo' or 'base'")
 
 
 def evaluate(tok: TextTokenizer, texts: Sequence[str]) -> dict[str, float]:
@@ -50,6 +39,7 @@ def evaluate(tok: TextTokenizer, texts: Sequence[str]) -> dict[str, float]:
             "vocab_usage": float(len(used) / tok.vocab_size)}
 
 
+@TRAINERS.register("text", config=TextTrainConfig)
 def train(job: TextTrainConfig, train_texts: Sequence[str], eval_texts: Sequence[str],
           out_dir: str | pathlib.Path, progress: bool = True, until: int | None = None) -> dict:
     """Trains SentencePiece on train_texts, saves it to out_dir, writes eval.json (held-out metrics).

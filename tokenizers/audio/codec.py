@@ -12,9 +12,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from omni_tokenizers import audio_losses
-from omni_tokenizers.audio_dsp import istft, magnitude, stft
-from omni_tokenizers.rvq import ResidualVQ
+from omni_tokenizers.audio import losses
+from omni_tokenizers.audio.dsp import istft, magnitude, stft
+from omni_tokenizers.core.rvq import ResidualVQ
 
 
 @dataclasses.dataclass
@@ -154,18 +154,18 @@ class AudioCodec(nnx.Module):
 
 
 def codec_loss(model: AudioCodec, batch: dict, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Training objective (omni_tokenizers.training.fit): batch {"wave": [B, T]}; `key` drives quantizer
+    """Training objective (omni_tokenizers.core.training.fit): batch {"wave": [B, T]}; `key` drives quantizer
     dropout and dead-code restarts."""
     cfg = model.cfg
     wave = batch["wave"]
     recon, _, parts = model(wave, key, train=True)
-    mel = audio_losses.multiscale_mel_loss(wave, recon, cfg.sample_rate)
+    mel = losses.multiscale_mel_loss(wave, recon, cfg.sample_rate)
     total = cfg.mel_weight * mel + cfg.commit_weight * parts["commit"]
     out = {"mel": mel, "commit": parts["commit"], "code_usage": parts["code_usage"]}
     if cfg.stft_weight:
-        out["stft"] = audio_losses.multiresolution_stft_loss(wave, recon)
+        out["stft"] = losses.multiresolution_stft_loss(wave, recon)
         total = total + cfg.stft_weight * out["stft"]
     if cfg.complex_weight:
-        out["complex"] = audio_losses.complex_stft_loss(wave, recon)
+        out["complex"] = losses.complex_stft_loss(wave, recon)
         total = total + cfg.complex_weight * out["complex"]
     return total, out

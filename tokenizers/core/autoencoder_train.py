@@ -1,7 +1,7 @@
 """What the image and video trainers share: the quantizer's loss terms and fit -> save -> eval.json.
 
 Both train a `QuantizedAutoencoder` on uint8 media items [(F,) H, W, 3] with random horizontal flips;
-`image_train` and `video_train` add their presets, reconstruction loss and held-out metrics.
+`omni_tokenizers.image.train` and `omni_tokenizers.video.train` add their reconstruction loss and held-out metrics.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from omni_tokenizers.data import first_items, flip, to_float
-from omni_tokenizers.quantizers import LFQ
-from omni_tokenizers.training import fit
+from omni_tokenizers.core.data import first_items, flip, to_float
+from omni_tokenizers.core.quantizers import LFQ
+from omni_tokenizers.core.training import fit
 
 
 class JobChecks:

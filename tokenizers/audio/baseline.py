@@ -12,7 +12,7 @@ import functools
 import subprocess
 
 import numpy as np
-from omni_tokenizers.resample import resample
+from omni_tokenizers.audio.resample import resample
 
 FRAME_MS = 60  # longest Opus frame: least framing overhead at low rates
 # Bitrate settings tried, lowest first. Below 3000 libopus (SILK) gives up on speech and emits near
@@ -23,7 +23,7 @@ OPUS_BITRATES = (3000, 4000, 5000, 6000, 8000, 12000, 16000, 24000, 32000)
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str | None:
     """Path of imageio-ffmpeg's ffmpeg binary, or None when it is unavailable."""
-    try:
+    try:  # imported here: any failure (missing package or binary) means no baseline codec, not an error
         import imageio_ffmpeg
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # noqa: BLE001 - any failure means "no ffmpeg"

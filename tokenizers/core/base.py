@@ -16,12 +16,16 @@ from typing import Any
 import jax
 import numpy as np
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 from safetensors.numpy import load_file, save_file
+
+from omni import modality as mod
+from omni.config import from_dict, to_dict
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-MODALITIES = ("text", "image", "audio", "video")
+MODALITIES = mod.names()  # omni.modality is the one list
 
 
 class Tokenizer(abc.ABC):
@@ -67,7 +71,6 @@ def write_config(directory: str | pathlib.Path, kind: str, modality: str, config
     d.mkdir(parents=True, exist_ok=True)
     cfg = config
     if dataclasses.is_dataclass(config):
-        from omni.config import to_dict
         cfg = to_dict(config)
     payload = {"kind": kind, "format_version": FORMAT_VERSION, "modality": modality, "config": cfg}
     payload.update(extra)
@@ -94,7 +97,6 @@ def read_config(directory: str | pathlib.Path, kind: str | None = None) -> dict:
 
 def config_from_payload(cls, payload: dict):
     """Builds the typed dataclass config `cls` from a read_config() payload."""
-    from omni.config import from_dict
     return from_dict(cls, payload["config"])
 
 
@@ -153,13 +155,11 @@ def load_module(module: nnx.Module, directory: str | pathlib.Path, filename: str
 # shardings of encode programs (tokenization over a process's devices, ahead-of-time plans)
 
 def replicated(mesh):
-    from jax.sharding import NamedSharding, PartitionSpec
     return NamedSharding(mesh, PartitionSpec())
 
 
 def batch_split(mesh):
     """The leading (batch) axis split over every axis of `mesh`."""
-    from jax.sharding import NamedSharding, PartitionSpec
     return NamedSharding(mesh, PartitionSpec(tuple(mesh.axis_names)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omni_tokenizers.audio_dsp import magnitude, mel_magnitude, pad_to_multiple, stft
+from omni_tokenizers.audio.dsp import magnitude, mel_magnitude, pad_to_multiple, stft
 
 # (n_fft, n_mels); hop = n_fft // 4. Small windows resolve timing (and so phase), large ones pitch.
 MEL_SCALES: tuple[tuple[int, int], ...] = ((2048, 128), (1024, 80), (512, 64), (256, 32), (128, 16))

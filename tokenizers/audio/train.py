@@ -1,9 +1,9 @@
 """Training and held-out evaluation of the audio tokenizer (presets in configs/tokenizers_audio.py).
 
 Batches are random fixed-length crops of the training clips with a random gain, streamed through grain
-and trained by omni's one training loop (omni_tokenizers.training); held-out metrics are
+and trained by omni's one training loop (omni_tokenizers.core.training); held-out metrics are
 mel distance and SI-SNR of whole clips at each evaluated number of levels, optionally next to the
-classical baseline codec at >= the same bits (omni_tokenizers.audio_baseline).
+classical baseline codec at >= the same bits (omni_tokenizers.audio.baseline).
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 from flax import nnx
 from omni_tokenizers.audio import AudioTokenizer
-from omni_tokenizers.audio_baseline import baseline_roundtrip
-from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig, codec_loss
-from omni_tokenizers.audio_losses import mel_distance, si_snr
-from omni_tokenizers.data import first_items
-from omni_tokenizers.training import fit
+from omni_tokenizers.audio.baseline import baseline_roundtrip
+from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig, codec_loss
+from omni_tokenizers.audio.losses import mel_distance, si_snr
+from omni_tokenizers.core.data import first_items
+from omni_tokenizers.core.training import fit
+from omni_tokenizers.trainers import TRAINERS
 
 from omni.config import LoopConfig, MeshConfig
 
@@ -165,6 +166,7 @@ def compare_levels(tok: AudioTokenizer, clips: list[np.ndarray], levels: Sequenc
     return rows
 
 
+@TRAINERS.register("audio", config=AudioTrainConfig)
 def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: Sequence[np.ndarray],
           out_dir: str | pathlib.Path, progress: bool = True, until: int | None = None,
           baseline: bool = True) -> dict:

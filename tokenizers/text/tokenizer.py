@@ -6,13 +6,16 @@ Normalization is the identity and whitespace is kept verbatim (no dummy prefix, 
 from __future__ import annotations
 
 import dataclasses
+import io
+import itertools
 import pathlib
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
 import sentencepiece as spm
-from omni_tokenizers import base
+from omni_tokenizers.core import base
+from omni_tokenizers.registry import TOKENIZERS
 
 MODEL_FILE = "text.model"
 
@@ -42,9 +45,6 @@ class TextTokenizerConfig:
 
 def train_sentencepiece(texts: Iterable[str], cfg: TextTokenizerConfig) -> bytes:
     """Trains a SentencePiece model on `texts` (one sentence per item) and returns its serialized proto."""
-    import io
-    import itertools
-
     cfg.validate()
     count = [0]
 
@@ -74,6 +74,7 @@ def train_sentencepiece(texts: Iterable[str], cfg: TextTokenizerConfig) -> bytes
     return buf.getvalue()
 
 
+@TOKENIZERS.register("text_sentencepiece")
 class TextTokenizer(base.Tokenizer):
     """SentencePiece wrapper following the Tokenizer contract (ids are SentencePiece ids)."""
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from omni_tokenizers import base
+from omni_tokenizers.core import base
 
 
 class LatentGrid:

@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flax import nnx
-from omni_tokenizers.data import MediaStream
+from omni_tokenizers.core.data import MediaStream
 
+from omni.train.checkpoint import Checkpointer
 from omni.train.distributed import is_main
 from omni.train.loop import run_task
 from omni.train.module_task import ModuleTask, Part
@@ -81,8 +82,6 @@ def fit(name: str, job, tok, loss_fn: Callable, items: Sequence, transform: Call
 
 def restore_models(task: ModuleTask, step: int | None = None) -> dict[str, nnx.Module]:
     """The modules of the latest (or given) checkpoint of `task`'s run dir, non-parameter variables included."""
-    from omni.train.checkpoint import Checkpointer
-
     task.make_mesh()
     ck = Checkpointer(task.run_dir, async_save=False)
     try:

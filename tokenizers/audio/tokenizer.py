@@ -16,9 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from omni_tokenizers.audio_codec import AudioCodec, AudioCodecConfig
-from omni_tokenizers.base import (
+from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig
+from omni_tokenizers.audio.resample import resample as resample_wave
+from omni_tokenizers.core.base import (
     Tokenizer,
+    batch_split,
     check_ids,
     check_nonempty,
     check_range,
@@ -27,12 +29,14 @@ from omni_tokenizers.base import (
     config_from_payload,
     load_module,
     read_config,
+    replicated,
     save_module,
     write_config,
 )
-from omni_tokenizers.resample import resample as resample_wave
+from omni_tokenizers.registry import TOKENIZERS
 
 
+@TOKENIZERS.register("audio_rvq")
 class AudioTokenizer(Tokenizer):
     """Neural RVQ codec as a tokenizer; `num_quantizers=k` (encode/decode) uses the first k levels."""
 
@@ -70,8 +74,6 @@ class AudioTokenizer(Tokenizer):
 
     def shard(self, mesh) -> None:
         """Encode batches split over `mesh`'s devices (weights replicated); same ids as on one device."""
-        from omni_tokenizers.base import batch_split, replicated
-
         self._mesh = mesh
         self._state = jax.device_put(self._state, replicated(mesh))
         graphdef = self._graphdef

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from omni_tokenizers.conv import Down, Up, depth_to_space, space_to_depth
+from omni_tokenizers.core.conv import Down, Up, depth_to_space, space_to_depth
 
 
 def per_frame(fn, x: jax.Array) -> jax.Array:
