@@ -12,7 +12,7 @@ from omni.data.corpus.spec import MediaSpec
 from omni.data.synthetic import IMAGE_TOKENS, VIDEO_FRAMES, VIDEO_TOKENS_PER_FRAME
 from omni.data.token_shards import read_meta
 
-MODALITIES = ("text", "image", "audio", "video")
+MODALITIES = mod.names()
 
 
 @dataclasses.dataclass(frozen=True)
