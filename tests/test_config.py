@@ -72,19 +72,29 @@ def test_all_sizes_report_params_and_flops():
     assert model_stats(dense).train_flops_per_token == model_stats(load_config("tiny")).train_flops_per_token
 
 
-def test_every_field_says_what_it_means_and_errors_print_it():
+def _leaves(cls, prefix=""):
     import dataclasses
+    for f in dataclasses.fields(cls):
+        tp = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        if tp is not None and dataclasses.is_dataclass(tp):
+            yield from _leaves(tp, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, f.metadata.get("help", "")
 
+
+@pytest.mark.parametrize("modality", ["text", "image", "audio", "video"])
+def test_tokenizer_job_fields_say_what_they_mean(modality):
+    from omni_tokenizers import trainers
+
+    job = trainers.preset(modality, "tiny")
+    missing = [k for k, h in _leaves(type(job)) if not h]
+    assert not missing, f"{type(job).__name__} fields without help: {missing}"
+
+
+def test_every_field_says_what_it_means_and_errors_print_it():
     from omni.config import Config
 
-    def leaves(cls, prefix=""):
-        for f in dataclasses.fields(cls):
-            tp = f.default_factory if f.default_factory is not dataclasses.MISSING else None
-            if tp is not None and dataclasses.is_dataclass(tp):
-                yield from leaves(tp, f"{prefix}{f.name}.")
-            else:
-                yield prefix + f.name, f.metadata.get("help", "")
-    missing = [k for k, h in leaves(Config) if not h]
+    missing = [k for k, h in _leaves(Config) if not h]
     assert not missing, f"config fields without help: {missing}"
     with pytest.raises(ConfigError, match=r"train.batch_size: expected an integer, got 'x' \(train.batch_size: "
                                           r"global rows per step"):

@@ -207,5 +207,6 @@ def test_cli_config_errors_exit_2_with_one_line_and_no_run_dir(tmp_path):
     r = _cli("train_tokenizer.py", "--modality", "audio", "--config", "tiny", "model.ema_decay=1",
              "--data", "synthetic", "--out", str(tmp_path / "tok"), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        "config error: model.ema_decay: audio codec ema_decay must be in (0, 1), got 1.0"], r.stderr
+        "config error: model.ema_decay: audio codec ema_decay must be in (0, 1), got 1.0 "
+        "(model.ema_decay: EMA decay of the codebook updates)"], r.stderr  # the key's help ends the line
     assert not (tmp_path / "tok").exists()

@@ -16,33 +16,34 @@ from omni_tokenizers.audio import losses
 from omni_tokenizers.audio.dsp import istft, magnitude, stft
 from omni_tokenizers.core.rvq import ResidualVQ
 
+from omni.dataclass_config import option
+
 
 @dataclasses.dataclass
 class AudioCodecConfig:
     """Codec hyper-parameters; the demo preset is 16 kHz, hop 320 (50 frames/s), 4 x 256 codes."""
 
-    sample_rate: int = 16000
-    hop: int = 320
-    enc_n_fft: int = 640
-    dec_n_fft: int = 1280
-    channels: int = 192
-    enc_blocks: int = 3
-    dec_blocks: int = 4
-    kernel: int = 7
-    mlp_ratio: int = 3
-    latent_dim: int = 64
-    num_quantizers: int = 4
-    codebook_size: int = 256
-    ema_decay: float = 0.95
-    dead_threshold: float = 0.5
-    quantizer_dropout: float = 0.5
-    max_seconds: float = 600.0
-    # loss weights
-    mel_weight: float = 1.0
-    stft_weight: float = 0.5
-    complex_weight: float = 0.0
-    commit_weight: float = 0.1
-    seed: int = 0
+    sample_rate: int = option(16000, "input and output sample rate (Hz)")
+    hop: int = option(320, "samples per token frame (16 kHz / 320 = 50 frames/s)")
+    enc_n_fft: int = option(640, "STFT size of the encoder's input features")
+    dec_n_fft: int = option(1280, "STFT size the decoder synthesises")
+    channels: int = option(192, "width of the encoder/decoder blocks")
+    enc_blocks: int = option(3, "encoder ConvNeXt blocks")
+    dec_blocks: int = option(4, "decoder ConvNeXt blocks")
+    kernel: int = option(7, "temporal kernel of the blocks' depthwise convs")
+    mlp_ratio: int = option(3, "hidden width of a block's MLP / channels")
+    latent_dim: int = option(64, "width of the quantized latent")
+    num_quantizers: int = option(4, "residual VQ levels (each level: codebook_size codes per frame)")
+    codebook_size: int = option(256, "codes per residual level")
+    ema_decay: float = option(0.95, "EMA decay of the codebook updates")
+    dead_threshold: float = option(0.5, "codes used less than this (EMA count) are re-seeded from the batch")
+    quantizer_dropout: float = option(0.5, "probability of training with a random number of levels (coarse-to-fine)")
+    max_seconds: float = option(600.0, "longer clips are refused by encode")
+    mel_weight: float = option(1.0, "loss weight: multi-scale log-mel distance")
+    stft_weight: float = option(0.5, "loss weight: multi-resolution STFT magnitude")
+    complex_weight: float = option(0.0, "loss weight: complex STFT (phase-aware)")
+    commit_weight: float = option(0.1, "loss weight: VQ commitment")
+    seed: int = option(0, "initialisation seed")
 
     def validate(self) -> AudioCodecConfig:
         for k in ("sample_rate", "hop", "enc_n_fft", "dec_n_fft", "channels", "kernel", "mlp_ratio",

@@ -21,7 +21,7 @@ from omni_tokenizers.core.data import first_items
 from omni_tokenizers.core.training import fit
 from omni_tokenizers.trainers import TRAINERS
 
-from omni.config import LoopConfig, MeshConfig
+from omni.config import LoopConfig, MeshConfig, option
 
 
 @dataclasses.dataclass
@@ -31,11 +31,11 @@ class AudioTrainConfig:
     model: AudioCodecConfig = dataclasses.field(default_factory=AudioCodecConfig)
     train: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
-    segment_seconds: float = 1.0       # training crop length
-    min_gain: float = 0.3              # random gain in [min_gain, 1] x (0.95 / clip peak)
-    eval_items: int = 24               # held-out clips for periodic and final metrics
-    eval_seconds: float = 4.0          # periodic evals use the first eval_seconds of each clip
-    eval_quantizers: tuple[int, ...] = (2, 4)
+    segment_seconds: float = option(1.0, "training crop length (s)")
+    min_gain: float = option(0.3, "random gain in [min_gain, 1] x (0.95 / clip peak)")
+    eval_items: int = option(24, "held-out clips for periodic and final metrics")
+    eval_seconds: float = option(4.0, "periodic evals use the first eval_seconds of each clip")
+    eval_quantizers: tuple[int, ...] = option((2, 4), "level counts the final evaluation reports")
 
     def validate(self) -> AudioTrainConfig:
         self.model.validate()

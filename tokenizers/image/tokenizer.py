@@ -17,16 +17,18 @@ from omni_tokenizers.core.conv import Decoder2D, Encoder2D
 from omni_tokenizers.core.quantizers import make_quantizer
 from omni_tokenizers.registry import TOKENIZERS
 
+from omni.dataclass_config import option
+
 
 @dataclasses.dataclass
 class ImageTokenizerConfig(LatentGrid):
     """Architecture; downsampling is 2 ** len(channels) (8x: 3 stages, 16x: 4 stages)."""
 
-    channels: tuple[int, ...] = (32, 64, 128)
-    res_blocks: int = 1
-    quantizer: Literal["fsq", "lfq"] = "fsq"
-    levels: tuple[int, ...] = (8, 8, 8, 8)   # FSQ levels (codebook = product); LFQ: all 2
-    max_side: int = 1024                     # larger inputs are refused (memory)
+    channels: tuple[int, ...] = option((32, 64, 128), "encoder stage widths; each stage downsamples 2x")
+    res_blocks: int = option(1, "residual blocks per stage")
+    quantizer: Literal["fsq", "lfq"] = option("fsq", "FSQ (levels) or LFQ (binary)")
+    levels: tuple[int, ...] = option((8, 8, 8, 8), "FSQ levels per latent channel (codebook = product); LFQ: all 2")
+    max_side: int = option(1024, "larger inputs are refused (memory)")
 
     def validate(self) -> ImageTokenizerConfig:
         if not self.channels or any(c <= 0 for c in self.channels):

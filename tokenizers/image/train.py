@@ -14,19 +14,19 @@ from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig, losses
 from omni_tokenizers.image.metrics import psnr, ssim
 from omni_tokenizers.trainers import TRAINERS
 
-from omni.config import LoopConfig, MeshConfig
+from omni.config import LoopConfig, MeshConfig, option
 
 
 @dataclasses.dataclass
 class ImageLossConfig:
     """Weights of the reconstruction terms (LFQ adds entropy and commitment terms)."""
 
-    w_l1: float = 1.0
-    w_l2: float = 0.0
-    w_ssim: float = 0.2
-    w_grad: float = 0.2
-    w_entropy: float = 0.1
-    w_commit: float = 0.25
+    w_l1: float = option(1.0, "weight of the L1 reconstruction term")
+    w_l2: float = option(0.0, "weight of the L2 reconstruction term")
+    w_ssim: float = option(0.2, "weight of the (1 - SSIM) term")
+    w_grad: float = option(0.2, "weight of the image-gradient L1 term")
+    w_entropy: float = option(0.1, "LFQ: weight of the entropy term")
+    w_commit: float = option(0.25, "LFQ: weight of the commitment term")
 
     def validate(self) -> ImageLossConfig:
         for f in dataclasses.fields(self):
@@ -43,9 +43,10 @@ class ImageTrainConfig(JobChecks):
     loss: ImageLossConfig = dataclasses.field(default_factory=ImageLossConfig)
     train: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
-    eval_items: int = 128
-    augment: bool = True   # random horizontal flips
-    item_shape: tuple[int, ...] = ()  # [H, W, 3] the preset is built for (ahead-of-time plans); () = corpus spec
+    eval_items: int = option(128, "held-out images for periodic and final metrics")
+    augment: bool = option(True, "random horizontal flips")
+    item_shape: tuple[int, ...] = option(
+        (), "[H, W, 3] the preset is built for (ahead-of-time plans); () = the corpus spec")
 
 
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):

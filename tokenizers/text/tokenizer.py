@@ -17,6 +17,8 @@ import sentencepiece as spm
 from omni_tokenizers.core import base
 from omni_tokenizers.registry import TOKENIZERS
 
+from omni.dataclass_config import option
+
 MODEL_FILE = "text.model"
 
 
@@ -24,13 +26,13 @@ MODEL_FILE = "text.model"
 class TextTokenizerConfig:
     """SentencePiece training options; vocab_size counts every piece (incl. <unk> and 256 bytes)."""
 
-    vocab_size: int = 1024
-    model_type: Literal["bpe", "unigram"] = "bpe"
-    max_bytes: int = 65536            # longer strings are refused by encode
-    max_sentence_length: int = 16384  # training: longer lines are skipped by SentencePiece
-    input_sentence_size: int = 200000  # training: sample at most this many lines
-    split_digits: bool = True
-    seed: int = 0
+    vocab_size: int = option(1024, "pieces in the SentencePiece model (incl. <unk> and the 256 byte pieces)")
+    model_type: Literal["bpe", "unigram"] = option("bpe", "SentencePiece algorithm")
+    max_bytes: int = option(65536, "longer strings are refused by encode")
+    max_sentence_length: int = option(16384, "training: longer lines are skipped by SentencePiece")
+    input_sentence_size: int = option(200000, "training: sample at most this many lines")
+    split_digits: bool = option(True, "every digit is its own piece")
+    seed: int = option(0, "SentencePiece's sampling seed")
 
     def validate(self) -> TextTokenizerConfig:
         if self.vocab_size < 260:

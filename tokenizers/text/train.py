@@ -13,11 +13,13 @@ from omni_tokenizers.core.data import first_items
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 from omni_tokenizers.trainers import TRAINERS
 
+from omni.dataclass_config import option
+
 
 @dataclasses.dataclass
 class TextTrainConfig:
     model: TextTokenizerConfig = dataclasses.field(default_factory=TextTokenizerConfig)
-    eval_items: int = 512
+    eval_items: int = option(512, "held-out texts for the round-trip and compression figures")
 
     def validate(self) -> TextTrainConfig:
         self.model.validate()

@@ -18,20 +18,22 @@ from omni_tokenizers.core.quantizers import make_quantizer
 from omni_tokenizers.registry import TOKENIZERS
 from omni_tokenizers.video.causal import VideoDecoder, VideoEncoder
 
+from omni.dataclass_config import option
+
 
 @dataclasses.dataclass
 class VideoTokenizerConfig(LatentGrid):
     """Architecture; spatial downsampling is 2 ** len(channels); `kts` are per-stage temporal kernels."""
 
-    channels: tuple[int, ...] = (32, 64, 96)
-    kts: tuple[int, ...] = (1, 3, 3)
-    temporal_group: int = 4
-    quantizer: Literal["fsq", "lfq"] = "fsq"
-    levels: tuple[int, ...] = (8, 8, 8, 8)
-    shortcut: bool = False   # linear patch shortcut around the convs (presets: on; trains faster)
-    frame_size: int = 32     # default frame side assumed by decode() when no grid is given
-    max_frames: int = 257
-    max_side: int = 512
+    channels: tuple[int, ...] = option((32, 64, 96), "encoder stage widths; each stage downsamples 2x in space")
+    kts: tuple[int, ...] = option((1, 3, 3), "temporal kernel per stage")
+    temporal_group: int = option(4, "frames per latent step after the first (temporal compression)")
+    quantizer: Literal["fsq", "lfq"] = option("fsq", "FSQ (levels) or LFQ (binary)")
+    levels: tuple[int, ...] = option((8, 8, 8, 8), "FSQ levels per latent channel (codebook = product)")
+    shortcut: bool = option(False, "linear patch shortcut around the convs (trains faster)")
+    frame_size: int = option(32, "frame side decode() assumes when no grid is given")
+    max_frames: int = option(257, "longer clips are refused")
+    max_side: int = option(512, "larger frames are refused (memory)")
 
     def validate(self) -> VideoTokenizerConfig:
         if not self.channels or any(c <= 0 for c in self.channels):

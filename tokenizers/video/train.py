@@ -16,7 +16,7 @@ from omni_tokenizers.image.train import ImageLossConfig
 from omni_tokenizers.trainers import TRAINERS
 from omni_tokenizers.video import VideoTokenizer, VideoTokenizerConfig
 
-from omni.config import LoopConfig, MeshConfig
+from omni.config import LoopConfig, MeshConfig, option
 
 
 @dataclasses.dataclass
@@ -25,9 +25,10 @@ class VideoTrainConfig(JobChecks):
     loss: ImageLossConfig = dataclasses.field(default_factory=ImageLossConfig)
     train: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
-    eval_items: int = 64
-    augment: bool = True   # random horizontal flips
-    item_shape: tuple[int, ...] = ()  # [F, H, W, 3] the preset is built for (ahead-of-time plans); () = corpus spec
+    eval_items: int = option(64, "held-out clips for periodic and final metrics")
+    augment: bool = option(True, "random horizontal flips")
+    item_shape: tuple[int, ...] = option(
+        (), "[F, H, W, 3] the preset is built for (ahead-of-time plans); () = the corpus spec")
 
 
 def _frames(x: jax.Array) -> jax.Array:
