@@ -126,6 +126,7 @@ def build_corpus(cfg: CorpusConfig, ctx: Context | None = None, progress: bool =
 
 
 def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, Any]):
+    # heavy (TFDS, TensorFlow): only writing the corpus needs them, not staging sources
     import tensorflow_datasets as tfds
 
     from omni.data.builders.omni_corpus import OmniCorpus
