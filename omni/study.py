@@ -96,7 +96,7 @@ def compare(dense_records: list[dict], mot_records: list[dict]) -> dict:
 def plot(dense_records, mot_records, path: pathlib.Path):
     import matplotlib  # optional: only the figure needs it
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional, as above
     d_eval, _ = curves(dense_records)
     m_eval, _ = curves(mot_records)
     names = [n for n in (*mod.names(), "all") if n in d_eval and n in m_eval]
