@@ -13,12 +13,12 @@ import sys
 import time
 
 from omni.cli import absl_flags_parsed
+from omni.data.corpus.build import build_corpus
+from omni.data.corpus.source import source_names
+from omni.data.corpus.spec import CorpusConfig, MediaSpec
 
 
 def parse(argv: list[str]):
-    from omni.data.corpus.source import source_names
-    from omni.data.corpus.spec import CorpusConfig, MediaSpec
-
     d, m, known = CorpusConfig(), MediaSpec(), source_names()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, type=pathlib.Path, help="TFDS data_dir to write omni_corpus into")
@@ -53,7 +53,6 @@ def parse(argv: list[str]):
 def main(argv: list[str]) -> int:
     absl_flags_parsed()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from omni.data.corpus.build import build_corpus
 
     cfg, quiet = parse(argv)
     t0 = time.time()

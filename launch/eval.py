@@ -13,6 +13,8 @@ import pathlib
 import sys
 
 from omni.cli import absl_flags_parsed
+from omni.eval.generate import GenOptions
+from omni.eval.run import evaluate_bundle
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -43,8 +45,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     absl_flags_parsed()
     a = parse(argv)
-    from omni.eval.generate import GenOptions
-    from omni.eval.run import evaluate_bundle
     opts = GenOptions(temperature=a.temperature, media_temperature=a.media_temperature,
                       media_top_p=a.media_top_p, seed=a.seed, batch=a.limit, max_text_tokens=a.max_text_tokens,
                       max_audio_s=a.max_audio_seconds)

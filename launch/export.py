@@ -11,6 +11,9 @@ import pathlib
 import sys
 
 from omni.cli import absl_flags_parsed
+from omni.config import ConfigError
+from omni.sampling.bundle import read_manifest
+from omni.sampling.export_run import export_run
 
 
 def main(argv: list[str]) -> int:
@@ -27,10 +30,6 @@ def main(argv: list[str]) -> int:
                    help="compute held-out metrics on N validation batches (default: the trainer's records)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     a = p.parse_args(argv)
-
-    from omni.config import ConfigError
-    from omni.sampling.bundle import read_manifest
-    from omni.sampling.export_run import export_run
     try:
         out = export_run(a.run, a.out, step=a.step, dtype=a.dtype, tokenizer_dir=a.tokenizers,
                          tokenizers=not a.no_tokenizers, eval_batches=a.eval_batches, overwrite=a.overwrite)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from omni_tokenizers.programs import tokenizer_info
+from omni_tokenizers.trainers import preset
+
 from omni.config import cli_load_config
 from omni.model import model_stats
 
@@ -21,8 +24,6 @@ def main():
     ap.add_argument("overrides", nargs="*", help="key=value overrides")
     a = ap.parse_args()
     if a.tokenizers:
-        from omni_tokenizers.programs import tokenizer_info
-        from omni_tokenizers.trainers import preset
         for m in ("image", "video", "audio"):
             info = tokenizer_info(m, preset(m, a.tokenizers))
             if a.json:

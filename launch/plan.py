@@ -20,6 +20,10 @@ import json
 import pathlib
 import sys
 
+from omni.config import ConfigError, load_config
+from omni.plan.gpu import prepare_cuda_plugin
+from omni.plan.topology import parse_topology, target_devices
+
 
 def _human(plan: dict) -> str:
     gib = 1 << 30
@@ -65,15 +69,12 @@ def main(argv: list[str]) -> int:
 
     if not 0 < args.mfu <= 1:
         return bad(f"--mfu must be in (0, 1], got {args.mfu}")
-    from omni.plan.topology import parse_topology
     try:
         topos = [parse_topology(t) for t in args.topology]
     except ValueError as e:
         return bad(str(e))
     if any(t.platform == "gpu" for t in topos):
-        from omni.plan.gpu import prepare_cuda_plugin
         prepare_cuda_plugin(log_dir=args.out)  # before jax starts its backends
-    from omni.config import ConfigError, load_config
     overrides = list(args.overrides)
     if not any(o.split("=", 1)[0].strip() == "model.attention_impl" for o in overrides):
         overrides.append("model.attention_impl=auto")
@@ -82,6 +83,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
+    # after the CUDA plugin / env set-up above: importing jax comes later on purpose
     from omni.plan.compile import PROGRAMS, plan
     from omni.plan.tokenizers import tokenizer_programs
     extra = tokenizer_programs()
@@ -90,7 +92,6 @@ def main(argv: list[str]) -> int:
     unknown = [p for p in chosen if p not in known]
     if unknown:
         return bad(f"unknown program(s) {unknown}; expected some of {known}")
-    from omni.plan.topology import target_devices
     out_dir = pathlib.Path(args.out)
     for topo in topos:
         run_dir = out_dir / f"{cfg.name}-{topo.name}"

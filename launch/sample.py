@@ -14,8 +14,12 @@ import argparse
 import pathlib
 import sys
 
+import jax
+
+import omni
 from omni import modality as mod
 from omni.cli import absl_flags_parsed
+from omni.sampling import media_io, prompt
 
 MODALITIES = mod.names()
 
@@ -63,15 +67,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     absl_flags_parsed()
     a = parse(argv)
-    import omni
-    from omni.sampling import media_io, prompt
 
     try:
         for t, out in a.outs:
             if out is not None:
                 media_io.check_output_path(out, t)
         items = [v if kind == "text" else prompt.load_file(kind, v) for kind, v in a.items]
-        import jax
         model = omni.load(a.bundle, devices=jax.devices()[:a.devices] if a.devices > 0 else None)
         result = omni.sample(model, items, to=a.to, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
                              guidance=a.guidance, seed=a.seed, max_new_tokens=a.max_new_tokens,

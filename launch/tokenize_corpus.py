@@ -17,6 +17,7 @@ import sys
 from omni.cli import absl_flags_parsed
 from omni.config import cli_load_config
 from omni.data.tokenize import tokenize_corpus
+from omni.train import distributed
 
 
 def main(argv=None) -> int:
@@ -32,7 +33,6 @@ def main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. data.token_dir=runs/x)")
     a = ap.parse_args(argv)
     cfg = cli_load_config(a.config, a.overrides)  # a bad config exits 2 before any process starts JAX
-    from omni.train import distributed
     distributed.initialize()  # several processes: each tokenizes its own shards
     splits = tuple(s for s in a.splits.split(",") if s)
     try:

@@ -9,8 +9,12 @@ import argparse
 import logging
 import sys
 
+from omni.cli import absl_flags_parsed
+from omni.config import ConfigError, load_config
+
 
 def main(argv: list[str]) -> int:
+    # after the SIGTERM handler / env set-up: importing jax comes later on purpose
     from omni.train.preemption import install_early_handler
     install_early_handler()  # a SIGTERM while importing/compiling still ends in a checkpoint and exit 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,7 +23,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. steps=100 run_dir=runs/x")
     args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after options
 
-    from omni.cli import absl_flags_parsed
     absl_flags_parsed()  # grain worker processes read absl flags
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "orbax", "jax"):
@@ -28,7 +31,6 @@ def main(argv: list[str]) -> int:
     from omni.train import distributed
     distributed.initialize()  # before any JAX backend is touched
 
-    from omni.config import ConfigError, load_config
     from omni.train import NonFiniteError, train
     try:
         cfg = load_config(args.config, args.overrides)

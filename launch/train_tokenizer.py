@@ -21,9 +21,10 @@ import sys
 
 from omni_tokenizers import trainers
 from omni_tokenizers.core.base import MODALITIES
+from omni_tokenizers.core.data import synthetic_images, synthetic_videos
 
 from omni.cli import absl_flags_parsed
-from omni.config import ConfigError, apply_overrides, call_config_file, exit_config_error
+from omni.config import ConfigError, apply_overrides, call_config_file, exit_config_error, load_config
 
 
 def resolve_job(config: str, modality: str, overrides: list[str]):
@@ -46,14 +47,12 @@ def load_data(modality: str, data: str, limit: int | None):
     weighted TFDS mixture with --data tfds:CONFIG), or synthetic media for image/video; training streams
     them through grain."""
     if data == "synthetic":
-        from omni_tokenizers.core.data import synthetic_images, synthetic_videos
         if modality == "image":
             return synthetic_images(limit or 512, 64, seed=0), synthetic_images(64, 64, seed=1)
         if modality == "video":
             return synthetic_videos(limit or 256, 9, 32, seed=0), synthetic_videos(32, 9, 32, seed=1)
         raise ValueError(f"--data synthetic is only available for image and video, not {modality}")
     if data.startswith("tfds:"):  # a MoT config naming a TFDS dataset or mixture (data.tfds_*)
-        from omni.config import load_config
         cfg = load_config(data[len("tfds:"):])
         return trainers.tfds_split(modality, cfg, "train"), trainers.tfds_split(modality, cfg, "validation")
     if not pathlib.Path(data).exists():
@@ -65,6 +64,7 @@ def load_data(modality: str, data: str, limit: int | None):
 
 
 def main(argv=None) -> int:
+    # after the SIGTERM handler / env set-up: importing jax comes later on purpose
     from omni.train.preemption import install_early_handler
     install_early_handler()  # a SIGTERM while importing/compiling still ends in a checkpoint and exit 0
     absl_flags_parsed()

@@ -23,6 +23,9 @@ from collections.abc import Callable
 
 from omni import modality as mod
 from omni.atomic import atomic_write_json, tmp_path
+from omni.config import config_to_json, load_config, to_dict
+from omni.data.corpus.reader import dataset_dir
+from omni.data.token_shards import read_manifest
 
 MODALITIES = mod.names()
 
@@ -48,7 +51,6 @@ class Stage:
 
 def _corpus_done(data_dir: str) -> Callable[[pathlib.Path], bool]:
     def check(root: pathlib.Path) -> bool:
-        from omni.data.corpus.reader import dataset_dir
         try:
             dataset_dir(root / data_dir)
             return True
@@ -59,23 +61,20 @@ def _corpus_done(data_dir: str) -> Callable[[pathlib.Path], bool]:
 
 def _tokens_done(token_dir: str) -> Callable[[pathlib.Path], bool]:
     def check(root: pathlib.Path) -> bool:
-        from omni.data.token_shards import read_manifest
         return all(read_manifest(root / token_dir, split).get("done") for split in ("train", "validation"))
     return check
 
 
 def _tokenizer_settings(modality: str) -> Callable[[], object]:
     def settings():
+        # heavy (jax, flax, grain): the stage runner itself stays light, its stages import them
         from omni_tokenizers.trainers import preset
-
-        from omni.config import to_dict
         return to_dict(preset(modality, "demo"))
     return settings
 
 
 def _config_settings(overrides: tuple[str, ...]) -> Callable[[], object]:
     def settings():
-        from omni.config import config_to_json, load_config
         return config_to_json(load_config("demo", list(overrides)))
     return settings
 
@@ -91,7 +90,6 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     common = (f"data.corpus_dir={c}", f"data.tokenizer_dir={tok}", f"data.token_dir={tokens}")
     s.append(Stage("tokenize", (python, "launch/tokenize_corpus.py", "--config", "demo", *common),
                    (tokens,), check=_tokens_done(tokens), settings=_config_settings(common)))
-    from omni.config import load_config
     steps = load_config("demo").steps
     s.append(Stage("train", (python, "launch/train.py", "--config", "configs/demo.py", f"run_dir={model}",
                              *common), (f"{model}/checkpoints/{steps}",),

@@ -14,6 +14,8 @@ import numpy as np
 from omni import modality as mod
 from omni.config import Config, apply_overrides
 from omni.model import model_stats
+from omni.train.loop import train
+from omni.train.metrics import read_metrics
 
 DENSE = ("model.untie_attention=false", "model.untie_ffn=false", "model.untie_norms=false")
 
@@ -92,9 +94,9 @@ def compare(dense_records: list[dict], mot_records: list[dict]) -> dict:
 
 
 def plot(dense_records, mot_records, path: pathlib.Path):
-    import matplotlib
+    import matplotlib  # optional: only the figure needs it
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional, as above
     d_eval, _ = curves(dense_records)
     m_eval, _ = curves(mot_records)
     names = [n for n in (*mod.names(), "all") if n in d_eval and n in m_eval]
@@ -114,8 +116,6 @@ def plot(dense_records, mot_records, path: pathlib.Path):
 
 def run_study(cfg: Config, out: str, *, progress: bool = True) -> dict:
     """Trains (or resumes) both variants, then writes out/report.json and out/study_mot.png."""
-    from omni.train.loop import train
-    from omni.train.metrics import read_metrics
     runs = variants(cfg, out)
     for name, c in runs.items():
         print(f"[study_mot] training {name} -> {c.run_dir}", flush=True)

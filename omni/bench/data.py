@@ -12,10 +12,17 @@ import os
 import platform
 import time
 
+import jax
 import numpy as np
 
 from omni.bench import BENCHMARKS
 from omni.config import load_config
+from omni.data import pipeline
+from omni.sharding import make_mesh
+from omni.train.mesh import batch_shardings, resolve_for_mesh
+from omni.train.optimizer import make_optimizer
+from omni.train.state import create_train_state, mot_state_shardings
+from omni.train.step import learning_rate, make_train_step
 
 
 def _resolve_source(cfg, source: str) -> list[str]:
@@ -29,8 +36,6 @@ def _resolve_source(cfg, source: str) -> list[str]:
 
 def time_pipeline(cfg, workers: int, batches: int, seed: int = 0) -> dict:
     """Startup seconds, positions/s and non-pad tokens/s over `batches` batches after the first."""
-    from omni.data import pipeline
-
     ds, desc = pipeline.make_dataset(cfg, "train", seed=seed, num_workers=workers)
     t0 = time.perf_counter()
     it = pipeline.DataIterator(ds, desc)
@@ -53,15 +58,6 @@ def time_pipeline(cfg, workers: int, batches: int, seed: int = 0) -> dict:
 
 def time_train_step(cfg, steps: int, feed_from_pipeline: bool, seed: int = 0) -> dict:
     """Seconds per step of the trainer's jitted step: on one fixed batch, or fed by the pipeline."""
-    import jax
-
-    from omni.data import pipeline
-    from omni.sharding import make_mesh
-    from omni.train.mesh import batch_shardings, resolve_for_mesh
-    from omni.train.optimizer import make_optimizer
-    from omni.train.state import create_train_state, mot_state_shardings
-    from omni.train.step import learning_rate, make_train_step
-
     mesh = make_mesh(cfg.mesh)
     rcfg = resolve_for_mesh(cfg, mesh)  # as the training loop lays the config out on the mesh
     tx = make_optimizer(rcfg)
@@ -121,8 +117,6 @@ def run(argv: list[str]) -> dict:
     out["loss_fraction"] = results[0]["loss_fraction"]
     out["skipped_examples"] = results[0]["skipped"]
     if a.steps > 0:
-        import jax
-
         out["device"] = str(jax.devices()[0].device_kind)
         fixed = time_train_step(cfg, a.steps, feed_from_pipeline=False)
         fed = time_train_step(cfg, a.steps, feed_from_pipeline=True)

@@ -19,10 +19,19 @@ import time
 
 import jax
 import numpy as np
+from flax import nnx
+from omni_tokenizers.image import ImageAutoencoder, ImageTokenizer, ImageTokenizerConfig
+from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 
+import omni
 from omni.bench import BENCHMARKS
+from omni.config import load_config
 from omni.data import tasks
 from omni.sampling.decode_loop import Controls, PromptBatch
+from omni.sampling.loaded import LoadedModel
+from omni.sampling.prompt import Tokens
+from omni.sampling.random_weights import random_module, random_omni_model
+from omni.sampling.spec import SamplingSpec
 from omni.sampling.targets import plan_target
 
 WORDS = ("goat", "cat", "red", "blue", "river", "hill", "runs", "sleeps", "small", "big", "tree", "sun")
@@ -52,11 +61,6 @@ def _fsq_levels(codes: int) -> tuple[int, ...]:
 
 def _random_tokenizers(cfg) -> dict:
     """Image tokenizer (64x64 -> 8x8 codes, vocab.image codes) and, when vocab.text >= 260, a text one."""
-    from flax import nnx
-    from omni_tokenizers.image import ImageAutoencoder, ImageTokenizer, ImageTokenizerConfig
-    from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
-
-    from omni.sampling.random_weights import random_module
     ic = ImageTokenizerConfig(channels=(32, 64, 128), res_blocks=1, levels=_fsq_levels(cfg.vocab.image))
     out = {"image": ImageTokenizer(ic, model=random_module(lambda: ImageAutoencoder(ic, nnx.Rngs(0)), 1))}
     if cfg.vocab.text >= 260:
@@ -69,12 +73,7 @@ def _random_tokenizers(cfg) -> dict:
 
 
 def _loaded(config: str, bundle: str | None, max_len: int):
-    from omni.config import load_config
-    from omni.sampling.loaded import LoadedModel
-    from omni.sampling.random_weights import random_omni_model
-    from omni.sampling.spec import SamplingSpec
     if bundle:
-        import omni
         return omni.load(bundle, devices=jax.devices()[:1])
     cfg = load_config(config, [f"model.max_seq_len={max_len}"])
     toks = _random_tokenizers(cfg)
@@ -107,7 +106,6 @@ def run(argv: list[str]) -> dict:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--skip-recompute", action="store_true")
     a = p.parse_args(argv)
-    import omni
     lm = _loaded(a.config, a.bundle, max_len=a.new_tokens + 64)
     out: dict = {"device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
                  "cpu_count": os.cpu_count(), "config": lm.config.name,
@@ -122,7 +120,6 @@ def run(argv: list[str]) -> dict:
     out["batch_scaling_tokens_per_s"] = {
         int(b): round(_text_rate(lm, int(b), a.scaling_tokens, a.repeats, True), 2)
         for b in a.batch_sizes.split(",") if b}
-    from omni.sampling.prompt import Tokens
     prompt = "A goat on a hill." if "text" in lm.tokenizers else Tokens("text", np.arange(3, 11))
     out["text_to_image_latency_s"] = round(_time(
         lambda: omni.sample(lm, prompt, to="image", temperature=1.0, top_k=64, seed=0), a.repeats), 3)

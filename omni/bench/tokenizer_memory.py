@@ -18,6 +18,9 @@ import tempfile
 import numpy as np
 
 from omni.bench import BENCHMARKS
+from omni.data.corpus import CorpusConfig, make_example
+from omni.data.corpus.build import _write_tfds
+from omni.data.corpus.stage import Stage
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
@@ -35,10 +38,6 @@ print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 def write_corpus(out: pathlib.Path, n: int, modality: str, seed: int = 0) -> pathlib.Path:
     """A corpus of `n` examples, each with one random image (64x64) or clip (9x32x32) and a caption."""
-    from omni.data.corpus import CorpusConfig, make_example
-    from omni.data.corpus.build import _write_tfds
-    from omni.data.corpus.stage import Stage
-
     rng = np.random.default_rng(seed)
     shape = (64, 64, 3) if modality == "image" else (9, 32, 32, 3)
 

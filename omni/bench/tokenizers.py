@@ -18,14 +18,20 @@ import math
 import pathlib
 import time
 
+import jax
 import numpy as np
+from omni_tokenizers.audio.train import compare_to_baseline
+from omni_tokenizers.core.data import corpus_media, to_float
+from omni_tokenizers.image import baseline as image_baseline
+from omni_tokenizers.image.metrics import frames_psnr, psnr, ssim
+from omni_tokenizers.registry import load_all
 
 from omni.bench import BENCHMARKS
+from omni.config import load_config
 
 
 def _throughput(fn, batch, repeats: int = 3) -> float:
     """Items per second of fn(batch) after one warm-up call (includes host<->device transfer)."""
-    import jax
     jax.block_until_ready(fn(batch))
     t = time.perf_counter()
     for _ in range(repeats):
@@ -35,10 +41,6 @@ def _throughput(fn, batch, repeats: int = 3) -> float:
 
 def bench_image(tok, images: np.ndarray, codec: str = "webp", batch: int = 64) -> dict:
     """images: uint8 [N, H, W, 3] held-out."""
-    from omni_tokenizers.core.data import to_float
-    from omni_tokenizers.image import baseline as image_baseline
-    from omni_tokenizers.image.metrics import psnr, ssim
-
     x = to_float(images)
     recon = np.concatenate([np.asarray(tok.decode(tok.encode(x[i:i + batch]),
                                                   grid=(x.shape[1] // tok.downsample, x.shape[2] // tok.downsample)))
@@ -67,10 +69,6 @@ def bench_image(tok, images: np.ndarray, codec: str = "webp", batch: int = 64) -
 
 def bench_video(tok, videos: np.ndarray, codec: str = "webp", batch: int = 16) -> dict:
     """videos: uint8 [N, F, H, W, 3] held-out; baseline codes each frame at >= the learned bits per frame."""
-    from omni_tokenizers.core.data import to_float
-    from omni_tokenizers.image import baseline as image_baseline
-    from omni_tokenizers.image.metrics import frames_psnr
-
     x = to_float(videos)
     recon = np.concatenate([np.asarray(tok.decode_like(tok.encode(x[i:i + batch]), x.shape[1:]))
                             for i in range(0, len(x), batch)])
@@ -120,8 +118,6 @@ def bench_text(tok, texts: list[str]) -> dict:
 
 def bench_audio(tok, clips: list[np.ndarray], levels: int) -> dict:
     """The audio codec at `levels` RVQ levels vs Opus/mu-law at >= its bits (mel distance, lower is better)."""
-    from omni_tokenizers.audio.train import compare_to_baseline
-
     levels = min(levels, tok.num_quantizers)
     r = compare_to_baseline(tok, clips, levels)
     seconds_per_item = r["seconds"] / max(r["clips"], 1)
@@ -140,7 +136,6 @@ def bench_audio(tok, clips: list[np.ndarray], levels: int) -> dict:
 
 
 def _heldout(modality: str, data: str, limit: int):
-    from omni_tokenizers.core.data import corpus_media
     return corpus_media(data, "validation", modality, limit)
 
 
@@ -154,8 +149,6 @@ def run(argv: list[str]) -> dict:
                     help="RVQ levels for audio (default: data.audio_quantizers of configs/demo.py)")
     ap.add_argument("--modalities", default="text,image,audio,video")
     a = ap.parse_args(argv)
-    from omni_tokenizers.registry import load_all
-
     if not pathlib.Path(a.data).exists():
         raise ValueError(f"corpus not found at {a.data}: pass --data (the held-out split is read from it)")
     toks = load_all(a.dir)
@@ -174,7 +167,6 @@ def run(argv: list[str]) -> dict:
         elif m == "audio":
             levels = a.audio_levels
             if levels is None:
-                from omni.config import load_config
                 levels = load_config("demo").data.audio_quantizers
             out[m] = bench_audio(tok, _heldout(m, a.data, a.items), levels)
         out[m]["beats_baseline"] = bool(

@@ -20,6 +20,8 @@ import grain
 import jax
 import numpy as np
 
+from omni.cli import absl_flags_parsed
+from omni.config import ConfigError
 from omni.data import packing
 from omni.data.synthetic import SyntheticSource
 from omni.data.tasks import DecodeRecord, FormatExample, Formatter, TaskConfig
@@ -76,7 +78,6 @@ def _token_source(cfg, token_dir: str, split: str) -> tuple[grain.MapDataset, di
 def check_sources(cfg, splits=("train", "validation")):
     """Opens each split's source once: a missing, incomplete or vocabulary-incompatible token_dir is a
     ConfigError (so a trainer can refuse it before it creates anything)."""
-    from omni.config import ConfigError
     for split in splits:
         try:
             open_source(cfg, split)
@@ -113,8 +114,6 @@ def make_dataset(cfg, split: str, *, seed: int, process_index: int = 0, process_
     it = packing.PackIterDataset(it, B, L)
     workers = cfg.data.num_workers if num_workers is None else num_workers
     if workers > 0:
-        from omni.cli import absl_flags_parsed
-
         absl_flags_parsed()  # grain worker processes read absl flags
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2))
     desc = dict(desc, split=split, seed=seed, process_index=process_index, process_count=process_count,

@@ -13,6 +13,7 @@ itself does lazily; `data_source` imports them when a name is not yet registered
 """
 from __future__ import annotations
 
+import importlib
 from math import gcd
 from typing import Any
 
@@ -30,9 +31,7 @@ CATALOG = ("audio", "graphs", "image", "image_classification", "object_detection
 
 def data_source(name: str, split: str, data_dir: str | None = None):
     """`tfds.data_source`, after registering TFDS's catalog builders if `name` is not registered yet."""
-    import importlib
-
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # optional, heavy: only TFDS-hosted data sets need it
     try:
         tfds.builder_cls(name.split("/")[0].split(":")[0])
     except tfds.core.registered.DatasetNotFoundError:
@@ -120,7 +119,7 @@ def to_audio(value, sample_rate: int, spec: MediaSpec) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError("audio holds NaN or inf")
     if sample_rate != spec.sample_rate:
-        from scipy.signal import resample_poly
+        from scipy.signal import resample_poly  # heavy: only audio at another sample rate needs it
 
         g = gcd(int(sample_rate), spec.sample_rate)
         x = resample_poly(x, spec.sample_rate // g, int(sample_rate) // g).astype(np.float32)

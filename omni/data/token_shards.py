@@ -22,6 +22,7 @@ import struct
 from typing import Any
 
 import numpy as np
+from array_record.python.array_record_module import ArrayRecordWriter
 
 from omni.atomic import atomic_path, atomic_write_text
 
@@ -146,7 +147,6 @@ def read_manifest(token_dir, split: str) -> dict[str, Any]:
 def write_shard(token_dir, split: str, index: int, examples, *, skipped: dict[str, int] | None = None,
                 done: bool = False, of: int | None = None) -> pathlib.Path:
     """Writes shard `index` (of `of`) of `split` from example dicts atomically, then marks it finished."""
-    from array_record.python.array_record_module import ArrayRecordWriter
 
     path = shard_path(token_dir, split, index)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +204,7 @@ class TokenShardSource:
                  if s["examples"] > 0]
         if not files:
             raise ValueError(f"the {split!r} token shards under {token_dir} hold no examples")
+        # grain takes ~2 s to import: writers and manifest readers (`make demo`) skip it
         from grain.sources import ArrayRecordDataSource
 
         self.token_dir, self.split, self.files = str(token_dir), split, files

@@ -11,7 +11,9 @@ autotuned: XLA uses its default GEMM tiling, so temporaries can differ from a co
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
 import os
 import pathlib
 import re
@@ -101,20 +103,38 @@ def parse_gpu_topology(name: str) -> GpuTopology | None:
     return GpuTopology(name, GPU_CHIPS[m.group(2)], per_host, hosts)
 
 
+@contextlib.contextmanager
+def stderr_to(path: pathlib.Path | None):
+    """Send file descriptor 2 to `path` (appended; None: leave it): libtpu and the CUDA plugin write their
+    start-up warnings there; keep them in the run's log instead."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def prepare_cuda_plugin(log_dir: str | pathlib.Path | None = None) -> bool:
     """Puts the side-installed CUDA plugin on sys.path with the settings a GPU-less compile needs and starts
     jax's backends (its start-up messages go to `log_dir`/plugin_stderr.log); call it before anything else
     touches jax's backends. True when a CUDA plugin is importable."""
-    from omni.plan.topology import _stderr_to
     path = pathlib.Path(sys.prefix) / AOT_CUDA_DIR
     if path.is_dir() and str(path) not in sys.path:
         sys.path.append(str(path))
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("JAX_PALLAS_USE_MOSAIC_GPU", "0")
-    import importlib.util
     found = importlib.util.find_spec("jax_plugins.xla_cuda12") is not None
-    with _stderr_to(pathlib.Path(log_dir) / "plugin_stderr.log" if log_dir is not None else None):
-        import jax
+    with stderr_to(pathlib.Path(log_dir) / "plugin_stderr.log" if log_dir is not None else None):
+        import jax  # only now, after the env set-up above: jax reads it when it loads
         jax.devices()  # discovers and loads the plugin now, inside the redirect
     return found
 
@@ -124,7 +144,7 @@ def gpu_devices(topo: GpuTopology) -> list:
     if not prepare_cuda_plugin():
         raise RuntimeError("the CUDA compiler plugin is not installed: run `make setup-gpu-compiler` (it installs "
                            f"jax-cuda12-plugin/-pjrt in .venv/{AOT_CUDA_DIR})")
-    from jax.experimental import topologies
+    from jax.experimental import topologies  # after prepare_cuda_plugin's env set-up, on purpose
     desc = topologies.get_topology_desc(platform="cuda", topology=f"1x{topo.hosts}x{topo.per_host}",
                                         target_config=topo.chip.target_config)
     devices = list(desc.devices)

@@ -11,19 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from omni_tokenizers.programs import MEDIA, encode_program, train_program
+from omni_tokenizers.trainers import preset
+
 from omni.config import Config
 from omni.plan.programs import Program
 from omni.train.mesh import batch_shards
 
 
 def _job(modality: str, cfg: Config):
-    from omni_tokenizers.trainers import preset
     return preset(modality, cfg.name if cfg.name in ("tiny", "demo") else "base")
 
 
 def train_builder(modality: str) -> Callable[[Config, object], Program]:
     def build(cfg: Config, mesh) -> Program:
-        from omni_tokenizers.programs import train_program
         job = _job(modality, cfg)
         shards = batch_shards(job, mesh)
         per = -(-job.train.batch_size // shards)
@@ -34,7 +35,6 @@ def train_builder(modality: str) -> Callable[[Config, object], Program]:
 
 def encode_builder(modality: str) -> Callable[[Config, object], Program]:
     def build(cfg: Config, mesh) -> Program:
-        from omni_tokenizers.programs import encode_program
         job = _job(modality, cfg)
         per = -(-job.train.batch_size // math.prod(mesh.devices.shape))
         enc, params, media = encode_program(modality, job, mesh, per)
@@ -44,7 +44,6 @@ def encode_builder(modality: str) -> Callable[[Config, object], Program]:
 
 def tokenizer_programs() -> dict[str, Callable]:
     """{program name: builder(cfg, mesh) -> Program}: `<modality>_train` and `<modality>_encode`."""
-    from omni_tokenizers.programs import MEDIA
     out = {}
     for m in MEDIA:
         out[f"{m}_train"] = train_builder(m)

@@ -8,7 +8,6 @@ machine without a TPU never load it (it prints warnings whenever jax starts othe
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -17,6 +16,7 @@ import re
 import sys
 
 from omni.chips import TPU_CHIPS, TpuChip
+from omni.plan.gpu import gpu_devices, parse_gpu_topology, stderr_to
 
 AOT_LIBTPU_DIR = "libtpu-aot"  # under the venv (sys.prefix)
 
@@ -74,7 +74,6 @@ _ALIASES = {"v5litepod": "v5e", "v6litepod": "v6e"}
 
 def parse_topology(name: str):
     """'v5p-8' -> Topology, 'h100-8' -> omni.plan.gpu.GpuTopology; ValueError naming the accepted forms."""
-    from omni.plan.gpu import parse_gpu_topology
     gpu = parse_gpu_topology(name)
     if gpu is not None:
         return gpu
@@ -101,37 +100,18 @@ def _aot_libtpu() -> str | None:
     return str(path) if path.exists() else None
 
 
-@contextlib.contextmanager
-def _stderr_to(path: pathlib.Path | None):
-    """libtpu writes its start-up warnings to file descriptor 2; keep them in the run's log instead."""
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def target_devices(topo, log_dir: str | pathlib.Path | None = None) -> list:
     """The devices of a TPU slice or GPU node(s) for ahead-of-time compilation (the compiler plugins' start-up
     messages go to `log_dir`/plugin_stderr.log)."""
     if topo.platform == "gpu":
-        from omni.plan.gpu import gpu_devices
-        with _stderr_to(pathlib.Path(log_dir) / "plugin_stderr.log" if log_dir is not None else None):
+        with stderr_to(pathlib.Path(log_dir) / "plugin_stderr.log" if log_dir is not None else None):
             return gpu_devices(topo)
     return tpu_devices(topo, log_dir)
 
 
 def tpu_devices(topo: Topology, log_dir: str | pathlib.Path | None = None) -> list:
     """The slice's TPU devices for ahead-of-time compilation (libtpu's logs go to `log_dir`)."""
+    # jax stays out of module scope: launch/plan.py sets up the compiler plugins' env before jax/libtpu load
     from jax.experimental import topologies
     if not os.environ.get("TPU_LIBRARY_PATH") and _aot_libtpu():
         os.environ["TPU_LIBRARY_PATH"] = _aot_libtpu()
@@ -141,7 +121,7 @@ def tpu_devices(topo: Topology, log_dir: str | pathlib.Path | None = None) -> li
         os.environ.setdefault("TPU_LOG_DIR", str(log_dir))
     log = pathlib.Path(log_dir) / "libtpu_stderr.log" if log_dir is not None else None
     try:
-        with _stderr_to(log):
+        with stderr_to(log):
             desc = topologies.get_topology_desc(
                 platform="tpu", topology_name=topo.libtpu_name, chip_config_name=topo.chip.chip_config,
                 chips_per_host_bounds=topo.chips_per_host_bounds, num_slices=topo.num_slices)

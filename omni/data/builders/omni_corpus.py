@@ -5,11 +5,14 @@ written files (`omni.data.corpus.open_corpus`), never this class and never Tenso
 """
 from __future__ import annotations
 
+import json
+import pathlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
+from array_record.python.array_record_module import ArrayRecordReader
 
 from omni.data.corpus.records import decode_example
 from omni.data.corpus.schema import split_of
@@ -70,11 +73,6 @@ class OmniCorpus(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(split) for split in self._splits}
 
     def _generate_examples(self, split: str):
-        import json
-        import pathlib
-
-        from array_record.python.array_record_module import ArrayRecordReader
-
         for path in self._stage_files:
             reader = ArrayRecordReader(str(path))
             try:

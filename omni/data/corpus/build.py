@@ -126,9 +126,10 @@ def build_corpus(cfg: CorpusConfig, ctx: Context | None = None, progress: bool =
 
 
 def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, Any]):
+    # heavy (TFDS, TensorFlow): only writing the corpus needs them, not staging sources
     import tensorflow_datasets as tfds
 
-    from omni.data.builders.omni_corpus import OmniCorpus
+    from omni.data.builders.omni_corpus import OmniCorpus  # imports TFDS at module level
 
     splits = [s for s in OmniCorpus.SPLITS if metadata["splits"].get(s, 0) > 0]
     if not splits:

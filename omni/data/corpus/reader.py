@@ -28,7 +28,7 @@ class CorpusSource:
     """Random-access sequence of examples: dicts with exactly `schema.FIELDS`, numpy values, str text."""
 
     def __init__(self, data_dir: str | pathlib.Path, split: str):
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # heavy (TFDS): only opening a split needs it, not the metadata readers
 
         self.data_dir, self.split = str(data_dir), split
         if split not in SPLITS:

@@ -41,13 +41,13 @@ VIEWS = ("full", "top left", "top right", "bottom left", "bottom right")
 
 
 def data_dir() -> pathlib.Path:
-    import skimage
+    import skimage  # optional: only the skimage photo source needs scikit-image
 
     return pathlib.Path(skimage.__file__).parent / "data"
 
 
 def settings(cfg) -> dict:
-    import skimage
+    import skimage  # optional: only the skimage photo source needs scikit-image
 
     return {"skimage": skimage.__version__, "photos": sorted(PHOTOS)}
 

@@ -52,7 +52,7 @@ class Context:
 
     def get_speaker(self):
         if self.speaker is None:
-            from omni.data.corpus.speech import Speaker
+            from omni.data.corpus.speech import Speaker  # heavy (soundfile, scipy): only sources that speak need it
             self.speaker = Speaker.from_debian(self.debs)
         return self.speaker
 

@@ -13,7 +13,7 @@ from omni.data.corpus.spec import MediaSpec
 
 def read_video(path: str | pathlib.Path, max_frames: int = 2000) -> tuple[list[np.ndarray], float]:
     """All frames (RGB uint8 [H, W, 3]) and the frame rate; undecodable files are `corrupt_video`."""
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # optional: only video sources need the ffmpeg binary
 
     try:
         gen = imageio_ffmpeg.read_frames(str(path))
