@@ -122,3 +122,16 @@ def test_mixed_precision_state_is_fp32_for_bf16_compute():
     leaves = jax.tree.leaves((state.params, state.opt_state))
     floats = [x.dtype for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and all(d == jnp.float32 for d in floats)
+
+
+def test_sigterm_handler_is_installed_before_jax_is_imported():
+    """The launchers' first lines (omni.cli, omni.config, omni.train.preemption) import no jax, so a SIGTERM that
+    arrives while jax loads or the step compiles is caught (omni.train is a lazy package)."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom omni.cli import absl_flags_parsed\nfrom omni.config import load_config\n"
+            "from omni.train.preemption import install_early_handler\ninstall_early_handler()\n"
+            "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if m.startswith('jax'))[:5]\n"
+            "from omni.train import train, latest_step\nassert 'jax' in sys.modules and callable(train)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

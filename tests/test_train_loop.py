@@ -11,8 +11,9 @@ import pytest
 
 from omni import modality as mod
 from omni.config import ConfigError, config_from_json, load_config
-from omni.train import evaluate, load_model, load_params, train
+from omni.train import load_model, load_params, train
 from omni.train.checkpoint import latest_step
+from omni.train.evaluate import evaluate
 from tests import train_utils as tu
 
 # One worker runs the whole module, so its module-scoped fixture is computed once under xdist --dist loadgroup.
