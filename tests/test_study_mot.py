@@ -3,8 +3,22 @@ import json
 
 import pytest
 
-from omni.config import load_config
-from omni.study import compare, first_reach, run_study
+from omni.config import ConfigError, load_config
+from omni.model import model_stats
+from omni.study import (
+    GRID_KEYS,
+    compare,
+    crossover,
+    default_steps,
+    first_reach,
+    grid_plan,
+    parse_sizes,
+    parse_steps,
+    plot_grid,
+    run_grid,
+    run_study,
+    size_config,
+)
 
 
 def _records(evals, step_time):
@@ -45,3 +59,74 @@ def test_tiny_study_end_to_end(tmp_path):
                                                          "mot_final_loss"}
         assert saved[name]["dense_final_loss"] == pytest.approx(report[name]["dense_final_loss"])
     assert saved["_meta"]["params_total"]["mot"] > saved["_meta"]["params_total"]["dense"]
+
+
+def test_sizes_hit_their_active_parameter_targets_and_default_steps_give_20_tokens_per_param():
+    cfg = load_config("demo")
+    for name, target in (("0.1M", 1e5), ("0.5M", 5e5), ("2M", 2e6)):
+        c = size_config(cfg, name)
+        active = model_stats(c).active_params
+        assert abs(active - target) / target < 0.1, (name, active)
+        n = default_steps(c)
+        tpp = n * c.train.batch_size * c.train.seq_len / active
+        assert 20.0 <= tpp < 20.0 + c.train.batch_size * c.train.seq_len / active + 1e-9
+    plan = grid_plan(cfg, ["0.1M", "2M"], parse_steps("2M=30", ["0.1M", "2M"]), evals=3)
+    assert [e["steps"] for e in plan] == [default_steps(size_config(cfg, "0.1M")), 30]
+    assert plan[1]["config"].train.eval_every == 10 and plan[1]["config"].steps == 30
+
+
+def test_bad_sizes_and_steps_name_what_was_expected():
+    with pytest.raises(ConfigError, match="--sizes: expected a comma-separated list of 0.1M, 0.5M, 2M"):
+        parse_sizes("0.1M,3M")
+    with pytest.raises(ConfigError, match="--steps: expected a positive integer"):
+        parse_steps("2M=x", ["2M"])
+    with pytest.raises(ConfigError, match="--steps: expected positive step counts"):
+        parse_steps("0", ["2M"])
+    assert parse_steps("7", ["0.1M", "2M"]) == {"0.1M": 7, "2M": 7}
+
+
+def test_grid_plot_shows_held_out_losses_only(tmp_path):
+    cfg = load_config("tiny")
+    plan = grid_plan(cfg, ["0.1M"], {"0.1M": 100}, evals=2)
+    dense = _records([(50, 4.0), (100, 3.0)], step_time=1.0)
+    mot = _records([(50, 3.0), (100, 2.0)], step_time=1.0)
+    for r in dense + mot:  # counts beside the losses must stay off the loss axis
+        if r["kind"] == "eval":
+            r.update({"eval/tokens": 123456.0, "eval/tokens/text": 9999.0})
+        r["loss_tokens"] = 4096.0
+    series = plot_grid([(plan[0], {"dense": dense, "mot": mot})], tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 0
+    per_step = cfg.train.batch_size * cfg.train.seq_len / plan[0]["active_params"]
+    assert series[("text", "0.1M dense")] == ([50 * per_step, 100 * per_step], [4.0, 3.0])
+    assert series[("image", "0.1M MoT")][1] == [4.0, 3.0]
+    assert {k[0] for k in series} == {"text", "image", "all"}
+    assert max(max(y) for _, y in series.values()) <= 5.0
+
+
+def test_crossover_words():
+    def rows(fracs):
+        return [{"size": s, "active_params": p, "modality": "text", "steps_fraction": f}
+                for s, p, f in zip(("a", "b", "c"), (1, 2, 3), fracs)]
+    assert crossover(rows([None, 0.9, 0.7]))["text"] == "crossover between a and b"
+    assert crossover(rows([None, None, 1.0]))["text"].startswith("MoT never ahead")
+    assert crossover(rows([0.5, 0.6, 0.7]))["text"].startswith("MoT ahead at every size")
+
+
+@pytest.mark.integration
+def test_tiny_grid_end_to_end(tmp_path):
+    cfg = load_config("tiny", ["train.seq_len=64", "train.batch_size=8", "train.eval_batches=1"])
+    report = run_grid(cfg, str(tmp_path), ["0.1M", "0.5M"], {"0.1M": 4, "0.5M": 4}, evals=2, progress=False)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert (tmp_path / "study_mot.png").stat().st_size > 0
+    assert (tmp_path / "0.5M" / "report.json").exists() and (tmp_path / "0.1M" / "study_mot.png").exists()
+    rows = saved["grid"]
+    assert {r["size"] for r in rows} == {"0.1M", "0.5M"}
+    assert {r["modality"] for r in rows} == {"text", "image", "audio", "video", "all"}
+    for r in rows:
+        assert set(r) == set(GRID_KEYS)
+        for k in ("steps_fraction", "time_fraction"):
+            assert r[k] is None or 0 < r[k] <= 1.5
+        assert r["tokens_per_param"] == pytest.approx(4 * 8 * 64 / r["active_params"])
+    assert report["grid"] == rows and saved["text"]["dense_final_loss"] == pytest.approx(
+        next(r["dense_final_loss"] for r in rows if r["size"] == "0.5M" and r["modality"] == "text"))
+    assert set(saved["crossover"]) == {"text", "image", "audio", "video", "all"}

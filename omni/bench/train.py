@@ -4,6 +4,12 @@ Builds the sharded state on all devices (cfg.mesh), feeds one packed synthetic b
 seconds, same shapes as the real pipeline), compiles, warms up, then times `--steps` steps. Reports
 step time, tokens/s, model TFLOP/s per device (analytic FLOPs: matmuls + causal attention) and MFU
 against the device's dense bf16 peak (train.peak_tflops overrides it).
+
+Side by side, the machine's own yardstick: `machine_matmul_flops`, the sustained FLOP/s of a jitted fp32
+square matmul (sized to take ~0.2 s, median of 5) on all local devices, measured just before and just
+after the timed steps (mean of the two, so a shared machine's load hits both alike), and
+`mfu_vs_machine` = the step's model FLOP/s (all devices) / machine_matmul_flops. On CPUs, which have no
+datasheet peak here, it is the MFU that means something.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from omni.config import load_config
 from omni.data.pipeline import make_iterator
 from omni.model import model_stats
 from omni.train.mesh import batch_shardings, resolve_for_mesh, train_mesh
-from omni.train.metrics import peak_tflops, throughput
+from omni.train.metrics import machine_matmul_flops, peak_tflops, throughput
 from omni.train.optimizer import make_optimizer
 from omni.train.state import create_train_state, mot_state_shardings
 from omni.train.step import fetch, learning_rate, make_train_step
@@ -30,6 +36,7 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--config", default="tiny")
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
+    parser.add_argument("--no-machine", action="store_true", help="skip the matmul yardstick")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     if args.steps <= 0 or args.warmup < 0:
@@ -52,6 +59,7 @@ def run(argv: list[str]) -> dict:
     for _ in range(args.warmup):
         state, m = compiled(state, batch, lr)
     jax.block_until_ready(state)
+    machine = [] if args.no_machine else [machine_matmul_flops()]
     times = []
     cpu0 = time.process_time()
     for _ in range(args.steps):
@@ -60,6 +68,8 @@ def run(argv: list[str]) -> dict:
         jax.block_until_ready(m)
         times.append(time.perf_counter() - t)
     cpu_s = (time.process_time() - cpu0) / args.steps
+    if machine:
+        machine.append(machine_matmul_flops())
     step_s = statistics.median(times)
     stats = model_stats(cfg, cfg.train.seq_len)
     tokens = cfg.train.batch_size * cfg.train.seq_len
@@ -75,6 +85,12 @@ def run(argv: list[str]) -> dict:
            "process_cpu_s_per_step": cpu_s,  # all threads; on a shared CPU host steadier than wall time
            "loss": float(fetch(m)["loss"]), "peak_tflops_per_device": peak}
     out.update(throughput(tokens, step_s, stats.train_flops_per_token, jax.device_count(), peak))
+    if machine:
+        flops = sum(m["machine_matmul_flops"] for m in machine) / len(machine)
+        out.update(machine_matmul_flops=flops, machine_matmul_flops_before=machine[0]["machine_matmul_flops"],
+                   machine_matmul_flops_after=machine[1]["machine_matmul_flops"],
+                   machine_matmul_n=machine[0]["machine_matmul_n"],
+                   mfu_vs_machine=tokens / step_s * stats.train_flops_per_token / flops)
     mem = dev.memory_stats() if hasattr(dev, "memory_stats") else None
     if mem and "peak_bytes_in_use" in mem:
         out["peak_memory_gib"] = mem["peak_bytes_in_use"] / 2**30

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 
 # Dense bf16 peak TFLOP/s per chip by `device_kind` substring (vendor datasheets; first match wins).
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
@@ -34,6 +36,37 @@ def peak_tflops(device_kind: str | None = None, override: float = 0.0) -> float 
         if key.lower() in kind.lower():
             return value
     return None
+
+
+def machine_matmul_flops(target_s: float = 0.2, repeats: int = 5, max_n: int = 8192) -> dict:
+    """Sustained FLOP/s of a jitted fp32 square matmul on every local device at once (the machine's own
+    yardstick for MFU where no datasheet peak applies, e.g. CPUs): n is doubled from 256 until one call takes
+    about `target_s` (or n reaches `max_n`), then the median of `repeats` timed calls is taken.
+
+    Returns {"machine_matmul_flops" (all local devices together), "machine_matmul_n", "machine_matmul_s"}."""
+    devs = jax.local_devices()
+    f = jax.jit(lambda a, b: a @ b)
+
+    def timed(n):
+        key = jax.random.PRNGKey(0)
+        ab = [(jax.device_put(jax.random.normal(key, (n, n), jnp.float32), d),) * 2 for d in devs]
+        jax.block_until_ready([f(a, b) for a, b in ab])  # compile + warm
+        t = time.perf_counter()
+        jax.block_until_ready([f(a, b) for a, b in ab])
+        return ab, time.perf_counter() - t
+
+    n = 256
+    ab, s = timed(n)
+    while s < target_s and n < max_n:
+        n = min(max_n, n * 2 if s < target_s / 6 else int(n * (target_s / s) ** (1 / 3)) // 64 * 64 + 64)
+        ab, s = timed(n)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready([f(a, b) for a, b in ab])
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    return {"machine_matmul_flops": 2.0 * n ** 3 * len(devs) / med, "machine_matmul_n": n, "machine_matmul_s": med}
 
 
 def throughput(tokens: float, seconds: float, flops_per_token: float, num_devices: int,
