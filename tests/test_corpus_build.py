@@ -135,12 +135,15 @@ def test_numbers_hold_out_whole_voices_in_both_forms(built):
 def test_colour_labels_are_measured_from_pixels(built):
     from omni.eval.judges import colour_name
     _, cfg, _, meta = built
-    exs = {ex["item"].rsplit("/", 1)[1]: ex for ex in _all(cfg.out) if ex["source"] == "colour"}
+    views = [ex for ex in _all(cfg.out) if ex["source"] == "colour"]
+    exs = {ex["item"].rsplit("/", 1)[1]: ex for ex in views}
+    assert len(views) == 3 * len(exs) == meta["counts"]["colour"]  # cfg.colour_views placements per stamp
+    assert len({ex["image"].tobytes() for ex in views}) == len(views)  # the placements differ
     # fixture stamps: frog (40, 180, 40) green, fox (200, 100, 20) orange; the near-white goat has no colour
     assert json.loads(exs["frog"]["label"])["colour"] == "green" and exs["frog"]["text"] == "a green frog on a log"
     assert exs["fox"]["text"].startswith("an orange ") and "goat" not in exs
     assert meta["skipped"]["colour"]["no_clear_colour"] >= 1
-    for ex in exs.values():
+    for ex in views:
         lab = json.loads(ex["label"])
         assert ex["image"].shape == (64, 64, 3) and colour_name(ex["image"]) == lab["colour"]
         assert tuple(ex["image"][0, 0]) == (128, 128, 128)  # the grey card

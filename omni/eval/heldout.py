@@ -4,7 +4,8 @@
   speech     spoken audio (label has "speech") + its transcript (speech->text, text->speech)
   motion     clips with a motion direction and object label (video->text, text->video; the motion probes)
   numbers    spoken numbers by held-out voices (label "probe": "numbers"; the numbers probes)
-  colour     stamps on a grey card captioned with their measured colour (label "probe": "colour")
+  colour     stamps on a grey card captioned with their measured colour (label "probe": "colour"), one view
+             per item
 
 Probe examples (label "probe") belong to their probe set only, never to the open-domain sets.
 
@@ -73,14 +74,14 @@ def select(examples, limit: int) -> HeldOut:
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     found: dict[str, list[int]] = {k: [] for k in SETS}
-    items_seen: set[str] = set()
+    items_seen: set[tuple[str, str]] = set()
     for i in range(len(examples)):
         ex = examples[i]
         for c in categories(ex):
-            if c == "captioned":  # one view per item: retrieval needs distinct items
-                if ex["item"] in items_seen:
+            if c in ("captioned", "colour"):  # one view per item: distinct items (retrieval, held-out objects)
+                if (c, ex["item"]) in items_seen:
                     continue
-                items_seen.add(ex["item"])
+                items_seen.add((c, ex["item"]))
             found[c].append(i)
 
     utterances = _utterances(examples, found.pop("numbers"))
@@ -93,9 +94,9 @@ def select(examples, limit: int) -> HeldOut:
 
 
 def _utterances(examples, idx: list[int]) -> list[list[int]]:
-    """The indices grouped per utterance (label voice, number), in split order; each group sorted by form."""
+    """The indices grouped per utterance (label voice, number), in split order; the words form first."""
     seen: dict[tuple, list[int]] = {}
     for i in idx:
         lab = label_of(examples[i])
         seen.setdefault((lab.get("voice"), lab.get("number")), []).append(i)
-    return [sorted(v, key=lambda i: label_of(examples[i]).get("form", "")) for v in seen.values()]
+    return [sorted(v, key=lambda i: label_of(examples[i]).get("form") != "words") for v in seen.values()]

@@ -4,8 +4,9 @@ colour word, measured from its pixels (so the label is true of the picture).
 The colour is `judges.colour_name` over the cut-out's opaque pixels at full resolution; a stamp is kept only when
 that colour word covers at least `cfg.colour_min_share` of its chromatic pixels and chromatic pixels are at least
 a fifth of its opaque ones (a clear answer). The grey card (not the white of the `tuxpaint` pictures) tells the
-model which caption is wanted. Items are the stamps' own keys, so held-out colour pictures are of objects never
-seen in training (the same objects the `tuxpaint` source holds out).
+model which caption is wanted. Each stamp is shown in `cfg.colour_views` placements (size, position, mirror), so
+a few hundred stamps give enough examples to learn from in the demo's steps. Items are the stamps' own keys, so
+held-out colour pictures are of objects never seen in training (the same objects the `tuxpaint` source holds out).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ MIN_CHROMATIC = 0.2  # chromatic share of the opaque pixels
 
 
 def settings(cfg) -> dict:
-    return {"min_share": cfg.colour_min_share, "min_chromatic": MIN_CHROMATIC, "card": CARD}
+    return {"min_share": cfg.colour_min_share, "min_chromatic": MIN_CHROMATIC, "card": CARD,
+            "views": VIEWS[:cfg.colour_views]}
 
 
 def dominant_colour(cutout: np.ndarray, min_share: float) -> tuple[str, float]:
@@ -49,14 +51,21 @@ def dominant_colour(cutout: np.ndarray, min_share: float) -> tuple[str, float]:
     return str(names[counts.argmax()]), float(share)
 
 
-def on_card(cutout: np.ndarray, spec: MediaSpec) -> np.ndarray:
-    """The whole cut-out centred on a grey square card (80% of the side): uint8 [S, S, 3]."""
+# views of one stamp: (size as a fraction of the card side, centre x, centre y, mirrored)
+VIEWS = ((0.8, 0.5, 0.5, False), (0.6, 0.35, 0.6, True), (0.6, 0.65, 0.4, False), (0.7, 0.45, 0.45, True))
+
+
+def on_card(cutout: np.ndarray, spec: MediaSpec, view: int = 0) -> np.ndarray:
+    """The whole cut-out on a grey square card, placed as `VIEWS[view]` says: uint8 [S, S, 3]."""
+    size, cx, cy, mirror = VIEWS[view]
     s = spec.image_size * 4
     obj = Image.fromarray(cutout, "RGBA")
-    scale = 0.8 * s / max(obj.size)
+    if mirror:
+        obj = obj.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    scale = size * s / max(obj.size)
     obj = obj.resize((max(1, round(obj.width * scale)), max(1, round(obj.height * scale))), Image.Resampling.LANCZOS)
     card = Image.new("RGB", (s, s), CARD)
-    card.paste(obj, ((s - obj.width) // 2, (s - obj.height) // 2), obj)
+    card.paste(obj, (round(cx * s - obj.width / 2), round(cy * s - obj.height / 2)), obj)
     return np.asarray(card.resize((spec.image_size,) * 2, Image.Resampling.BOX), np.uint8)
 
 
@@ -74,8 +83,9 @@ def candidates(ctx: Context) -> Iterator[Candidate]:
             cutout = load_cutout(st.png, ctx.spec)
             colour, share = dominant_colour(cutout, ctx.cfg.colour_min_share)
             obj = tuxpaint.bare_object(tuxpaint.noun_phrase(tuxpaint.caption(st.txt), st))
-            return make_example(id=f"{NAME}/{st.item}", source=NAME, item=st.item, text=caption(colour, obj),
-                                image=on_card(cutout, ctx.spec),
-                                label={"probe": NAME, "colour": colour, "share": round(share, 3), "object": obj})
+            label = {"probe": NAME, "colour": colour, "share": round(share, 3), "object": obj}
+            return [make_example(id=f"{NAME}/{st.item}/{v}", source=NAME, item=st.item, text=caption(colour, obj),
+                                 image=on_card(cutout, ctx.spec, v), label={**label, "view": v})
+                    for v in range(ctx.cfg.colour_views)]
 
         yield Candidate(str(st.png), make)
