@@ -55,3 +55,13 @@ def test_registry_baselines_and_ceilings():
     assert probes.ceiling("colour image->text", cols)[0] == 1.0
     nums = [_ex(words=w) for w in ("six", "six", "sixty one")]
     assert probes.baseline("numbers audio->text", nums)[0] == pytest.approx(2 / 4)  # "six" for "sixty one"
+
+
+def test_brown_is_not_called_orange():
+    cut = np.zeros((20, 20, 4), np.uint8)
+    cut[..., 3] = 255
+    cut[..., :3] = (250, 140, 20)  # vivid orange
+    assert dominant_colour(cut, 0.5)[0] == "orange"
+    cut[..., :3] = (120, 80, 40)  # brown: the judge's hue says orange, a person says brown
+    with pytest.raises(Skip, match="brightness 0.47"):
+        dominant_colour(cut, 0.5)

@@ -3,7 +3,8 @@ colour word, measured from its pixels (so the label is true of the picture).
 
 The colour is `judges.colour_name` over the cut-out's opaque pixels at full resolution; a stamp is kept only when
 that colour word covers at least `cfg.colour_min_share` of its chromatic pixels and chromatic pixels are at least
-a fifth of its opaque ones (a clear answer). The grey card (not the white of the `tuxpaint` pictures) tells the
+a fifth of its opaque ones (a clear answer), and an "orange" one must be vivid, not brown (the judge has no
+brown: `ORANGE_MIN_VALUE`, `ORANGE_MIN_SATURATION`). The grey card (not the white of the `tuxpaint` pictures) tells the
 model which caption is wanted. Each stamp is shown in `cfg.colour_views` placements (size, position, mirror), so
 a few hundred stamps give enough examples to learn from in the demo's steps. Items are the stamps' own keys, so
 held-out colour pictures are of objects never seen in training (the same objects the `tuxpaint` source holds out).
@@ -30,10 +31,14 @@ PACKAGES = (tuxpaint.PACKAGES[0],)
 CARD = (128, 128, 128)  # neutral grey: no colour word of its own (judges.colour_words calls it "grey")
 CHROMATIC = ("red", "orange", "yellow", "green", "blue", "purple")
 MIN_CHROMATIC = 0.2  # chromatic share of the opaque pixels
+# The judge's colour words have no brown: dark or dull orange is brown or tan to a person, so an "orange" stamp
+# must be vivid (median of its orange pixels: brightness >= 0.7, saturation >= 0.5) or it is skipped.
+ORANGE_MIN_VALUE, ORANGE_MIN_SATURATION = 0.7, 0.5
 
 
 def settings(cfg) -> dict:
     return {"min_share": cfg.colour_min_share, "min_chromatic": MIN_CHROMATIC, "card": CARD,
+            "orange": (ORANGE_MIN_VALUE, ORANGE_MIN_SATURATION),
             "views": VIEWS[:cfg.colour_views]}
 
 
@@ -46,9 +51,16 @@ def dominant_colour(cutout: np.ndarray, min_share: float) -> tuple[str, float]:
         raise Skip("no_clear_colour", f"chromatic share {chroma.size / max(words.size, 1):.2f} < {MIN_CHROMATIC}")
     names, counts = np.unique(chroma.astype(str), return_counts=True)
     share = counts.max() / chroma.size
+    top = str(names[counts.argmax()])
     if share < min_share:
-        raise Skip("no_clear_colour", f"top colour {names[counts.argmax()]} covers {share:.2f} < {min_share}")
-    return str(names[counts.argmax()]), float(share)
+        raise Skip("no_clear_colour", f"top colour {top} covers {share:.2f} < {min_share}")
+    if top == "orange":
+        px = cutout[..., :3][opaque][words == "orange"].astype(np.float32) / 255.0
+        mx, mn = px.max(-1), px.min(-1)
+        value, sat = float(np.median(mx)), float(np.median((mx - mn) / np.maximum(mx, 1e-6)))
+        if value < ORANGE_MIN_VALUE or sat < ORANGE_MIN_SATURATION:
+            raise Skip("brown_not_orange", f"orange pixels' median brightness {value:.2f}, saturation {sat:.2f}")
+    return top, float(share)
 
 
 # views of one stamp: (size as a fraction of the card side, centre x, centre y, mirrored)
