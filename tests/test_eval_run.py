@@ -48,8 +48,32 @@ def heldout_examples() -> list[dict]:
                                 label={"speech": "recorded"}))
         out.append(make_example(id=f"motion/{i}", source="motion", item=f"clip/{i}", text=f"A {obj} moving {DIRS[i]}.",
                                 video=clip(DIRS[i], i), label={"object": obj, "motion": DIRS[i]}))
+    out += probe_examples()
     for ex in out:
         ex["label"] = json.dumps(json.loads(ex["label"]))
+    return out
+
+
+NUMBERS = ((7, "seven"), (7, "seven"), (21, "twenty one"), (40, "forty"))  # two voices say seven
+COLOURS = ("red", "red", "red", "blue")
+
+
+def probe_examples() -> list[dict]:
+    """Held-out probe examples: 4 spoken numbers (each in both forms) and 4 colour cards."""
+    t = np.arange(12000) / 16000
+    out = []
+    for i, (n, words) in enumerate(NUMBERS):
+        audio = (0.3 * np.sin(2 * np.pi * (300 + 40 * i) * t)).astype(np.float32)
+        for form in ("words", "numeral"):
+            out.append(make_example(id=f"numbers/v{i}/{n}/{form}", source="numbers", item=f"numbers/v{i}@validation",
+                                    text=words if form == "words" else str(n), audio=audio,
+                                    label={"probe": "numbers", "number": n, "words": words, "voice": f"v{i}",
+                                           "form": form, "speech": f"v{i}"}))
+    for i, colour in enumerate(COLOURS):
+        img = np.full((64, 64, 3), 128, np.uint8)
+        img[16:48, 16:48] = {"red": (220, 30, 30), "blue": (30, 30, 220)}[colour]
+        out.append(make_example(id=f"colour/{i}", source="colour", item=f"stamp/c{i}", text=f"a {colour} thing {i}",
+                                image=img, label={"probe": "colour", "colour": colour, "object": f"thing {i}"}))
     return out
 
 
@@ -105,6 +129,9 @@ def test_report_contract(evaluated):
     assert on_disk["directions"]["audio->text"]["baseline"] == pytest.approx(2 / 7, abs=1e-12)
     # the frame-based measure reads every real clip's direction correctly
     assert on_disk["directions"]["text->video"]["reference"] == pytest.approx(1.0, abs=1e-12)
+    # text->audio is judged by PocketSphinx, its reference PocketSphinx on the real held-out speech
+    assert "PocketSphinx" in on_disk["directions"]["text->audio"]["metric"]
+    assert "PocketSphinx" in on_disk["directions"]["text->audio"]["reference_kind"]
     assert set(on_disk["cycle"]) == {"text->image->text", "text->audio->text"}
     assert all(len(c["value"]) == 2 for c in on_disk["cycle"].values())
     # floors over distinct texts: "A goat." vs "A frog." share "a" (F1 1/2); "hello there" vs "goodbye" 0
@@ -112,6 +139,31 @@ def test_report_contract(evaluated):
     assert on_disk["cycle"]["text->audio->text"]["baseline"] == pytest.approx(0.0, abs=1e-12)
     assert set(on_disk["loss"]) == {f"{a}->{b}" for a in ("text", "image", "audio", "video")
                                     for b in ("text", "image", "audio", "video") if a != b}
+
+
+def test_probes_contract(evaluated):
+    _, out = evaluated
+    probes = json.loads((out / "report.json").read_text())["probes"]
+    assert set(probes) == {"numbers audio->text", "numbers text->audio", "motion video->text", "motion text->video",
+                           "colour image->text", "colour text->image"}
+    for p, e in probes.items():
+        assert {"metric", "value", "baseline", "untrained", "ceiling", "higher_is_better", "judge", "n"} <= set(e), p
+        assert e["n"] == 4 and "model" not in e["judge"].lower(), p
+        assert all(isinstance(e[k], float) for k in ("value", "baseline", "untrained", "ceiling")), p
+    # majority answers by hand: "seven" twice of seven, seven, twenty one, forty (5 reference words): saying
+    # "seven" costs 2 edits on "twenty one" and 1 on "forty" -> WER 3/5; colours 3 red of 4; directions 1 of 4
+    assert probes["numbers audio->text"]["baseline"] == pytest.approx(3 / 5, abs=1e-12)
+    assert probes["numbers text->audio"]["baseline"] == pytest.approx(3 / 5, abs=1e-12)
+    assert probes["colour image->text"]["baseline"] == pytest.approx(0.75, abs=1e-12)
+    assert probes["motion text->video"]["baseline"] == pytest.approx(0.25, abs=1e-12)
+    # ceilings: the label is the judge's answer (1.0); the colour measured on the real cards; frame motion
+    assert probes["colour image->text"]["ceiling"] == probes["motion video->text"]["ceiling"] == 1.0
+    assert probes["colour text->image"]["ceiling"] == pytest.approx(1.0, abs=1e-12)
+    assert probes["motion text->video"]["ceiling"] == pytest.approx(1.0, abs=1e-12)
+    assert "PocketSphinx" in probes["numbers text->audio"]["judge"]
+    md = (out / "report.md").read_text()
+    assert "## Capability probes" in md and "probes/numbers_text_to_audio/00_trained.wav" in md
+    assert "probes/colour_text_to_image.png" in md and "probes/motion_text_to_video_0.gif" in md
 
 
 def test_untrained_column_matches_untrained_bundle(evaluated):
@@ -124,6 +176,8 @@ def test_untrained_column_matches_untrained_bundle(evaluated):
         # trained target tokens of 3 shard examples: text 8 codes + eos, image 16, video 12 (end inserted,
         # not trained), audio 10 frames x 2 levels + end
         assert e["tokens"] == 3 * {"text": 9, "image": 16, "video": 12, "audio": 21}[d.split("->")[1]], d
+    for p, e in report["probes"].items():
+        assert e["value"] == pytest.approx(e["untrained"], abs=1e-9), p
 
 
 def test_markdown_links_exist(evaluated):
@@ -140,10 +194,14 @@ def test_select_one_view_per_item():
     exs = heldout_examples()
     exs.append(dict(exs[0], id="img/again"))  # a second view of item stamp/goat
     sets = select(exs, limit=16)
-    assert sets.counts() == {"captioned": 4, "speech": 4, "motion": 4}
-    assert select(exs, limit=2).counts() == {"captioned": 2, "speech": 2, "motion": 2}
+    # probe examples join their probe set only (never the open-domain captioned / speech sets)
+    assert sets.counts() == {"captioned": 4, "speech": 4, "motion": 4, "numbers": 4, "colour": 4}
+    assert select(exs, limit=2).counts() == {"captioned": 2, "speech": 2, "motion": 2, "numbers": 2, "colour": 2}
+    # one view per utterance, the words and numeral forms in turn
+    assert [e["text"] for e in sets.numbers] == ["seven", "7", "twenty one", "40"]
     both = dict(exs[0], id="both", item="photo/x", audio=np.full(800, 0.1, np.float32), has_audio=True,
                 label=json.dumps({"object": "x", "speech": "kal"}))
     sets = select([both], limit=4)  # a photo with its spoken caption serves both sets
-    assert sets.counts() == {"captioned": 1, "speech": 1, "motion": 0}
-    assert select([dict(both, text=" ")], limit=4).counts() == {"captioned": 0, "speech": 0, "motion": 0}
+    assert sets.counts() == {"captioned": 1, "speech": 1, "motion": 0, "numbers": 0, "colour": 0}
+    assert select([dict(both, text=" ")], limit=4).counts() == {"captioned": 0, "speech": 0, "motion": 0,
+                                                                 "numbers": 0, "colour": 0}

@@ -64,6 +64,97 @@ def direction_table(report: dict) -> list[str]:
     return lines
 
 
+def probe_table(report: dict) -> list[str]:
+    lines = ["| probe | metric | trained | untrained | baseline | ceiling | judge | better | n |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for p, e in report["probes"].items():
+        lines.append(f"| {p} | {e['metric']} | **{fmt(e['value'])}** | {fmt(e['untrained'])} | "
+                     f"{fmt(e['baseline'])} ({e['baseline_kind']}) | {fmt(e['ceiling'])} ({e['ceiling_kind']}) | "
+                     f"{e['judge']} | {'higher' if e['higher_is_better'] else 'lower'} | {e['n']} |")
+    return lines
+
+
+def probe_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
+    """The probes' media: held-out speech, generated speech (with PocketSphinx's transcript), colour cards and
+    generated pictures (with their measured colour), held-out clips and generated clips (measured direction)."""
+    media = out / MEDIA_DIR / "probes"
+    sr, fps = lm.spec.sample_rate, lm.spec.video_fps
+    models = lambda s: [m for m in ("untrained", "trained") if m in s]  # noqa: E731
+    lines: list[str] = []
+    s = samples.get("probe numbers audio->text")
+    if s:
+        lines += ["### numbers audio -> text (held-out voices)", "",
+                  "| speech (voice) | said | " + " | ".join(models(s)) + " |", "|---|---|" + "---|" * len(models(s))]
+        for i in range(min(SHOW, len(s["trained"]))):
+            x = s["trained"][i]
+            w = media_io.write_audio(media / "numbers_audio_to_text" / f"{i:02d}_real.wav", x["prompt"], 16000)
+            lines.append(f"| {_audio_cell(w, out)} ({cell(x['voice'])}) | {cell(x['reference'])} | "
+                         + " | ".join(cell(s[m][i]["output"]) for m in models(s)) + " |")
+        lines.append("")
+    s = samples.get("probe numbers text->audio")
+    if s:
+        lines += ["### numbers text -> audio (PocketSphinx's transcript in brackets)", "",
+                  "| prompt | real held-out speech | " + " | ".join(f"{m} speech" for m in models(s)) + " |",
+                  "|---|---|" + "---|" * len(models(s))]
+        for i in range(min(SHOW, len(s["trained"]))):
+            x = s["trained"][i]
+            real = media_io.write_audio(media / "numbers_text_to_audio" / f"{i:02d}_real.wav", x["reference"], 16000)
+            cells = []
+            for m in models(s):
+                y = s[m][i]
+                if y["output"] is None or len(y["output"]) == 0:
+                    cells.append(f"(no audio) ({cell(y['transcript'])})")
+                    continue
+                w = media_io.write_audio(media / "numbers_text_to_audio" / f"{i:02d}_{m}.wav", y["output"],
+                                         y["sample_rate"] or sr)
+                cells.append(f"{_audio_cell(w, out)} ({cell(y['transcript'])})")
+            lines.append(f"| {cell(x['prompt'])} | {_audio_cell(real, out)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    s = samples.get("probe colour image->text")
+    if s:
+        n = min(SHOW, len(s["trained"]))
+        p = figures.text_grid(media / "colour_image_to_text.png", [x["prompt"] for x in s["trained"][:n]],
+                              [[f"ref: {s['trained'][i]['reference']}"] +
+                               [f"{m}: {s[m][i]['output']}" for m in models(s)] for i in range(n)])
+        lines += ["### colour image -> text (held-out objects)", "", f"![colour image to text]({_rel(p, out)})", ""]
+    s = samples.get("probe colour text->image")
+    if s:
+        n = min(SHOW, len(s["trained"]))
+        cols = [("real held-out", [x["reference"] for x in s["trained"][:n]])]
+        cols += [(m, [x["output"] for x in s[m][:n]]) for m in models(s)]
+        titles = [f"{x['prompt']} -> " + ", ".join(f"{m}: {s[m][i]['measured']}" for m in models(s))
+                  for i, x in enumerate(s["trained"][:n])]
+        p = figures.image_grid(media / "colour_text_to_image.png", cols, titles)
+        lines += ["### colour text -> image (measured colour of each generated picture)", "",
+                  f"![colour text to image]({_rel(p, out)})", ""]
+    s = samples.get("probe motion video->text")
+    if s:
+        n = min(SHOW, len(s["trained"]))
+        labels = [f"ref: {s['trained'][i]['reference']}\n" + "\n".join(f"{m}: {s[m][i]['output']}" for m in models(s))
+                  for i in range(n)]
+        p = figures.video_strip(media / "motion_video_to_text.png", [x["prompt"] for x in s["trained"][:n]], labels)
+        lines += ["### motion video -> text (held-out objects and backgrounds)", "",
+                  f"![motion video to text]({_rel(p, out)})", ""]
+    s = samples.get("probe motion text->video")
+    if s:
+        n = min(SHOW // 2, len(s["trained"]))
+        clips, labels = [], []
+        for i in range(n):
+            clips.append(s["trained"][i]["reference"])
+            labels.append(f"real: {s['trained'][i]['prompt']}")
+            for m in models(s):
+                clips.append(s[m][i]["output"])
+                labels.append(f"{m} (measured: {s[m][i]['measured']})")
+        p = figures.video_strip(media / "motion_text_to_video.png", clips, labels)
+        gifs = [media_io.write_video(media / f"motion_text_to_video_{i}.gif", s["trained"][i]["output"], fps)
+                for i in range(n)]
+        lines += ["### motion text -> video (measured direction of each generated clip)", "",
+                  f"![motion text to video]({_rel(p, out)})", "",
+                  "Generated clips, animated: " + " ".join(f"![clip {i}]({_rel(g, out)})" for i, g in enumerate(gifs)),
+                  ""]
+    return lines
+
+
 def loss_table(report: dict) -> list[str]:
     lines = ["| direction | trained loss (ppl) | untrained loss (ppl) | uniform loss (ppl) | target tokens |",
              "|---|---|---|---|---|"]
@@ -221,6 +312,11 @@ def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tu
           f"{_decoding(report['decoding'])}. The untrained column is the same architecture "
           f"freshly initialised with the config's seed, evaluated identically.", "",
           "## Directions", ""] + direction_table(report) + [""]
+    if report.get("probes"):
+        md += ["## Capability probes (held-out speakers, objects, backgrounds; judged without the model)", "",
+               "Each probe beside the majority-answer baseline, the untrained model and the judge's ceiling (the "
+               "judge on the real held-out media). Numbers are scored in words (\"73\" = \"seventy three\").",
+               ""] + probe_table(report) + [""]
     if report["loss"]:
         md += ["## Held-out loss per task direction (nats per target token)", ""] + loss_table(report) + [""]
     if report["cycle"]:
@@ -237,6 +333,8 @@ def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tu
             md += [f"No training curves: {path} does not exist.", ""]
     if curve is not None:
         md += ["## Training loss per modality", "", f"![loss curves]({_rel(curve, out)})", ""]
+    if any(k.startswith("probe ") for k in samples):
+        md += ["## Probe samples", ""] + probe_sections(out, samples, lm)
     md += ["## Samples", ""] + sample_sections(out, samples, lm)
     md += reconstructions(out, lm, sets)
     md += [f"Evaluation took {report['seconds']:.0f} s."]

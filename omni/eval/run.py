@@ -13,6 +13,7 @@ import omni
 from omni.data.corpus.reader import open_corpus
 from omni.eval import cycle as cyc
 from omni.eval import directions as dirs
+from omni.eval import probes as prb
 from omni.eval.generate import GenOptions
 from omni.eval.heldout import select
 from omni.eval.heldout_loss import direction_examples, direction_losses, uniform_loss
@@ -29,7 +30,7 @@ def untrained_like(lm):
     return LoadedModel(build_model(lm.config, seed=lm.config.seed), lm.config, lm.spec, lm.tokenizers)
 
 
-def feasible(lm, direction: str, sets) -> str | None:
+def feasible(lm, direction: str, sets, set_name: str | None = None) -> str | None:
     """None if `direction` can be evaluated, else why not."""
     src, tgt = MEDIA_OF[direction]
     spec = lm.spec
@@ -38,9 +39,7 @@ def feasible(lm, direction: str, sets) -> str | None:
     for m in (src, tgt):
         if m not in lm.tokenizers:
             return f"the bundle has no {m} tokenizer"
-    if direction == "text->audio" and ("text" not in spec.trained_targets or "audio" not in spec.trained_inputs):
-        return "transcribing generated speech needs audio->text"
-    set_name = dirs.spec(direction)[1]
+    set_name = dirs.spec(direction)[1] if set_name is None else set_name
     n = len(getattr(sets, set_name))
     if n < 2:
         return f"only {n} held-out examples in the {set_name} set"
@@ -66,7 +65,7 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     report: dict = {"bundle": str(bundle), "step": lm.step, "heldout": sets.counts(), "limit": limit,
                     "decoding": {"temperature": options.temperature, "media_temperature": options.media_temperature,
                                  "media_top_p": options.media_top_p, "seed": options.seed},
-                    "directions": {}, "loss": {}, "cycle": {}, "skipped": {}}
+                    "directions": {}, "probes": {}, "loss": {}, "cycle": {}, "skipped": {}}
     samples: dict = {}
     if token_dir is not None:
         add_losses(report, models, token_dir, loss_examples)
@@ -80,6 +79,17 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
         entry = report["directions"][d]
         log(f"[eval] {d}: {entry['metric']} = {entry['value']:.3f} (baseline {entry['baseline']:.3f}"
             + (f", untrained {entry['untrained']:.3f}" if untrained else "") + f") ({time.time() - t0:.0f}s)")
+    for p, runner in prb.PROBES.items():
+        m = prb.spec(p)
+        why = feasible(lm, m["direction"], sets, m["heldout"])
+        if why:
+            report["skipped"][p] = why
+            continue
+        samples[f"probe {p}"] = add_probe(report, models, p, runner, getattr(sets, m["heldout"]), options)
+        e = report["probes"][p]
+        log(f"[eval] probe {p}: {e['metric']} = {e['value']:.3f} (baseline {e['baseline']:.3f}, ceiling "
+            f"{e['ceiling']:.3f}" + (f", untrained {e['untrained']:.3f}" if untrained else "")
+            + f") ({time.time() - t0:.0f}s)")
     for c, via in cyc.CYCLES.items():
         d1, d2 = f"text->{via}", f"{via}->text"
         if d1 not in report["directions"] or d2 not in report["directions"] or rounds < 1:
@@ -135,8 +145,6 @@ def add_direction(report: dict, models: dict, d: str, runner, exs, options: GenO
              "untrained": results["untrained"][0] if untrained else None, "higher_is_better": higher,
              "n": len(exs)}
     ref = dirs.real_reference(d, exs)
-    if d == "text->audio" and "audio->text" in report["directions"]:
-        ref = (report["directions"]["audio->text"]["value"], "the same model transcribing the real speech")
     if ref:
         entry["reference"], entry["reference_kind"] = ref
     report["directions"][d] = entry
@@ -148,6 +156,20 @@ def add_direction(report: dict, models: dict, d: str, runner, exs, options: GenO
             "untrained": results["untrained"][1]["object_accuracy"] if untrained else None,
             "higher_is_better": True, "n": len(exs)}
     return {name: r[2] for name, r in results.items()}
+
+
+def add_probe(report: dict, models: dict, p: str, runner, exs, options: GenOptions) -> dict:
+    """report["probes"][p]: each model's figure on the probe's held-out examples beside the majority baseline and
+    the judge's ceiling on the real media. -> {model name: samples}."""
+    m = prb.spec(p)
+    results = {name: runner(lm, exs, options) for name, lm in models.items()}
+    base, base_kind = prb.baseline(p, exs)
+    ceil, ceil_kind = prb.ceiling(p, exs)
+    report["probes"][p] = {
+        "metric": m["metric"], "value": results["trained"][0], "baseline": base, "baseline_kind": base_kind,
+        "untrained": results["untrained"][0] if "untrained" in results else None, "ceiling": ceil,
+        "ceiling_kind": ceil_kind, "higher_is_better": m["higher_is_better"], "judge": m["judge"], "n": len(exs)}
+    return {name: r[1] for name, r in results.items()}
 
 
 def add_cycle(report: dict, models: dict, c: str, via: str, texts: list[str], rounds: int,

@@ -1,4 +1,8 @@
-"""Synthetic captioned motion clips: a real Tux Paint cut-out moving left/right/up/down over a real photo."""
+"""Synthetic captioned motion clips: a real Tux Paint cut-out moving left/right/up/down over a real photo.
+
+Held out are objects and backgrounds both: a clip's item is its stamp's (so validation clips show objects never
+trained on) and its background is drawn only from photos of the same split as the stamp (so validation clips
+move over backgrounds never trained on either; the photos' own examples keep the same split)."""
 from __future__ import annotations
 
 import functools
@@ -11,14 +15,14 @@ from PIL import Image
 from omni.data.corpus import tuxpaint
 from omni.data.corpus.images import load_cutout, open_image, square, to_rgb
 from omni.data.corpus.photos import Photo, photos
-from omni.data.corpus.schema import make_example
+from omni.data.corpus.schema import make_example, split_of
 from omni.data.corpus.skips import Skip
 from omni.data.corpus.source import Candidate, Context, source
 from omni.data.corpus.spec import MediaSpec
 from omni.data.corpus.video import conform_clip
 
 NAME = "motion"
-VERSION = 1
+VERSION = 2
 LICENSE = "derived: Tux Paint stamps (GPL-2.0-or-later) over scikit-image (CC0/PD) and GCompris photos"
 PACKAGES = ("tuxpaint-stamps-default", "gcompris-qt-data")
 DIRECTIONS = ("left", "right", "up", "down")
@@ -66,12 +70,18 @@ def candidates(ctx: Context) -> Iterator[Candidate]:
     bgs = photos(ctx)
     if not stamps or not bgs:
         raise FileNotFoundError(f"motion clips need stamps and photos; found {len(stamps)} and {len(bgs)}")
+    per_mille = ctx.cfg.validation_per_mille
+    by_split = {s: [b for b in bgs if split_of(b.item, per_mille) == s] for s in ("train", "validation")}
+    if not by_split["train"] or not by_split["validation"]:
+        raise FileNotFoundError(f"motion clips need backgrounds in both splits; found "
+                                f"{ {s: len(b) for s, b in by_split.items()} }")
     rng = random.Random(ctx.cfg.seed)
     rng.shuffle(stamps)
     for i in range(ctx.cfg.motion_clips):
         st = stamps[i % len(stamps)]
         direction = DIRECTIONS[(i + i // len(stamps)) % len(DIRECTIONS)]
-        bg = bgs[rng.randrange(len(bgs))]
+        pool = by_split[split_of(st.item, per_mille)]
+        bg = pool[rng.randrange(len(pool))]
         seed = rng.randrange(2**31)
 
         def make(st=st, direction=direction, bg=bg, seed=seed, i=i):

@@ -44,6 +44,7 @@ class Context:
     cfg: CorpusConfig
     debs: DebianCache
     speaker: Any = None  # omni.data.corpus.speech.Speaker; created from the Debian cache on first use
+    espeak: Any = None  # omni.data.corpus.speech.Espeak; likewise
     notes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @property
@@ -55,6 +56,12 @@ class Context:
             from omni.data.corpus.speech import Speaker  # heavy (soundfile, scipy): only sources that speak need it
             self.speaker = Speaker.from_debian(self.debs)
         return self.speaker
+
+    def get_espeak(self):
+        if self.espeak is None:
+            from omni.data.corpus.speech import Espeak
+            self.espeak = Espeak.from_debian(self.debs)
+        return self.espeak
 
     def speak(self, text: str, key: str) -> tuple[np.ndarray | None, str]:
         """Optional spoken version of `text` (None when synthesis fails or runs past the audio cap)."""

@@ -52,6 +52,9 @@ class CorpusConfig:
     max_bible_speech: int = 400
     motion_clips: int = 1000
     panzoom_clips: int = 120
+    numbers_max: int = 99  # spoken numbers 0..numbers_max (at most 999), by every voice of numbers.VOICES
+    colour_min_share: float = 0.5  # a stamp's colour word must cover this share of its chromatic pixels
+    colour_views: int = 3  # placements of each colour stamp on its card (1..4)
     validation_per_mille: int = 100  # ~10% of items held out, chosen by a stable hash of `item`
     seed: int = 0
     workers: int = 2  # threads for speech synthesis subprocesses
@@ -60,3 +63,9 @@ class CorpusConfig:
         self.media.validate()
         if not 0 < self.validation_per_mille < 1000:
             raise ValueError(f"validation_per_mille must be in (0, 1000), got {self.validation_per_mille}")
+        if not 0 <= self.numbers_max <= 999:
+            raise ValueError(f"numbers_max must be in 0..999, got {self.numbers_max}")
+        if not 1 <= self.colour_views <= 4:
+            raise ValueError(f"colour_views must be in 1..4, got {self.colour_views}")
+        if not 0 < self.colour_min_share <= 1:
+            raise ValueError(f"colour_min_share must be in (0, 1], got {self.colour_min_share}")

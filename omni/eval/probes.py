@@ -1,0 +1,147 @@
+"""Capability probes: three families where held-out generalisation is possible with little compute, each in both
+directions, each judged by a measure that is not the model.
+
+    numbers  spoken numbers by held-out voices        audio->text: WER to the reference words
+                                                      text->audio: PocketSphinx's WER on the generated speech
+    motion   clips of held-out objects/backgrounds    video->text: the direction word of the caption vs the label
+                                                      text->video: the frame-motion measure (omni/eval/motion.py)
+    colour   held-out stamps on a grey card           image->text: the colour word of the caption vs the label
+                                                      text->image: the generated picture's colour from its pixels
+
+A probe is one decorated definition in the `PROBES` registry; its metadata is what the report states:
+
+    @PROBES.register("numbers audio->text", direction="audio->text", heldout="numbers", metric="word error rate",
+                     judge="...", higher_is_better=False)
+    def numbers_audio_to_text(lm, examples, opts) -> (value, samples)
+
+Each has a model-free `baseline` (the majority answer) and `ceiling` (the judge on the real held-out media, or 1.0
+where the label is the judge's own answer by construction, which the ceiling's kind then says).
+Numbers are scored in words: "73" and "seventy three" are the same answer (numbers.numerals_to_words on both sides).
+"""
+from __future__ import annotations
+
+from omni.data.corpus.numbers import numerals_to_words
+from omni.eval import judges, metrics
+from omni.eval.generate import GenOptions, generate, item
+from omni.eval.heldout import label_of
+from omni.eval.motion import direction_in_text, motion_direction
+from omni.registry import Registry
+
+# probe -> runner(lm, examples, opts) -> (value, samples); metadata: direction, heldout, metric, judge,
+# higher_is_better
+PROBES: Registry = Registry("capability probe")
+COLOURS = ("red", "orange", "yellow", "green", "blue", "purple")
+
+
+def spec(probe: str) -> dict:
+    return PROBES.meta(probe)
+
+
+def said(example) -> str:
+    """The words a numbers example speaks (its label's number words)."""
+    return label_of(example)["words"]
+
+
+def number_wer(references: list[str], hypotheses: list[str]) -> float:
+    """WER after spelling out numerals on both sides ("73" == "seventy three")."""
+    return metrics.wer([numerals_to_words(r) for r in references], [numerals_to_words(h) for h in hypotheses])
+
+
+def colour_in_text(text: str) -> str | None:
+    """The first chromatic colour word of a caption ("an orange fox" -> 'orange'), or None."""
+    for w in metrics.words(text):
+        if w in COLOURS:
+            return w
+    return None
+
+
+@PROBES.register("numbers audio->text", direction="audio->text", heldout="numbers", higher_is_better=False,
+                 metric="word error rate on held-out voices (numerals spelled out)",
+                 judge="the reference transcript (the exact words the synthesizer was given)")
+def numbers_audio_to_text(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[item("audio", e["audio"])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    samples = [{"prompt": e["audio"], "reference": said(e), "output": h, "voice": label_of(e)["voice"]}
+               for e, h in zip(examples, hyps)]
+    return number_wer([said(e) for e in examples], hyps), samples
+
+
+@PROBES.register("numbers text->audio", direction="text->audio", heldout="numbers", higher_is_better=False,
+                 metric="word error rate of PocketSphinx's transcript of the generated speech",
+                 judge="PocketSphinx (judges.transcribe), an off-the-shelf recogniser")
+def numbers_text_to_audio(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[e["text"]] for e in examples], "audio", opts)
+    heard = [judges.transcribe(g.media, g.sample_rate or 16000) for g in gens]
+    samples = [{"prompt": e["text"], "reference": e["audio"], "output": g.media, "sample_rate": g.sample_rate,
+                "transcript": h} for e, g, h in zip(examples, gens, heard)]
+    return number_wer([said(e) for e in examples], heard), samples
+
+
+@PROBES.register("motion video->text", direction="video->text", heldout="motion", higher_is_better=True,
+                 metric="motion direction accuracy (held-out objects and backgrounds)",
+                 judge="the direction the clip was rendered with (its label) vs the caption's direction word")
+def motion_video_to_text(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[item("video", e["video"])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    acc = metrics.mean(direction_in_text(h) == label_of(e)["motion"] for e, h in zip(examples, hyps))
+    return acc, [{"prompt": e["video"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+
+
+@PROBES.register("motion text->video", direction="text->video", heldout="motion", higher_is_better=True,
+                 metric="motion direction accuracy measured from the generated frames",
+                 judge="frame-difference motion measure (omni/eval/motion.py)")
+def motion_text_to_video(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[e["text"]] for e in examples], "video", opts)
+    measured = [motion_direction(g.media) for g in gens]
+    acc = metrics.mean(m == label_of(e)["motion"] for e, m in zip(examples, measured))
+    return acc, [{"prompt": e["text"], "reference": e["video"], "output": g.media, "measured": m}
+                 for e, g, m in zip(examples, gens, measured)]
+
+
+@PROBES.register("colour image->text", direction="image->text", heldout="colour", higher_is_better=True,
+                 metric="colour word accuracy (held-out objects)",
+                 judge="the colour measured from the real picture's pixels (judges.colour_name, the label)")
+def colour_image_to_text(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[item("image", e["image"])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    acc = metrics.mean(colour_in_text(h) == label_of(e)["colour"] for e, h in zip(examples, hyps))
+    return acc, [{"prompt": e["image"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+
+
+@PROBES.register("colour text->image", direction="text->image", heldout="colour", higher_is_better=True,
+                 metric="colour accuracy of the generated picture (measured from its pixels)",
+                 judge="judges.colour_name on the generated pixels")
+def colour_text_to_image(lm, examples, opts: GenOptions):
+    gens = generate(lm, [[e["text"]] for e in examples], "image", opts)
+    measured = [judges.colour_name(g.media) for g in gens]
+    acc = metrics.mean(m == label_of(e)["colour"] for e, m in zip(examples, measured))
+    return acc, [{"prompt": e["text"], "reference": e["image"], "output": g.media, "measured": m}
+                 for e, g, m in zip(examples, gens, measured)]
+
+
+def baseline(probe: str, examples) -> tuple[float, str]:
+    """The majority answer's figure on the probe's held-out set (no model)."""
+    fam = probe.split()[0]
+    if fam == "numbers":
+        refs = [said(e) for e in examples]
+        guess = metrics.majority_text(refs)
+        return number_wer(refs, [guess] * len(refs)), f"always the most common number ({guess!r})"
+    key = {"motion": "motion", "colour": "colour"}[fam]
+    top, acc = metrics.majority([label_of(e)[key] for e in examples])
+    return acc, f"always the most common {'direction' if fam == 'motion' else 'colour'} ({top!r})"
+
+
+def ceiling(probe: str, examples) -> tuple[float, str]:
+    """The judge on the real held-out media: what a perfect model could score under this judge."""
+    if probe.startswith("numbers "):
+        heard = [judges.transcribe(e["audio"], 16000) for e in examples]
+        return number_wer([said(e) for e in examples], heard), "PocketSphinx on the real held-out speech"
+    if probe == "motion text->video":
+        acc = metrics.mean(motion_direction(e["video"]) == label_of(e)["motion"] for e in examples)
+        return acc, "the frame-motion measure on the real held-out clips"
+    if probe == "colour text->image":
+        acc = metrics.mean(judges.colour_name(e["image"]) == label_of(e)["colour"] for e in examples)
+        return acc, "judges.colour_name on the real held-out pictures (whole card) vs the label (opaque pixels)"
+    if probe in ("motion video->text", "colour image->text"):
+        return 1.0, "1.0 by construction: the label is the judge's answer for the real medium"
+    raise ValueError(f"no ceiling for probe {probe!r}; expected one of {PROBES.names()}")
