@@ -29,6 +29,11 @@ def test_transcribe_returns_words_or_empty():
     assert judges.transcribe(None) == "" and judges.transcribe(np.zeros(10, np.float32)) == ""
     out = judges.transcribe(_speechlike())
     assert isinstance(out, str) and out == out.lower() and "<" not in out
+    words = ("one", "two", "three")
+    restricted = judges.transcribe(_speechlike(), vocabulary=words)
+    assert set(restricted.split()) <= set(words)  # a word-loop grammar hears only its words
+    with pytest.raises(ValueError, match="dictionary"):
+        judges.transcribe(_speechlike(), vocabulary=("one", "zzqxj"))
 
 
 def test_colour_words_and_names():

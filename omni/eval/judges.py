@@ -26,20 +26,33 @@ def _at(audio: np.ndarray, sample_rate: int, rate: int = JUDGE_SR) -> np.ndarray
     return resample_poly(x, rate // g, int(sample_rate) // g).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def _decoder():
+@functools.lru_cache(maxsize=4)
+def _decoder(vocabulary: tuple[str, ...] | None = None):
     # heavy (loads the 30 MB language model once per process): only speech judges need it
     from pocketsphinx import Decoder
-    return Decoder(samprate=JUDGE_SR, loglevel="FATAL")
+    d = Decoder(samprate=JUDGE_SR, loglevel="FATAL")
+    if vocabulary:
+        unknown = [w for w in vocabulary if d.lookup_word(w) is None]
+        if unknown:
+            raise ValueError(f"vocabulary words must be in PocketSphinx's dictionary, not: {unknown[:5]}")
+        # a word-loop grammar: any sequence of the given words (PocketSphinx's command-and-control mode)
+        d.add_jsgf_string("vocabulary", "#JSGF V1.0;\ngrammar vocabulary;\npublic <utt> = <w>+;\n<w> = "
+                          + " | ".join(vocabulary) + ";\n")
+        d.activate_search("vocabulary")
+    return d
 
 
-def transcribe(audio: np.ndarray | None, sample_rate: int = JUDGE_SR) -> str:
-    """PocketSphinx's transcript (lower case, words joined by spaces) of float audio in [-1, 1]; '' for none."""
+def transcribe(audio: np.ndarray | None, sample_rate: int = JUDGE_SR,
+               vocabulary: tuple[str, ...] | None = None) -> str:
+    """PocketSphinx's transcript (lower case, words joined by spaces) of float audio in [-1, 1]; '' for none.
+
+    `vocabulary`: recognise only sequences of these words (a JSGF word loop instead of the open English
+    language model), for tasks whose answer is known to be among them, e.g. number words."""
     if audio is None or np.asarray(audio).size < sample_rate // 20:
         return ""
     x = _at(audio, sample_rate)
     pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    d = _decoder()
+    d = _decoder(tuple(vocabulary) if vocabulary else None)
     d.start_utt()
     d.process_raw(pcm, full_utt=True)
     d.end_utt()

@@ -20,7 +20,7 @@ Numbers are scored in words: "73" and "seventy three" are the same answer (numbe
 """
 from __future__ import annotations
 
-from omni.data.corpus.numbers import numerals_to_words
+from omni.data.corpus.numbers import VOCABULARY, numerals_to_words
 from omni.eval import judges, metrics
 from omni.eval.generate import GenOptions, generate, item
 from omni.eval.heldout import label_of
@@ -68,10 +68,10 @@ def numbers_audio_to_text(lm, examples, opts: GenOptions):
 
 @PROBES.register("numbers text->audio", direction="text->audio", heldout="numbers", higher_is_better=False,
                  metric="word error rate of PocketSphinx's transcript of the generated speech",
-                 judge="PocketSphinx (judges.transcribe), an off-the-shelf recogniser")
+                 judge="PocketSphinx (judges.transcribe) restricted to number words, an off-the-shelf recogniser")
 def numbers_text_to_audio(lm, examples, opts: GenOptions):
     gens = generate(lm, [[e["text"]] for e in examples], "audio", opts)
-    heard = [judges.transcribe(g.media, g.sample_rate or 16000) for g in gens]
+    heard = [judges.transcribe(g.media, g.sample_rate or 16000, vocabulary=VOCABULARY) for g in gens]
     samples = [{"prompt": e["text"], "reference": e["audio"], "output": g.media, "sample_rate": g.sample_rate,
                 "transcript": h} for e, g, h in zip(examples, gens, heard)]
     return number_wer([said(e) for e in examples], heard), samples
@@ -134,8 +134,8 @@ def baseline(probe: str, examples) -> tuple[float, str]:
 def ceiling(probe: str, examples) -> tuple[float, str]:
     """The judge on the real held-out media: what a perfect model could score under this judge."""
     if probe.startswith("numbers "):
-        heard = [judges.transcribe(e["audio"], 16000) for e in examples]
-        return number_wer([said(e) for e in examples], heard), "PocketSphinx on the real held-out speech"
+        heard = [judges.transcribe(e["audio"], 16000, vocabulary=VOCABULARY) for e in examples]
+        return number_wer([said(e) for e in examples], heard), "PocketSphinx (number words) on the real held-out speech"
     if probe == "motion text->video":
         acc = metrics.mean(motion_direction(e["video"]) == label_of(e)["motion"] for e in examples)
         return acc, "the frame-motion measure on the real held-out clips"

@@ -29,6 +29,7 @@ FORMS = ("words", "numeral")
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
          "seventeen eighteen nineteen").split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+VOCABULARY = (*_ONES, *_TENS[2:], "hundred")  # every word number_words can say (the recogniser's grammar)
 
 
 def number_words(n: int) -> str:
