@@ -293,6 +293,7 @@ def plot(result: dict, path: str | pathlib.Path) -> pathlib.Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
     panels = [p for p in (("image", "psnr"), ("image", "ssim"), ("audio", "stoi"), ("audio", "pesq_wb"))
               if p[0] in result]
     if not panels:
@@ -309,9 +310,8 @@ def plot(result: dict, path: str | pathlib.Path) -> pathlib.Path:
             base = r["baseline"] if metric == "psnr" else r["baseline_ssim"]
             ax.plot([r["baseline_bits_per_item"]], [base], "x", color="grey", ms=8, label="WebP downscaled")
             fr = r.get("fullres")
-            if fr is not None:
+            if fr is not None and fr["preset"] == "image_fullres":
                 ax.plot([fr["bits"]], [fr[metric]], "D", color="C1", ms=8, label=f"tokenizer ({fr['preset']})")
-            ax.set_xscale("log")
             ax.set_xlabel("bits per 64x64 image")
         else:
             lv = sorted(r["by_levels"].items(), key=lambda kv: int(kv[0]))
@@ -321,6 +321,8 @@ def plot(result: dict, path: str | pathlib.Path) -> pathlib.Path:
                 ax.plot([b["bits_per_second"]], [b[metric]], "o^v<>"[i % 5], color=f"C{i + 1}", ms=8, label=name)
             ax.set_xscale("log")
             ax.set_xlabel("bit/s (measured payload)")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set_ylabel(metric)
         ax.set_title(f"{m}: {metric} (held out)")
         ax.grid(alpha=0.3, which="both")
