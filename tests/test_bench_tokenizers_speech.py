@@ -14,7 +14,7 @@ from omni_tokenizers.audio import baseline
 from omni_tokenizers.audio.tokenizer import AudioTokenizer
 from omni_tokenizers.trainers import preset
 
-from omni.bench import heldout
+from omni.bench import _heldout as heldout
 from omni.bench import tokenizers as bench
 from omni.data.corpus.debian import DebianCache
 from omni.eval import judges
