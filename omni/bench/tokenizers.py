@@ -316,6 +316,12 @@ def plot(result: dict, path: str | pathlib.Path) -> pathlib.Path:
             ax.plot([r["bits_per_item"]], [learned], "s", color="C0", ms=8, label="tokenizer (demo preset)")
             base = r["baseline"] if metric == "psnr" else r["baseline_ssim"]
             ax.plot([r["baseline_bits_per_item"]], [base], "x", color="grey", ms=8, label="WebP downscaled")
+            u = r.get("unseen")
+            if u is not None:
+                ax.plot([u["bits_per_item"]], [u["learned"] if metric == "psnr" else u["learned_ssim"]], "s",
+                        mfc="none", color="C0", ms=8, label="tokenizer, unseen photos")
+                ax.plot([u["baseline_bits_per_item"]], [u["baseline"] if metric == "psnr" else u["baseline_ssim"]],
+                        "+", color="grey", ms=9, label="WebP downscaled, unseen photos")
             fr = r.get("fullres")
             if fr is not None and fr["preset"] == "image_fullres":
                 ax.plot([fr["bits"]], [fr[metric]], "D", color="C1", ms=8, label=f"tokenizer ({fr['preset']})")
