@@ -204,19 +204,35 @@ def wer(refs: list[str], hyps: list[str]) -> float:
     return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
 
 
+def _stoi(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
+    """judges.stoi, NaN where pystoi cannot judge (fewer than 30 non-silent 384-sample frames: it warns and
+    returns 1e-5, which would count a too-short clip as unintelligible)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v = judges.stoi(ref, est, sample_rate)
+    return float("nan") if v <= 1e-5 else v
+
+
+def _nanmean(v) -> float:
+    v = np.asarray(v, np.float64)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
 def _clip_scores(refs: list[np.ndarray], ests: list[np.ndarray], sample_rate: int) -> dict[str, list]:
     """Per clip: STOI, wide-band PESQ and the recogniser's transcript of the estimate."""
-    return {"stoi": [judges.stoi(r, e, sample_rate) for r, e in zip(refs, ests)],
+    return {"stoi": [_stoi(r, e, sample_rate) for r, e in zip(refs, ests)],
             "pesq_wb": [judges.pesq_wb(r, e, sample_rate) for r, e in zip(refs, ests)],
             "heard": [judges.transcribe(e, sample_rate) for e in ests]}
 
 
 def _summary(per: dict[str, list], texts: list[str], wer_original: float, idx=None) -> dict:
-    """Mean STOI, NaN-skipping mean PESQ-WB, corpus WER of the clips `idx` (all when None)."""
+    """NaN-skipping mean STOI (`stoi_clips`: how many clips it could judge) and PESQ-WB, corpus WER of the
+    clips `idx` (all when None)."""
     idx = range(len(texts)) if idx is None else idx
-    pq = np.array([per["pesq_wb"][i] for i in idx], np.float64)
-    return {"stoi": float(np.mean([per["stoi"][i] for i in idx])),
-            "pesq_wb": float(np.nanmean(pq)) if np.isfinite(pq).any() else float("nan"),
+    st = [per["stoi"][i] for i in idx]
+    return {"stoi": _nanmean(st), "stoi_clips": int(np.isfinite(st).sum()),
+            "pesq_wb": _nanmean([per["pesq_wb"][i] for i in idx]),
             "wer": wer([texts[i] for i in idx], [per["heard"][i] for i in idx]), "wer_original": wer_original}
 
 
