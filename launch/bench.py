@@ -28,7 +28,11 @@ def main(argv: list[str]) -> int:
         return 2
     as_json = "--json" in rest
     rest = [a for a in rest if a != "--json"]
-    result = BENCHMARKS.get(name)(rest)
+    try:
+        result = BENCHMARKS.get(name)(rest)
+    except ValueError as e:  # bad input: one line naming what was expected, no traceback
+        print(f"bench {name}: {e}", file=sys.stderr)
+        return 2
     if as_json:
         print(json.dumps(result))
     else:

@@ -1,15 +1,21 @@
-"""Classical baseline codecs for the audio tokenizer: Opus (libopus via imageio-ffmpeg's ffmpeg) and
-mu-law PCM at a reduced sample rate, each with its exact payload bits.
+"""Classical baseline codecs for the audio tokenizer: Opus (libopus via imageio-ffmpeg's ffmpeg), mu-law PCM at
+a reduced sample rate, and Codec2 (Debian's `codec2`, modes 1200 and 700C at 8 kHz), each with its payload bits.
 
 `baseline_roundtrip(wave, sample_rate, target_bits_per_s)` picks Opus when the bundled ffmpeg has
 libopus, at the lowest setting whose measured payload is >= the target (libopus codes speech at no
 less than about 4.2 kbit/s, so at our 0.8-1.6 kbit/s it spends 2.6-5x more bits than the codec);
 else mu-law. Bits count codec payload only (Ogg container framing and headers are excluded).
+`opus_lowest_bitrate` finds the lowest `-b:a` at which libopus still codes speech (below it libopus emits
+near silence). `Codec2.from_debian(cache)` runs c2enc/c2dec from the unpacked .debs; its bits are the
+headerless bit file's size (700C packs its 28-bit frames into 4 bytes: 800 bit/s stored, 700 nominal).
 """
 from __future__ import annotations
 
 import functools
+import os
+import pathlib
 import subprocess
+import tempfile
 
 import numpy as np
 from omni_tokenizers.audio.resample import resample
@@ -146,3 +152,82 @@ def baseline_roundtrip(wave: np.ndarray, sample_rate: int, target_bits_per_s: fl
                 return y, bits, f"opus@{rate}bps"
     y, bits, rate = mulaw_roundtrip(x, sample_rate, target_bits_per_s)
     return y, bits, f"mulaw8@{rate}Hz"
+
+
+# --- Codec2 (Debian `codec2`, run from an unpacked .deb) and Opus at its lowest working bitrate --------------
+
+CODEC2_MODES = {"1200": 1200, "700C": 700}  # mode -> nominal bit/s (40 ms frames: 48 and 28 bits)
+CODEC2_FRAME_S = 0.04
+CODEC2_RATE = 8000  # codec2 codes narrow-band speech: 8 kHz signed 16-bit raw PCM
+CODEC2_PACKAGES = ("codec2", "libcodec2-1.0")
+CODEC2_MAX_LAG = 800  # samples at 16 kHz (50 ms): codec2 + the 8 kHz round trip delay speech by ~10-30 ms
+
+
+class Codec2:
+    """`c2enc`/`c2dec` of Debian's codec2 unpacked by an `omni.data.corpus.debian.DebianCache` (no install)."""
+
+    def __init__(self, bin_dir, lib_dir):
+        self.bin_dir, self.lib_dir = pathlib.Path(bin_dir), pathlib.Path(lib_dir)
+        for exe in ("c2enc", "c2dec"):
+            if not (self.bin_dir / exe).is_file():
+                raise FileNotFoundError(f"codec2 tree lacks {exe} under {self.bin_dir}")
+
+    @classmethod
+    def from_debian(cls, cache) -> Codec2:
+        """cache: a DebianCache (fetches codec2 + libcodec2-1.0 with `apt-get download` on first use)."""
+        tool, lib = cache.root(CODEC2_PACKAGES[0]), cache.root(CODEC2_PACKAGES[1])
+        libs = sorted(lib.glob("usr/lib/*/libcodec2.so*"))
+        if not libs:
+            raise FileNotFoundError(f"libcodec2-1.0 tree lacks usr/lib/*/libcodec2.so* under {lib}")
+        return cls(tool / "usr/bin", libs[0].parent)
+
+    def _run(self, args: list[str]):
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = f"{self.lib_dir}:{env.get('LD_LIBRARY_PATH', '')}".rstrip(":")
+        r = subprocess.run(args, env=env, capture_output=True, check=False, timeout=120)
+        if r.returncode:
+            raise RuntimeError(f"{args[0]} failed (rc={r.returncode}): {r.stderr.decode(errors='replace')[-300:]}")
+
+    def roundtrip(self, wave: np.ndarray, sample_rate: int, mode: str) -> tuple[np.ndarray, int]:
+        """Resamples to 8 kHz, codes with `mode` (headerless bit file), decodes and resamples back:
+        (recon [T] at sample_rate, payload bits = the bit file's size: whole bytes per 40 ms frame)."""
+        if mode not in CODEC2_MODES:
+            raise ValueError(f"codec2 mode must be one of {sorted(CODEC2_MODES)}, got {mode!r}")
+        x = _check_wave(wave, sample_rate)
+        low = np.clip(resample(x, sample_rate, CODEC2_RATE), -1.0, 1.0)
+        with tempfile.TemporaryDirectory(prefix="codec2-") as tmp:
+            t = pathlib.Path(tmp)
+            (t / "in.raw").write_bytes((low * 32767.0).astype("<i2").tobytes())
+            self._run([str(self.bin_dir / "c2enc"), mode, str(t / "in.raw"), str(t / "out.bit")])
+            bits = 8 * (t / "out.bit").stat().st_size
+            self._run([str(self.bin_dir / "c2dec"), mode, str(t / "out.bit"), str(t / "out.raw")])
+            y = np.frombuffer((t / "out.raw").read_bytes(), "<i2").astype(np.float32) / 32768.0
+        y = resample(y, CODEC2_RATE, sample_rate)
+        y = np.pad(y, (0, max(0, len(x) - len(y))))[:len(x)]
+        return align(x, y.astype(np.float32), CODEC2_MAX_LAG), bits
+
+
+def opus_works(wave: np.ndarray, sample_rate: int, bitrate: int, min_rms_ratio: float = 0.1) -> bool:
+    """Whether libopus at `bitrate` codes this speech: it encodes and the decoded signal is not the near-silence
+    libopus falls back to below its lowest speech mode (RMS >= min_rms_ratio of the input's)."""
+    x = _check_wave(wave, sample_rate)
+    try:
+        y, _ = opus_roundtrip(x, sample_rate, bitrate)
+    except RuntimeError:
+        return False
+    return float(np.sqrt(np.mean(y ** 2))) >= min_rms_ratio * float(np.sqrt(np.mean(x ** 2)) + 1e-12)
+
+
+def opus_lowest_bitrate(clips, sample_rate: int, tries: tuple[int, ...] = tuple(range(6000, 499, -500))) -> int:
+    """The lowest `-b:a` in `tries` (6000 down to 500 bit/s) at which Opus works (`opus_works`) on every clip."""
+    if not has_libopus():
+        raise ValueError("Opus baseline needs imageio-ffmpeg's ffmpeg built with libopus")
+    best = None
+    for rate in sorted(tries, reverse=True):
+        if all(opus_works(c, sample_rate, rate) for c in clips):
+            best = rate
+        else:
+            break
+    if best is None:
+        raise ValueError(f"Opus works at none of {tries} bit/s on these clips")
+    return best
