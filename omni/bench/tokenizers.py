@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import pathlib
-import re
 import time
 
 import jax
@@ -40,7 +39,7 @@ from omni.bench import _heldout as heldout
 from omni.config import load_config
 from omni.data.corpus.debian import DebianCache, DebianError
 from omni.data.corpus.spec import CorpusConfig
-from omni.eval import judges
+from omni.eval import judges, metrics
 
 WEBP_QUALITIES = (0, 5, 10, 25, 50, 75)
 
@@ -190,28 +189,12 @@ def bench_audio(tok, clips: list[np.ndarray], levels: int) -> dict:
             "seconds_per_item": seconds_per_item, "items": r["clips"], "throughput_item": "1 s clip"}
 
 
-def _words(text: str) -> str:
-    """Lower-case words (letters, digits, apostrophes) joined by spaces: how transcripts are compared."""
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
-
-
 def wer(refs: list[str], hyps: list[str]) -> float:
-    """Corpus word error rate: total word edits / total reference words (jiwer), after `_words`."""
-    import jiwer  # judge dependency, imported where it is used
-    pairs = [(_words(r), _words(h)) for r, h in zip(refs, hyps) if _words(r)]
+    """Corpus word error rate (omni.eval.metrics.wer) over the clips whose reference has words."""
+    pairs = [(r, h) for r, h in zip(refs, hyps) if metrics.words(r)]
     if not pairs:
         raise ValueError("WER needs at least one non-empty reference transcript")
-    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
-
-
-def _stoi(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
-    """judges.stoi, NaN where pystoi cannot judge (fewer than 30 non-silent 384-sample frames: it warns and
-    returns 1e-5, which would count a too-short clip as unintelligible)."""
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        v = judges.stoi(ref, est, sample_rate)
-    return float("nan") if v <= 1e-5 else v
+    return metrics.wer([r for r, _ in pairs], [h for _, h in pairs])
 
 
 def _nanmean(v) -> float:
@@ -221,7 +204,7 @@ def _nanmean(v) -> float:
 
 def _clip_scores(refs: list[np.ndarray], ests: list[np.ndarray], sample_rate: int) -> dict[str, list]:
     """Per clip: STOI, wide-band PESQ and the recogniser's transcript of the estimate."""
-    return {"stoi": [_stoi(r, e, sample_rate) for r, e in zip(refs, ests)],
+    return {"stoi": [judges.stoi(r, e, sample_rate) for r, e in zip(refs, ests)],
             "pesq_wb": [judges.pesq_wb(r, e, sample_rate) for r, e in zip(refs, ests)],
             "heard": [judges.transcribe(e, sample_rate) for e in ests]}
 

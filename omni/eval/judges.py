@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -72,10 +73,15 @@ def _pair(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> tuple[np.ndarra
 
 
 def stoi(ref: np.ndarray, deg: np.ndarray, sample_rate: int = JUDGE_SR) -> float:
-    """Short-time objective intelligibility (Taal et al. 2011) of `deg` against `ref`, in [0, 1]."""
+    """Short-time objective intelligibility (Taal et al. 2011) of `deg` against `ref`, in [0, 1]; NaN where
+    pystoi cannot judge (fewer than 30 non-silent frames: it warns and returns 1e-5, which would count a
+    too-short clip as unintelligible)."""
     from pystoi import stoi as _stoi  # optional judge dependency, imported where it is used
     r, d = _pair(ref, deg, sample_rate)
-    return float(_stoi(r, d, JUDGE_SR, extended=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v = float(_stoi(r, d, JUDGE_SR, extended=False))
+    return float("nan") if v <= 1e-5 else v
 
 
 def pesq_wb(ref: np.ndarray, deg: np.ndarray, sample_rate: int = JUDGE_SR) -> float:
