@@ -127,3 +127,33 @@ def test_launcher_trains_with_checkpoints(tmp_path, capsys):
     assert json.loads((tmp_path / "train" / "config.json").read_text())["model"]["channels"] == [8, 8]
     assert launcher.main(["--modality", "text", "--data", "synthetic", "--out", str(tmp_path / "t")]) == 2
     assert "only available for image and video" in capsys.readouterr().err
+
+
+def test_chroma_loss_matches_reference_and_ignores_brightness():
+    from omni_tokenizers.image.losses import chroma, chroma_loss, image_loss
+
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 12, 12, 3), dtype=np.float32)
+    y = rng.random((2, 12, 12, 3), dtype=np.float32)
+    rb = (x[..., 0] - x[..., 2]) / np.sqrt(2)
+    gm = (x[..., 1] - (x[..., 0] + x[..., 2]) / 2) / np.sqrt(1.5)
+    np.testing.assert_allclose(np.asarray(chroma(x)), np.stack([rb, gm], -1), atol=1e-6)
+    ref = np.mean(np.abs(np.asarray(chroma(x)) - np.asarray(chroma(y))))
+    assert abs(float(chroma_loss(x, y)) - ref) < 1e-6
+    assert float(chroma_loss(x, x + 0.2)) < 1e-6  # brightness alone is not a colour change
+    base, parts = image_loss(x, y, 1.0, 1.0, 0.1, 0.1)
+    total, parts2 = image_loss(x, y, 1.0, 1.0, 0.1, 0.1, w_chroma=2.0)
+    assert "chroma" not in parts and abs(float(total) - float(base) - 2.0 * ref) < 1e-5
+
+
+def test_fullres_preset_sits_at_full_resolution_webp_floor():
+    """fullres: 64x64 -> 256 tokens of 32 codes = 1280 bits, in WebP's full-resolution floor (~1250-1300)."""
+    job = preset("image", "fullres")
+    tok = ImageTokenizer(job.model)
+    x = np.full((2, 64, 64, 3), 0.5, np.float32)
+    ids = tok.encode(x)
+    bits = ids.shape[1] * np.log2(tok.vocab_size)
+    assert ids.shape == (2, 256) and 1250 <= bits <= 1300
+    assert tok.decode(ids, grid=(16, 16)).shape == x.shape
+    with pytest.raises(ValueError, match="fullres"):
+        preset("image", "nope")

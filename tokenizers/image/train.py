@@ -25,6 +25,7 @@ class ImageLossConfig:
     w_l2: float = option(0.0, "weight of the L2 reconstruction term")
     w_ssim: float = option(0.2, "weight of the (1 - SSIM) term")
     w_grad: float = option(0.2, "weight of the image-gradient L1 term")
+    w_chroma: float = option(0.0, "weight of the opponent-chroma L1 term (keeps hue where codes are tight)")
     w_entropy: float = option(0.1, "LFQ: weight of the entropy term")
     w_commit: float = option(0.25, "LFQ: weight of the commitment term")
 
@@ -52,7 +53,8 @@ class ImageTrainConfig(JobChecks):
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
     """batch: float [B, H, W, 3] in [0, 1] -> (loss, parts)."""
     recon, z, zq, _ = model(batch)
-    total, parts = losses.image_loss(batch, recon, cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad)
+    total, parts = losses.image_loss(batch, recon, cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad,
+                                        cfg.w_chroma)
     total, parts = quantizer_terms(model, z, zq, cfg, total, parts)
     parts["psnr"] = jnp.mean(psnr(batch, jnp.clip(recon, 0, 1)))
     return total, parts

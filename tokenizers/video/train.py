@@ -38,7 +38,8 @@ def _frames(x: jax.Array) -> jax.Array:
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):
     """batch: float [B, F, H, W, 3] in [0, 1] -> (loss, parts); image terms averaged over frames."""
     recon, z, zq, _ = model(batch)
-    total, parts = losses.image_loss(_frames(batch), _frames(recon), cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad)
+    total, parts = losses.image_loss(_frames(batch), _frames(recon), cfg.w_l1, cfg.w_l2, cfg.w_ssim, cfg.w_grad,
+                                     cfg.w_chroma)
     total, parts = quantizer_terms(model, z, zq, cfg, total, parts)
     parts["psnr"] = jnp.mean(frames_psnr(batch, jnp.clip(recon, 0, 1)))
     return total, parts
