@@ -65,11 +65,11 @@ def _tokens_done(token_dir: str) -> Callable[[pathlib.Path], bool]:
     return check
 
 
-def _tokenizer_settings(modality: str) -> Callable[[], object]:
+def _tokenizer_settings(modality: str, name: str = "demo") -> Callable[[], object]:
     def settings():
         # heavy (jax, flax, grain): the stage runner itself stays light, its stages import them
         from omni_tokenizers.trainers import preset
-        return to_dict(preset(modality, "demo"))
+        return to_dict(preset(modality, name))
     return settings
 
 
@@ -87,6 +87,10 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
         s.append(Stage(f"tokenizer:{m}", (python, "launch/train_tokenizer.py", "--modality", m, "--config", "demo",
                                           "--data", c, "--out", f"{tok}/{m}"), (f"{tok}/{m}/config.json",),
                        settings=_tokenizer_settings(m)))
+    # the image preset at full-resolution WebP's floor (~1280 bits): measured by the tokenizer benchmark only
+    s.append(Stage("tokenizer:image_fullres", (python, "launch/train_tokenizer.py", "--modality", "image", "--config",
+                                               "fullres", "--data", c, "--out", f"{tok}/image_fullres"),
+                   (f"{tok}/image_fullres/config.json",), settings=_tokenizer_settings("image", "fullres")))
     common = (f"data.corpus_dir={c}", f"data.tokenizer_dir={tok}", f"data.token_dir={tokens}")
     s.append(Stage("tokenize", (python, "launch/tokenize_corpus.py", "--config", "demo", *common),
                    (tokens,), check=_tokens_done(tokens), settings=_config_settings(common)))
@@ -96,7 +100,8 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
                    settings=_config_settings((f"run_dir={model}", *common))))
     s.append(Stage("export", (python, "launch/export.py", "--run", model, "--out", bundle),
                    (f"{bundle}/manifest.json",)))
-    s.append(Stage("tokenizer benchmark", (python, "launch/bench.py", "tokenizers", "--json", "--dir", tok),
+    s.append(Stage("tokenizer benchmark", (python, "launch/bench.py", "tokenizers", "--json", "--dir", tok, "--data", c,
+                                           "--plot", f"{out}/tokenizers_rd.png"),
                    (f"{out}/tokenizers_bench.json",), stdout_to=f"{out}/tokenizers_bench.json"))
     s.append(Stage("evaluate", (python, "launch/eval.py", "--bundle", bundle, "--corpus", c, "--tokens", tokens,
                                 "--run", model, "--out", out), (f"{out}/report.json", f"{out}/report.md")))

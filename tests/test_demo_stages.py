@@ -67,8 +67,11 @@ def test_demo_stage_fingerprints_cover_presets_and_config():
     """The real stage list: tokenizer stages hash their preset, tokenize/train the demo config."""
     by_name = {s.name: s for s in demo.stages("runs/x", python="python")}
     assert [n for n in by_name] == ["corpus", "tokenizer:text", "tokenizer:image", "tokenizer:audio",
-                                    "tokenizer:video", "tokenize", "train", "export", "tokenizer benchmark",
-                                    "evaluate"]
+                                    "tokenizer:video", "tokenizer:image_fullres", "tokenize", "train", "export",
+                                    "tokenizer benchmark", "evaluate"]
+    fullres = by_name["tokenizer:image_fullres"]
+    assert fullres.argv[fullres.argv.index("--config") + 1] == "fullres"
+    assert fullres.settings() != by_name["tokenizer:image"].settings()  # its own preset is in its fingerprint
     video = by_name["tokenizer:video"].settings()
     assert video["model"]["channels"] == [32, 64] or tuple(video["model"]["channels"]) == (32, 64)
     assert "runs/x/tokens" in by_name["train"].settings()
