@@ -4,6 +4,11 @@ Encoder: log-magnitude + compressed complex STFT frames (one per hop) -> ConvNeX
 Decoder: ConvNeXt-1D blocks -> per-frame log-magnitude and phase -> inverse STFT (Vocos), which
 trains far faster on CPU than upsampling transposed convolutions. Everything runs at the frame
 rate (sample_rate / hop), so the model is cheap.
+
+Phase (`phase`): "absolute" predicts each frame's phase outright (Vocos; needs an adversarial loss to become
+coherent, and a few bits per frame cannot carry it), "advance" predicts how far each bin's phase moves per hop
+as a deviation from the bin's centre frequency and integrates it over frames (a phase vocoder): sinusoids stay
+coherent from frame to frame by construction, so overlap-add does not smear what the magnitudes say.
 """
 from __future__ import annotations
 
@@ -11,12 +16,15 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from omni_tokenizers.audio import losses
 from omni_tokenizers.audio.dsp import istft, magnitude, stft
 from omni_tokenizers.core.rvq import ResidualVQ
 
 from omni.dataclass_config import option
+
+PHASE_MODES = ("advance", "absolute")
 
 
 @dataclasses.dataclass
@@ -41,7 +49,10 @@ class AudioCodecConfig:
     max_seconds: float = option(600.0, "longer clips are refused by encode")
     mel_weight: float = option(1.0, "loss weight: multi-scale log-mel distance")
     stft_weight: float = option(0.5, "loss weight: multi-resolution STFT magnitude")
-    complex_weight: float = option(0.0, "loss weight: complex STFT (phase-aware)")
+    complex_weight: float = option(0.0, "loss weight: multi-resolution complex STFT (phase-aware)")
+    wave_weight: float = option(0.0, "loss weight: waveform L1 (phase-aware)")
+    phase: str = option("absolute", "decoder phase: 'advance' (integrated per-hop phase advance, coherent) or "
+                                   "'absolute' (per-frame phase, the format of saves made before this option)")
     commit_weight: float = option(0.1, "loss weight: VQ commitment")
     seed: int = option(0, "initialisation seed")
 
@@ -60,9 +71,11 @@ class AudioCodecConfig:
         if self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
         for k in ("enc_blocks", "dec_blocks", "dead_threshold", "mel_weight", "stft_weight", "complex_weight",
-                  "commit_weight", "seed"):
+                  "wave_weight", "commit_weight", "seed"):
             if getattr(self, k) < 0:
                 raise ValueError(f"audio codec {k} must be >= 0, got {getattr(self, k)}")
+        if self.phase not in PHASE_MODES:
+            raise ValueError(f"audio codec phase must be one of {PHASE_MODES}, got {self.phase!r}")
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"audio codec ema_decay must be in (0, 1), got {self.ema_decay}")
         if not 0 <= self.quantizer_dropout <= 1:
@@ -108,6 +121,16 @@ class Backbone(nnx.Module):
         return self.out(self.norm_out(h))
 
 
+def integrate_phase(deviation_bnf: jax.Array, n_fft: int, hop: int) -> jax.Array:
+    """Per-hop phase advances -> frame phases [B, N, F]: bin k advances 2 pi k hop / n_fft per frame (its centre
+    frequency) plus the predicted deviation; the running sum starts at frame 0. The centre-frequency part is
+    taken modulo 2 pi exactly (integers), so long clips keep float32 precision."""
+    n, f = deviation_bnf.shape[-2:]
+    turns = (np.arange(n)[:, None] * np.arange(f)[None, :] * hop) % n_fft  # exact integer phase, in 1/n_fft turns
+    centre = (2 * np.pi / n_fft) * turns.astype(np.float32)
+    return centre + jnp.cumsum(deviation_bnf, axis=-2)
+
+
 class AudioCodec(nnx.Module):
     """wave [B, T] (T a multiple of hop) <-> latents [B, T / hop, D] <-> RVQ codes [B, T / hop, Q]."""
 
@@ -136,6 +159,8 @@ class AudioCodec(nnx.Module):
         """latents [B, N, D] -> wave [B, N * hop] via predicted log-magnitude + phase and iSTFT."""
         out = self.decoder(z_bnd)
         logmag, phase = out[..., : self.n_bins], out[..., self.n_bins:]
+        if self.cfg.phase == "advance":
+            phase = integrate_phase(phase, self.cfg.dec_n_fft, self.cfg.hop)
         mag = jnp.exp(jnp.minimum(logmag, 5.0))
         spec = jax.lax.complex(mag * jnp.cos(phase), mag * jnp.sin(phase))
         return istft(spec, self.cfg.dec_n_fft, self.cfg.hop)
@@ -167,6 +192,9 @@ def codec_loss(model: AudioCodec, batch: dict, key: jax.Array) -> tuple[jax.Arra
         out["stft"] = losses.multiresolution_stft_loss(wave, recon)
         total = total + cfg.stft_weight * out["stft"]
     if cfg.complex_weight:
-        out["complex"] = losses.complex_stft_loss(wave, recon)
+        out["complex"] = losses.multiresolution_complex_loss(wave, recon)
         total = total + cfg.complex_weight * out["complex"]
+    if cfg.wave_weight:
+        out["wave"] = jnp.mean(jnp.abs(wave - recon))
+        total = total + cfg.wave_weight * out["wave"]
     return total, out

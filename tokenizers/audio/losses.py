@@ -58,6 +58,15 @@ def complex_stft_loss(x_bt: jax.Array, y_bt: jax.Array, n_fft: int = 512) -> jax
     return jnp.mean(jnp.abs(jnp.real(cx) - jnp.real(cy)) + jnp.abs(jnp.imag(cx) - jnp.imag(cy)))
 
 
+COMPLEX_SCALES: tuple[int, ...] = (1024, 512, 256)
+
+
+def multiresolution_complex_loss(x_bt: jax.Array, y_bt: jax.Array,
+                                 scales: tuple[int, ...] = COMPLEX_SCALES) -> jax.Array:
+    """`complex_stft_loss` averaged over n_fft in `scales`: zero only when magnitudes and phases both match."""
+    return sum(complex_stft_loss(x_bt, y_bt, n) for n in scales) / len(scales)
+
+
 def mel_distance(ref_bt, est_bt, sample_rate: int = 16000):
     """Per-item mean |log10 mel(ref) - log10 mel(est)| (80 mels, n_fft 1024, hop 256): [B].
 

@@ -185,6 +185,8 @@ class AudioTokenizer(Tokenizer):
     @classmethod
     def load(cls, directory: str | pathlib.Path) -> AudioTokenizer:
         payload = read_config(directory, cls.kind)
+        # saves made before the `phase` option decoded absolute per-frame phases
+        payload["config"].setdefault("phase", "absolute")
         cfg = config_from_payload(AudioCodecConfig, payload)
         model = nnx.eval_shape(lambda: AudioCodec(cfg))  # abstract: the weights come from the file
         load_module(model, directory)
