@@ -77,46 +77,49 @@ def numbers_text_to_audio(lm, examples, opts: GenOptions):
     return number_wer([said(e) for e in examples], heard), samples
 
 
+def label_read_from_text(lm, examples, opts: GenOptions, medium: str, key: str, read):
+    """medium -> text: the fraction of captions whose word `read(caption)` equals the label's `key`."""
+    gens = generate(lm, [[item(medium, e[medium])] for e in examples], "text", opts)
+    hyps = [g.media for g in gens]
+    acc = metrics.mean(read(h) == label_of(e)[key] for e, h in zip(examples, hyps))
+    return acc, [{"prompt": e[medium], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+
+
+def label_measured_from_media(lm, examples, opts: GenOptions, medium: str, key: str, measure):
+    """text -> medium: the fraction of generated media whose `measure(media)` equals the label's `key`."""
+    gens = generate(lm, [[e["text"]] for e in examples], medium, opts)
+    measured = [measure(g.media) for g in gens]
+    acc = metrics.mean(m == label_of(e)[key] for e, m in zip(examples, measured))
+    return acc, [{"prompt": e["text"], "reference": e[medium], "output": g.media, "measured": m}
+                 for e, g, m in zip(examples, gens, measured)]
+
+
 @PROBES.register("motion video->text", direction="video->text", heldout="motion", higher_is_better=True,
                  metric="motion direction accuracy (held-out objects and backgrounds)",
                  judge="the direction the clip was rendered with (its label) vs the caption's direction word")
 def motion_video_to_text(lm, examples, opts: GenOptions):
-    gens = generate(lm, [[item("video", e["video"])] for e in examples], "text", opts)
-    hyps = [g.media for g in gens]
-    acc = metrics.mean(direction_in_text(h) == label_of(e)["motion"] for e, h in zip(examples, hyps))
-    return acc, [{"prompt": e["video"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+    return label_read_from_text(lm, examples, opts, "video", "motion", direction_in_text)
 
 
 @PROBES.register("motion text->video", direction="text->video", heldout="motion", higher_is_better=True,
                  metric="motion direction accuracy measured from the generated frames",
                  judge="frame-difference motion measure (omni/eval/motion.py)")
 def motion_text_to_video(lm, examples, opts: GenOptions):
-    gens = generate(lm, [[e["text"]] for e in examples], "video", opts)
-    measured = [motion_direction(g.media) for g in gens]
-    acc = metrics.mean(m == label_of(e)["motion"] for e, m in zip(examples, measured))
-    return acc, [{"prompt": e["text"], "reference": e["video"], "output": g.media, "measured": m}
-                 for e, g, m in zip(examples, gens, measured)]
+    return label_measured_from_media(lm, examples, opts, "video", "motion", motion_direction)
 
 
 @PROBES.register("colour image->text", direction="image->text", heldout="colour", higher_is_better=True,
                  metric="colour word accuracy (held-out objects)",
                  judge="the colour measured from the real picture's pixels (judges.colour_name, the label)")
 def colour_image_to_text(lm, examples, opts: GenOptions):
-    gens = generate(lm, [[item("image", e["image"])] for e in examples], "text", opts)
-    hyps = [g.media for g in gens]
-    acc = metrics.mean(colour_in_text(h) == label_of(e)["colour"] for e, h in zip(examples, hyps))
-    return acc, [{"prompt": e["image"], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+    return label_read_from_text(lm, examples, opts, "image", "colour", colour_in_text)
 
 
 @PROBES.register("colour text->image", direction="text->image", heldout="colour", higher_is_better=True,
                  metric="colour accuracy of the generated picture (measured from its pixels)",
                  judge="judges.colour_name on the generated pixels")
 def colour_text_to_image(lm, examples, opts: GenOptions):
-    gens = generate(lm, [[e["text"]] for e in examples], "image", opts)
-    measured = [judges.colour_name(g.media) for g in gens]
-    acc = metrics.mean(m == label_of(e)["colour"] for e, m in zip(examples, measured))
-    return acc, [{"prompt": e["text"], "reference": e["image"], "output": g.media, "measured": m}
-                 for e, g, m in zip(examples, gens, measured)]
+    return label_measured_from_media(lm, examples, opts, "image", "colour", judges.colour_name)
 
 
 def baseline(probe: str, examples) -> tuple[float, str]:

@@ -49,6 +49,11 @@ def cell(text) -> str:
     return (t.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;") if t else "(empty)")
 
 
+def models(samples: dict) -> list[str]:
+    """The models a direction's samples hold, in the report's column order."""
+    return [m for m in ("untrained", "trained") if m in samples]
+
+
 def _rel(path: pathlib.Path, out: pathlib.Path) -> str:
     return str(path.relative_to(out))
 
@@ -79,7 +84,6 @@ def probe_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
     generated pictures (with their measured colour), held-out clips and generated clips (measured direction)."""
     media = out / MEDIA_DIR / "probes"
     sr, fps = lm.spec.sample_rate, lm.spec.video_fps
-    models = lambda s: [m for m in ("untrained", "trained") if m in s]  # noqa: E731
     lines: list[str] = []
     s = samples.get("probe numbers audio->text")
     if s:
@@ -99,15 +103,7 @@ def probe_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
         for i in range(min(SHOW, len(s["trained"]))):
             x = s["trained"][i]
             real = media_io.write_audio(media / "numbers_text_to_audio" / f"{i:02d}_real.wav", x["reference"], 16000)
-            cells = []
-            for m in models(s):
-                y = s[m][i]
-                if y["output"] is None or len(y["output"]) == 0:
-                    cells.append(f"(no audio) ({cell(y['transcript'])})")
-                    continue
-                w = media_io.write_audio(media / "numbers_text_to_audio" / f"{i:02d}_{m}.wav", y["output"],
-                                         y["sample_rate"] or sr)
-                cells.append(f"{_audio_cell(w, out)} ({cell(y['transcript'])})")
+            cells = _speech_cells(s, i, media / "numbers_text_to_audio", out, sr)
             lines.append(f"| {cell(x['prompt'])} | {_audio_cell(real, out)} | " + " | ".join(cells) + " |")
         lines.append("")
     s = samples.get("probe colour image->text")
@@ -182,11 +178,24 @@ def _audio_cell(path: pathlib.Path, out: pathlib.Path) -> str:
     return f'<audio controls src="{r}"></audio> [wav]({r})'
 
 
+def _speech_cells(s: dict, i: int, folder: pathlib.Path, out: pathlib.Path, sr: int) -> list[str]:
+    """Per model: a player for its generated speech of sample `i` (written under `folder`) and the recogniser's
+    transcript of it in brackets."""
+    cells = []
+    for m in models(s):
+        x = s[m][i]
+        if x["output"] is None or len(x["output"]) == 0:
+            cells.append(f"(no audio) ({cell(x['transcript'])})")
+            continue
+        w = media_io.write_audio(folder / f"{i:02d}_{m}.wav", x["output"], x["sample_rate"] or sr)
+        cells.append(f"{_audio_cell(w, out)} ({cell(x['transcript'])})")
+    return cells
+
+
 def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
     media = out / MEDIA_DIR
     sr, fps = lm.spec.sample_rate, lm.spec.video_fps
     lines: list[str] = []
-    models = lambda s: [m for m in ("untrained", "trained") if m in s]  # noqa: E731
     if "image->text" in samples:
         s = samples["image->text"]
         n = min(SHOW, len(s["trained"]))
@@ -218,15 +227,7 @@ def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
                 lines.append(f"| {_audio_cell(w, out)} | {cell(s['trained'][i]['reference'])} | "
                              + " | ".join(cell(s[m][i]["output"]) for m in models(s)) + " |")
             else:
-                cells = []
-                for m in models(s):
-                    x = s[m][i]
-                    if x["output"] is None or len(x["output"]) == 0:
-                        cells.append(f"(no audio) ({cell(x['transcript'])})")
-                        continue
-                    w = media_io.write_audio(media / "text_to_audio" / f"{i:02d}_{m}.wav", x["output"],
-                                             x["sample_rate"] or sr)
-                    cells.append(f"{_audio_cell(w, out)} ({cell(x['transcript'])})")
+                cells = _speech_cells(s, i, media / "text_to_audio", out, sr)
                 lines.append(f"| {cell(s['trained'][i]['prompt'])} | " + " | ".join(cells) + " |")
         lines.append("")
     if "video->text" in samples:
