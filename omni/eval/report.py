@@ -54,6 +54,19 @@ def models(samples: dict) -> list[str]:
     return [m for m in ("untrained", "trained") if m in samples]
 
 
+def _generated_video_strip(path: pathlib.Path, s: dict, n: int) -> pathlib.Path:
+    """A strip of the first `n` text->video samples: the real clip, then each model's clip with the motion
+    measured from its frames."""
+    clips, labels = [], []
+    for i in range(n):
+        clips.append(s["trained"][i]["reference"])
+        labels.append(f"real: {s['trained'][i]['prompt']}")
+        for m in models(s):
+            clips.append(s[m][i]["output"])
+            labels.append(f"{m} (measured: {s[m][i]['measured']})")
+    return figures.video_strip(path, clips, labels)
+
+
 def _rel(path: pathlib.Path, out: pathlib.Path) -> str:
     return str(path.relative_to(out))
 
@@ -134,14 +147,7 @@ def probe_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
     s = samples.get("probe motion text->video")
     if s:
         n = min(SHOW // 2, len(s["trained"]))
-        clips, labels = [], []
-        for i in range(n):
-            clips.append(s["trained"][i]["reference"])
-            labels.append(f"real: {s['trained'][i]['prompt']}")
-            for m in models(s):
-                clips.append(s[m][i]["output"])
-                labels.append(f"{m} (measured: {s[m][i]['measured']})")
-        p = figures.video_strip(media / "motion_text_to_video.png", clips, labels)
+        p = _generated_video_strip(media / "motion_text_to_video.png", s, n)
         gifs = [media_io.write_video(media / f"motion_text_to_video_{i}.gif", s["trained"][i]["output"], fps)
                 for i in range(n)]
         lines += ["### motion text -> video (measured direction of each generated clip)", "",
@@ -240,14 +246,7 @@ def sample_sections(out: pathlib.Path, samples: dict, lm) -> list[str]:
     if "text->video" in samples:
         s = samples["text->video"]
         n = min(SHOW // 2, len(s["trained"]))
-        clips, labels = [], []
-        for i in range(n):
-            clips.append(s["trained"][i]["reference"])
-            labels.append(f"real: {s['trained'][i]['prompt']}")
-            for m in models(s):
-                clips.append(s[m][i]["output"])
-                labels.append(f"{m} (measured: {s[m][i]['measured']})")
-        p = figures.video_strip(media / "text_to_video.png", clips, labels)
+        p = _generated_video_strip(media / "text_to_video.png", s, n)
         gif = media_io.write_video(media / "text_to_video_0.gif", s["trained"][0]["output"], fps)
         lines += ["### text -> video", "", f"![text to video]({_rel(p, out)})", "",
                   f"First generated clip, animated: ![clip]({_rel(gif, out)})", ""]
