@@ -9,7 +9,7 @@ def get_config() -> Config:
         steps=400,
         checkpoint_every=100,
         model=ModelConfig(d_model=192, n_layers=4, n_heads=6, n_kv_heads=2, head_dim=32, d_ff=512,
-                          max_seq_len=512, dtype="float32", tile_size=128),
+                          max_seq_len=512, dtype="float32", tile_size=128, logits_chunk=32),
         vocab=VocabConfig(text=1024, image=4096, audio=1024, video=4096),
         train=TrainConfig(batch_size=8, seq_len=512, learning_rate=2e-3, warmup_steps=50, log_every=10,
                           eval_every=100),

@@ -59,13 +59,12 @@ def xla_attention(q, k, v, q_info: MaskInfo, kv_info: MaskInfo, *, scale: float 
         raise ValueError(f"query heads ({H}) must be a multiple of key/value heads ({Hkv})")
     G = H // Hkv
     scale = D ** -0.5 if scale is None else scale
-    qg = q.reshape(B, Lq, Hkv, G, D)
-    logits = jnp.einsum("bqhgd,bkhd->bhgqk", qg, k, preferred_element_type=jnp.float32) * scale
-    mask = visible(q_info, kv_info)[:, None, None, :, :]
-    logits = jnp.where(mask, logits, -1e30)
-    m = jnp.max(logits, axis=-1, keepdims=True)
-    p = jnp.where(mask, jnp.exp(logits - m), 0.0)
-    denom = jnp.sum(p, axis=-1, keepdims=True)
-    p = p / jnp.where(denom == 0, 1.0, denom)  # fully masked rows -> zeros, never NaN
-    out = jnp.einsum("bhgqk,bkhd->bqhgd", p.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    return out.reshape(B, Lq, H, D).astype(q.dtype)
+    # Key/value heads are repeated to the query heads: on CPU the folded [B, H, Lq, Lk] layout runs the
+    # backward ~1.3x faster than a grouped [B, Hkv, G, Lq, Lk] one (XLA fuses the repeat into the matmuls).
+    if G > 1:
+        k, v = jnp.repeat(k, G, axis=2), jnp.repeat(v, G, axis=2)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32) * scale
+    mask = visible(q_info, kv_info)
+    p = jax.nn.softmax(jnp.where(mask[:, None], logits, -1e30), axis=-1)  # its custom JVP saves only p
+    out = jnp.einsum("bhqk,bkhd->bqhd", p.astype(v.dtype), v, preferred_element_type=jnp.float32)
+    return (out * jnp.any(mask, axis=-1)[:, :, None, None]).astype(q.dtype)  # fully masked rows -> zeros

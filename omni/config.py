@@ -104,6 +104,9 @@ class ModelConfig:
            "chunks of B/k rows (gcd(B, k) when k does not divide B), 0 = auto (1 for the model alone, the number "
            "of batch shards in the trainer, so grouping stays local to each device)")
     init_std: float = option(0.02, "standard deviation of the weight initialisation")
+    logits_chunk: int = option(
+        0, "the training loss computes logits this many positions of each sequence at a time, recomputing them in "
+           "the backward pass, so the [batch, seq, vocab] fp32 logits never exist at once (0 = all at once)")
 
     def validate(self):
         for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "max_seq_len",
@@ -115,6 +118,8 @@ class ModelConfig:
                               f"model.n_kv_heads ({self.n_kv_heads})")
         if self.head_dim % 2:
             raise ConfigError(f"model.head_dim must be even for RoPE, got {self.head_dim}")
+        if self.logits_chunk < 0:
+            raise ConfigError(f"model.logits_chunk must be >= 0 (0 = all positions at once), got {self.logits_chunk}")
         if self.layout_chunks < 0:
             raise ConfigError(f"model.layout_chunks must be >= 0 (0 = auto), got {self.layout_chunks}")
         for k in ("rope_theta", "norm_eps", "init_std"):

@@ -110,9 +110,10 @@ def _reference_loss(params, cfg, vocab, batch):
     return (nll * mask).sum() / denom + m.z_loss * (lse ** 2 * mask).sum() / denom
 
 
-@pytest.mark.parametrize("mode", ["tiles", "ragged"])
-def test_mixed_batch_gradients_match_per_token_reference(mode):
-    cfg = _cfg(grouped_matmul=mode, scan_layers=(mode == "tiles"))
+@pytest.mark.parametrize("mode,logits_chunk", [("tiles", 0), ("ragged", 0), ("tiles", 32)])
+def test_mixed_batch_gradients_match_per_token_reference(mode, logits_chunk):
+    # logits_chunk=32 over 80 positions: three chunks, the last one padded, logits recomputed in the backward
+    cfg = _cfg(grouped_matmul=mode, scan_layers=(mode == "tiles"), logits_chunk=logits_chunk)
     vocab = cfg.vocab.build()
     model = build_model(cfg, seed=4)
     batch = _jbatch(random_batch(vocab, 3, 80, seed=5))

@@ -19,9 +19,7 @@ def loss_fn(model, batch, z_loss: float | None = None):
     """
     z = model.cfg.z_loss if z_loss is None else z_loss
     h = model(batch["inputs"], batch["input_modality"], batch_info(batch))
-    logits = model.logits(h, batch["target_modality"])                     # [B, L, V] fp32
-    lse = jax.nn.logsumexp(logits, axis=-1)
-    tgt = jnp.take_along_axis(logits, batch["targets"][..., None], axis=-1)[..., 0]
+    lse, tgt = model.token_scores(h, batch["targets"], batch["target_modality"], model.cfg.logits_chunk)
     nll = lse - tgt
     mask = batch["loss_mask"].astype(jnp.float32)
     denom = jnp.maximum(mask.sum(), 1.0)

@@ -173,6 +173,15 @@ def run_layers(layer, x, params: dict, cache: KVCache | None, *, scan: bool, n_l
     return x, nk, nv
 
 
+def _head_logits(h, unembed, target_modality, head_ranges, dt) -> jax.Array:
+    """h [..., D] @ unembed [D, V] -> fp32 logits [..., V]; ids outside each position's target-modality slice of
+    the vocabulary (`head_ranges` [M, 2], static) are NEG_INF."""
+    logits = jnp.einsum("...d,dv->...v", h.astype(dt), unembed.astype(dt), preferred_element_type=jnp.float32)
+    ranges = jnp.asarray(head_ranges)[target_modality]                      # [..., 2]
+    ids = jnp.arange(unembed.shape[-1])
+    return jnp.where((ids >= ranges[..., :1]) & (ids < ranges[..., 1:]), logits, NEG_INF)
+
+
 class OmniModel(nnx.Module):
     def __init__(self, cfg: ModelConfig, vocab: UnifiedVocab, *, rngs: nnx.Rngs):
         cfg.validate()
@@ -257,18 +266,36 @@ class OmniModel(nnx.Module):
 
     def logits(self, h: jax.Array, target_modality: jax.Array) -> jax.Array:
         """h: [B, L, D] -> fp32 logits [B, L, V]; ids outside the target modality's head are -inf."""
-        dt = DTYPES[self.cfg.dtype]
-        logits = jnp.einsum("bld,dv->blv", h.astype(dt), self.gathered("unembed").astype(dt),
-                            preferred_element_type=jnp.float32)
-        return jnp.where(self.head_mask(target_modality), logits, NEG_INF)
+        return _head_logits(h, self.gathered("unembed"), target_modality, self.head_ranges, DTYPES[self.cfg.dtype])
+
+    def token_scores(self, h: jax.Array, targets: jax.Array, target_modality: jax.Array,
+                     chunk: int = 0) -> tuple[jax.Array, jax.Array]:
+        """(log-partition, target logit), fp32 [B, L] each: what the loss needs of `logits`. With `chunk` > 0
+        the logits are computed `chunk` positions of every row at a time and recomputed in the backward pass
+        (jax.checkpoint), so the [B, L, V] fp32 tensor, the largest of a small model's step, never exists."""
+        w, dt, ranges = self.gathered("unembed"), DTYPES[self.cfg.dtype], self.head_ranges
+
+        def scores(hc, tc, mc):
+            logits = _head_logits(hc, w, mc, ranges, dt)
+            return (jax.nn.logsumexp(logits, axis=-1),
+                    jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0])
+
+        B, L, _ = h.shape
+        if not chunk or chunk >= L:
+            return scores(h, targets, target_modality)
+        n = -(-L // chunk)
+        pad = n * chunk - L
+
+        def split(x):  # [B, L, ...] -> [n, B, chunk, ...] (padded positions are computed, then dropped)
+            x = jnp.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2))
+            return jnp.swapaxes(x.reshape(B, n, chunk, *x.shape[2:]), 0, 1)
+
+        lse, tgt = jax.lax.map(lambda xs: jax.checkpoint(scores)(*xs),
+                               (split(h), split(targets), split(target_modality)))
+        join = lambda x: jnp.swapaxes(x, 0, 1).reshape(B, n * chunk)[:, :L]  # noqa: E731
+        return join(lse), join(tgt)
 
     def gathered(self, name: str) -> jax.Array:
         """A parameter's value, all-gathered over the mesh axes of `embed` when a mesh is active (FSDP)."""
         var = getattr(self, name)
         return constrain(var[...], _gathered_axes(var.axes))
-
-    def head_mask(self, target_modality: jax.Array) -> jax.Array:
-        """[B, L, V] bool: the vocabulary slice each position may predict."""
-        ranges = jnp.asarray(self.head_ranges)[target_modality]              # [B, L, 2]
-        ids = jnp.arange(self.vocab_size)
-        return (ids >= ranges[..., :1]) & (ids < ranges[..., 1:])
