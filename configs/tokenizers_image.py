@@ -12,6 +12,8 @@ from omni_tokenizers.image.train import ImageLossConfig, ImageTrainConfig
 
 from omni.config import LoopConfig, MeshConfig
 
+PRESETS = ("tiny", "demo", "fullres", "base")  # every name get_config accepts (tests fuzz each)
+
 
 def get_config(name: str = "demo") -> ImageTrainConfig:
     if name == "tiny":
@@ -41,4 +43,4 @@ def get_config(name: str = "demo") -> ImageTrainConfig:
             train=LoopConfig(steps=1600, batch_size=16, learning_rate=1e-2, warmup_steps=50,
                              log_every=20, eval_every=400, checkpoint_every=200),
             eval_items=128)
-    raise ValueError(f"unknown image preset {name!r}; expected 'tiny', 'demo', 'fullres' or 'base'")
+    raise ValueError(f"unknown image preset {name!r}; expected one of {PRESETS}")

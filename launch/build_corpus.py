@@ -33,6 +33,12 @@ def parse(argv: list[str]):
     p.add_argument("--bible-speech", type=int, default=d.max_bible_speech)
     p.add_argument("--motion-clips", type=int, default=d.motion_clips)
     p.add_argument("--panzoom-clips", type=int, default=d.panzoom_clips)
+    p.add_argument("--numbers-max", type=int, default=d.numbers_max,
+                   help="spoken numbers 0..N (at most 999), by every voice")
+    p.add_argument("--colour-views", type=int, default=d.colour_views,
+                   help="placements of each colour stamp on its card (1..4)")
+    p.add_argument("--colour-min-share", type=float, default=d.colour_min_share,
+                   help="share of a stamp's chromatic pixels its colour word must cover (0..1]")
     p.add_argument("--validation-per-mille", type=int, default=d.validation_per_mille)
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,8 +51,13 @@ def parse(argv: list[str]):
                       sample_rate=a.sample_rate, max_audio_s=a.max_audio_s)
     cfg = CorpusConfig(out=a.out, cache=a.cache, media=media, sources=sources,
                        max_bible_passages=a.bible_passages, max_bible_speech=a.bible_speech,
-                       motion_clips=a.motion_clips, panzoom_clips=a.panzoom_clips,
+                       motion_clips=a.motion_clips, panzoom_clips=a.panzoom_clips, numbers_max=a.numbers_max,
+                       colour_views=a.colour_views, colour_min_share=a.colour_min_share,
                        validation_per_mille=a.validation_per_mille, workers=a.workers)
+    try:
+        cfg.validate()
+    except ValueError as e:  # one line, exit 2
+        p.error(str(e))
     return cfg, a.quiet
 
 

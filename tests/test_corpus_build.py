@@ -167,3 +167,20 @@ def test_rebuild_is_incremental(built):
     assert set(meta2["counts"]) == {"asterisk", "motion"} and meta2["counts"]["asterisk"] == meta["counts"]["asterisk"]
     assert meta2["sources"]["motion"]["candidates"] == 4 and meta2["corpus_key"] != meta["corpus_key"]
     assert CountingSpeaker.calls == 0  # asterisk reused its stage; motion needs no speech
+
+
+def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys):
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "build_corpus_cli", pathlib.Path(__file__).parents[1] / "launch" / "build_corpus.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    cfg, _ = cli.parse(["--out", "x", "--numbers-max", "20", "--colour-views", "2", "--colour-min-share", "0.7"])
+    assert (cfg.numbers_max, cfg.colour_views, cfg.colour_min_share) == (20, 2, 0.7)
+    for bad in (["--numbers-max", "1000"], ["--colour-views", "0"], ["--colour-min-share", "1.5"]):
+        with pytest.raises(SystemExit) as e:
+            cli.parse(["--out", "x", *bad])
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "must be in" in err, err

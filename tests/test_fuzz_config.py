@@ -24,11 +24,12 @@ def _jobs():
     for path in sorted((ROOT / "configs").glob("*.py")):
         if path.stem.startswith("_"):
             continue
-        get = exec_config_file(path, "fuzz").get_config
+        module = exec_config_file(path, "fuzz")
+        get = module.get_config
         if not inspect.signature(get).parameters:
             yield path.stem, call_config_file(path, get)
-        else:
-            for a in ("tiny", "demo", "base"):  # configs/tokenizers_MODALITY.py: get_config(preset)
+        else:  # configs/tokenizers_MODALITY.py: get_config(preset), its PRESETS where it has more than these
+            for a in getattr(module, "PRESETS", ("tiny", "demo", "base")):
                 yield f"{path.stem}:{a}", call_config_file(path, get, a)
 
 
@@ -88,6 +89,7 @@ def test_configs_directory_is_covered():
     assert {"tiny", "demo", "base", "1b", "7b"} <= set(JOBS)
     assert {f"tokenizers_{m}:{p}" for m in ("text", "image", "audio", "video") for p in ("tiny", "demo", "base")} \
         <= set(JOBS)
+    assert "tokenizers_image:fullres" in JOBS
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
