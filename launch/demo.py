@@ -1,8 +1,11 @@
 """`make demo`: corpus -> tokenizers -> token shards -> train the demo MoT -> export -> evaluate + report.
 
-    python launch/demo.py [--out runs/demo] [--only corpus,tokenizer,...]
+    python launch/demo.py [--out runs/demo] [--only corpus,tokenizer,...] [--jobs 2]
 
-Re-running reuses finished stages; interrupted training stages resume from their checkpoints.
+Re-running reuses finished stages; interrupted training stages resume from their checkpoints. `--jobs N` runs up
+to N stages whose inputs are ready at once (default 2: the tokenizers train side by side, the tokenizer
+benchmark beside the model's training), each logging to OUT/logs/<stage>.log; `--jobs 1` runs them one after
+another on this console.
 """
 import argparse
 import sys
@@ -15,5 +18,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/demo")
     ap.add_argument("--only", default="", help="comma-separated stage names to run (default: all)")
+    ap.add_argument("--jobs", type=int, default=2, help="stages run at once when their inputs are ready (>= 1)")
     a = ap.parse_args()
-    sys.exit(run(a.out, only=tuple(x for x in a.only.split(",") if x)))
+    if a.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    sys.exit(run(a.out, only=tuple(x for x in a.only.split(",") if x), jobs=a.jobs))

@@ -8,6 +8,13 @@ outputs (tokenizer presets, the demo config) and the fingerprints of the stages 
 stage's fingerprint no longer matches (a preset or config changed, or an earlier stage was redone), the
 demo stops and names the outputs to move away; it never reuses stale outputs and never deletes any.
 The evaluate stage samples every task direction into the report.
+
+Stages name the stages they need (`after`; default: every stage before them). With `jobs` > 1 the runner starts
+up to `jobs` stages whose needs are met at once, the longest expected first (`cost`): the tokenizers train side
+by side (each uses about one of a small machine's cores), and the tokenizer benchmark runs beside the model's
+training. Stages that may overlap write their output to OUT/logs/<stage>.log (the last lines are printed when
+one fails); a failure stops the others with SIGTERM, which makes training stages checkpoint, and starts nothing
+new. Fingerprints chain in list order whatever the execution order.
 """
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ import hashlib
 import json
 import os
 import pathlib
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +47,8 @@ class Stage:
     stdout_to: str | None = None    # capture stdout into this file (e.g. a JSON benchmark)
     check: Callable[[pathlib.Path], bool] | None = None
     settings: Callable[[], object] | None = None   # JSON-able settings that shape the outputs besides argv
+    after: tuple[str, ...] | None = None  # stages whose outputs it reads (None: every stage before it)
+    cost: float = 0.0                     # expected seconds on 2 cores: the longest ready stage starts first
 
     def done(self, root: pathlib.Path) -> bool:
         return all((root / o).exists() for o in self.outputs) and (self.check is None or self.check(root))
@@ -79,6 +90,13 @@ def _config_settings(overrides: tuple[str, ...]) -> Callable[[], object]:
     return settings
 
 
+# Expected seconds of the long stages on the 2-core development machine (runs of 2026-12-05), so that the
+# runner starts the longest ready stage first; only the order depends on them.
+COSTS = {"tokenizer:text": 10, "tokenizer:image": 510, "tokenizer:audio": 210, "tokenizer:video": 310,
+         "tokenizer:image_fullres": 1040, "tokenize": 190, "train": 1000, "tokenizer benchmark": 300,
+         "evaluate": 450}
+
+
 def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     c, tok, tokens, model, bundle = (f"{out}/corpus", f"{out}/tokenizers", f"{out}/tokens", f"{out}/model",
                                      f"{out}/bundle")
@@ -86,26 +104,31 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     for m in MODALITIES:
         s.append(Stage(f"tokenizer:{m}", (python, "launch/train_tokenizer.py", "--modality", m, "--config", "demo",
                                           "--data", c, "--out", f"{tok}/{m}"), (f"{tok}/{m}/config.json",),
-                       settings=_tokenizer_settings(m)))
+                       settings=_tokenizer_settings(m), after=("corpus",)))
     # the image preset at full-resolution WebP's floor (~1280 bits): measured by the tokenizer benchmark only
     s.append(Stage("tokenizer:image_fullres", (python, "launch/train_tokenizer.py", "--modality", "image", "--config",
                                                "fullres", "--data", c, "--out", f"{tok}/image_fullres"),
-                   (f"{tok}/image_fullres/config.json",), settings=_tokenizer_settings("image", "fullres")))
+                   (f"{tok}/image_fullres/config.json",), settings=_tokenizer_settings("image", "fullres"),
+                   after=("corpus",)))
+    tokenizers = tuple(f"tokenizer:{m}" for m in MODALITIES)
     common = (f"data.corpus_dir={c}", f"data.tokenizer_dir={tok}", f"data.token_dir={tokens}")
     s.append(Stage("tokenize", (python, "launch/tokenize_corpus.py", "--config", "demo", *common),
-                   (tokens,), check=_tokens_done(tokens), settings=_config_settings(common)))
+                   (tokens,), check=_tokens_done(tokens), settings=_config_settings(common),
+                   after=("corpus", *tokenizers)))
     steps = load_config("demo").steps
     s.append(Stage("train", (python, "launch/train.py", "--config", "configs/demo.py", f"run_dir={model}",
                              *common), (f"{model}/checkpoints/{steps}",),
-                   settings=_config_settings((f"run_dir={model}", *common))))
+                   settings=_config_settings((f"run_dir={model}", *common)), after=("tokenize",)))
     s.append(Stage("export", (python, "launch/export.py", "--run", model, "--out", bundle),
-                   (f"{bundle}/manifest.json",)))
+                   (f"{bundle}/manifest.json",), after=("train",)))
     s.append(Stage("tokenizer benchmark", (python, "launch/bench.py", "tokenizers", "--json", "--dir", tok, "--data", c,
                                            "--plot", f"{out}/tokenizers_rd.png"),
-                   (f"{out}/tokenizers_bench.json",), stdout_to=f"{out}/tokenizers_bench.json"))
+                   (f"{out}/tokenizers_bench.json",), stdout_to=f"{out}/tokenizers_bench.json",
+                   after=("corpus", *tokenizers, "tokenizer:image_fullres")))
     s.append(Stage("evaluate", (python, "launch/eval.py", "--bundle", bundle, "--corpus", c, "--tokens", tokens,
-                                "--run", model, "--out", out), (f"{out}/report.json", f"{out}/report.md")))
-    return s
+                                "--run", model, "--out", out), (f"{out}/report.json", f"{out}/report.md"),
+                   after=("corpus", "tokenize", "train", "export")))
+    return [dataclasses.replace(st, cost=COSTS.get(st.name, 0.0)) for st in s]
 
 
 def _read_records(path: pathlib.Path) -> dict[str, str]:
@@ -125,7 +148,7 @@ def _write_json(path: pathlib.Path, records: dict) -> None:
     atomic_write_json(path, records, indent=2)
 
 
-def _record_timings(path: pathlib.Path, timings: dict[str, float], total: float) -> None:
+def _record_timings(path: pathlib.Path, timings: dict[str, float], total: float, jobs: int = 1) -> None:
     """Appends this invocation to `runs` and keeps the latest time of every stage that ran in `stages_s`
     (re-runs that reuse stages never erase an earlier measurement)."""
     data = {"stages_s": {}, "runs": []}
@@ -136,26 +159,77 @@ def _record_timings(path: pathlib.Path, timings: dict[str, float], total: float)
             path.rename(path.with_suffix(".unreadable.json"))
     data["stages_s"].update(timings)
     data["runs"].append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages_s": timings,
-                         "total_s": round(total, 1)})
+                         "total_s": round(total, 1), "jobs": jobs})
     _write_json(path, data)
 
 
+def _needs(st: Stage, order: list[str]) -> tuple[str, ...]:
+    if st.after is None:
+        return tuple(order[:order.index(st.name)])
+    unknown = [n for n in st.after if n not in order]
+    if unknown:
+        raise ValueError(f"stage {st.name!r} needs unknown stages {unknown}; the stages are {order}")
+    return st.after
+
+
+def _tail(path: pathlib.Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclasses.dataclass
+class _Started:
+    stage: Stage
+    head: str
+    proc: subprocess.Popen
+    t0: float
+    log: pathlib.Path | None
+    files: list
+    tmp: pathlib.Path | None
+
+
+def _start(st: Stage, head: str, root: pathlib.Path, out: str, env: dict, to_log: bool) -> _Started:
+    """Starts the stage's process: stdout to `stdout_to` (via a temporary file) and, with `to_log`, everything
+    else to OUT/logs/<stage>.log; otherwise to this console."""
+    files, log, tmp, stdout, stderr = [], None, None, None, None
+    if to_log:
+        log = root / out / "logs" / (re.sub(r"[^A-Za-z0-9_.-]+", "_", st.name) + ".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        stdout = stderr = open(log, "w")
+        files.append(stdout)
+    if st.stdout_to:
+        (root / st.stdout_to).parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(root / st.stdout_to)  # a failed stage's output stays there to be read
+        stdout = open(tmp, "w")
+        files.append(stdout)
+    print(f"{head}: {' '.join(st.argv[1:])}" + (f"  (log: {log.relative_to(root)})" if log else ""), flush=True)
+    proc = subprocess.Popen(st.argv, cwd=root, env=env, stdout=stdout, stderr=stderr)
+    return _Started(st, head, proc, time.time(), log, files, tmp)
+
+
 def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[str, ...] = (),
-        stage_list: list[Stage] | None = None) -> int:
+        stage_list: list[Stage] | None = None, jobs: int = 1) -> int:
+    """Runs the stages not done yet, up to `jobs` at once (see the module docstring); returns the exit code of
+    the first stage that failed, 2 for stale outputs, 0 when every stage is done."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     root = root or pathlib.Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     all_stages = stages(out) if stage_list is None else stage_list
+    order = [st.name for st in all_stages]
     records_path = root / out / "stages.json"
     records = _read_records(records_path)
     t0 = time.time()
-    timings = {}
-    upstream = ""
+    timings: dict[str, float] = {}
+    fps, heads, todo, upstream = {}, {}, [], ""
     for i, st in enumerate(all_stages, 1):
-        fp = st.fingerprint(upstream)
+        fp = fps[st.name] = st.fingerprint(upstream)  # chained in list order, whatever the execution order
         upstream = fp
+        heads[st.name] = head = f"[demo {i}/{len(all_stages)}] {st.name}"
         if only and st.name.split(":")[0] not in only:
             continue
-        head = f"[demo {i}/{len(all_stages)}] {st.name}"
         if st.done(root):
             if st.name in records and records[st.name] != fp:
                 stale = [o for later in all_stages[i - 1:] for o in later.outputs if (root / o).exists()]
@@ -169,25 +243,53 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
                 _write_json(records_path, records)
             print(f"{head}: done already (reusing {', '.join(st.outputs)})", flush=True)
             continue
-        print(f"{head}: {' '.join(st.argv[1:])}", flush=True)
-        t = time.time()
-        if st.stdout_to:
-            (root / st.stdout_to).parent.mkdir(parents=True, exist_ok=True)
-            tmp = tmp_path(root / st.stdout_to)  # a failed stage's output stays there to be read
-            with open(tmp, "w") as f:
-                rc = subprocess.call(st.argv, cwd=root, env=env, stdout=f)
-            if rc == 0:
-                os.replace(tmp, root / st.stdout_to)
-        else:
-            rc = subprocess.call(st.argv, cwd=root, env=env)
-        timings[st.name] = round(time.time() - t, 1)
-        if rc != 0:
-            print(f"{head}: FAILED with exit code {rc}; fix the error above and re-run `make demo` "
-                  f"(finished stages are reused).", file=sys.stderr, flush=True)
-            return rc
-        records[st.name] = fp
-        _write_json(records_path, records)
-        print(f"{head}: finished in {timings[st.name]:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
-    _record_timings(root / out / "demo_timings.json", timings, time.time() - t0)
+        todo.append(st)
+    needs = {st.name: _needs(st, order) for st in todo}
+    finished = set(order) - {st.name for st in todo}  # done, reused or not selected by `only`
+    pending, running, failed = list(todo), [], 0
+    while pending or running:
+        if not failed:
+            ready = [st for st in pending if all(n in finished for n in needs[st.name])]
+            ready.sort(key=lambda st: (-st.cost, order.index(st.name)) if jobs > 1 else order.index(st.name))
+            for st in ready[:jobs - len(running)]:
+                pending.remove(st)
+                running.append(_start(st, heads[st.name], root, out, env, to_log=jobs > 1))
+            if not running:
+                raise ValueError(f"stages {[st.name for st in pending]} wait for stages that never run")
+        elif not running:  # after a failure: the others have ended, nothing new starts
+            break
+        while not (ended := [r for r in running if r.proc.poll() is not None]):
+            time.sleep(0.2)
+        for r in ended:
+            running.remove(r)
+            for f in r.files:
+                f.close()
+            st, rc, seconds = r.stage, r.proc.returncode, round(time.time() - r.t0, 1)
+            if rc == 0 and r.tmp is not None:
+                os.replace(r.tmp, root / st.stdout_to)
+            if rc != 0:
+                print(f"{r.head}: FAILED with exit code {rc}; fix the error above and re-run `make demo` "
+                      f"(finished stages are reused).", file=sys.stderr, flush=True)
+                if r.log:
+                    print(f"--- last lines of {r.log.relative_to(root)} ---\n{_tail(r.log)}", file=sys.stderr,
+                          flush=True)
+                if not failed:
+                    failed = rc
+                    for other in running:  # training stages checkpoint on SIGTERM; a re-run resumes them
+                        print(f"{other.head}: stopping (SIGTERM) because {st.name} failed", file=sys.stderr,
+                              flush=True)
+                        other.proc.send_signal(signal.SIGTERM)
+                continue
+            if failed and not st.done(root):
+                print(f"{r.head}: stopped; a re-run resumes it", file=sys.stderr, flush=True)
+                continue
+            records[st.name] = fps[st.name]
+            _write_json(records_path, records)
+            finished.add(st.name)
+            timings[st.name] = seconds  # finished stages only: a failed or stopped one never replaces a time
+            print(f"{r.head}: finished in {seconds:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
+    _record_timings(root / out / "demo_timings.json", timings, time.time() - t0, jobs)
+    if failed:
+        return failed
     print(f"[demo] all stages done in {time.time() - t0:.0f}s; report: {out}/report.md", flush=True)
     return 0

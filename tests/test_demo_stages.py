@@ -1,6 +1,10 @@
 """`make demo` orchestration (omni/demo.py) on stand-in stages: reuse, failure, stale outputs, timings."""
 import json
+import pathlib
 import sys
+import time
+
+import pytest
 
 from omni import demo
 
@@ -48,10 +52,15 @@ def test_changed_settings_stop_with_the_outputs_to_move_and_delete_nothing(tmp_p
     err = capsys.readouterr().err
     assert "stale" in err and "out/a.txt, out/b.txt, out/bench.json" in err
     assert all((tmp_path / "out" / f).exists() for f in ("a.txt", "b.txt", "bench.json"))
-    # Moving the first stage's output away redoes it; the later stages are then stale in turn.
+    # Moving only the first stage's output away: the later stages are still stale, which is found before anything
+    # runs (no stage starts an hour of work only to stop after it).
     (tmp_path / "out/a.txt").unlink()
     assert demo.run("out", root=tmp_path, stage_list=_stages("b")) == 2
-    assert "out/b.txt, out/bench.json" in capsys.readouterr().err and (tmp_path / "out/a.txt").exists()
+    assert "out/b.txt, out/bench.json" in capsys.readouterr().err and not (tmp_path / "out/a.txt").exists()
+    for f in ("b.txt", "bench.json"):
+        (tmp_path / "out" / f).unlink()
+    assert demo.run("out", root=tmp_path, stage_list=_stages("b")) == 0
+    assert all((tmp_path / "out" / f).exists() for f in ("a.txt", "b.txt", "bench.json"))
 
 
 def test_outputs_without_records_are_adopted(tmp_path):
@@ -77,3 +86,66 @@ def test_demo_stage_fingerprints_cover_presets_and_config():
     assert "runs/x/tokens" in by_name["train"].settings()
     a = by_name["train"].fingerprint("up")
     assert a == by_name["train"].fingerprint("up") != by_name["train"].fingerprint("other")
+
+
+def _timed(path: str, seconds: float, code: int = 0) -> tuple[str, ...]:
+    """A stage that writes its start and end times to `path` (ends early, without output, on SIGTERM)."""
+    return (sys.executable, "-c",
+            "import pathlib, signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+            f"t = time.time(); time.sleep({seconds}); print('working'); sys.stdout.flush()\n"
+            f"if {code}: sys.exit({code})\n"
+            f"p = pathlib.Path({path!r}); p.parent.mkdir(parents=True, exist_ok=True)\n"
+            "p.write_text(f'{t} {time.time()}')")
+
+
+def _span(tmp_path, name):
+    return tuple(map(float, (tmp_path / "out" / name).read_text().split()))
+
+
+def test_jobs_run_independent_stages_side_by_side_longest_first_and_respect_needs(tmp_path, capsys):
+    st = [demo.Stage("short", _timed("out/short", 1.0), ("out/short",), after=(), cost=1),
+          demo.Stage("long", _timed("out/long", 1.5), ("out/long",), after=(), cost=9),
+          demo.Stage("next", _timed("out/next", 0.1), ("out/next",), after=("short",))]
+    assert demo.run("out", root=tmp_path, stage_list=st, jobs=2) == 0
+    short, long_, nxt = (_span(tmp_path, n) for n in ("short", "long", "next"))
+    assert long_[0] <= short[0] < long_[1]           # overlapped, the longer one started first
+    assert nxt[0] >= short[1]                        # waited for what it needs, not for `long`
+    assert nxt[0] < long_[1]
+    out = capsys.readouterr().out
+    assert out.index("long: ") < out.index("short: ") and "out/logs/long.log" in out
+    assert (tmp_path / "out/logs/short.log").read_text().strip() == "working"
+    assert set(json.loads((tmp_path / "out/stages.json").read_text())) == {"short", "long", "next"}
+    assert json.loads((tmp_path / "out/demo_timings.json").read_text())["runs"][-1]["jobs"] == 2
+
+
+def test_a_failure_stops_the_stages_beside_it_and_records_only_finished_ones(tmp_path, capsys):
+    st = [demo.Stage("slow", _timed("out/slow", 60), ("out/slow",), after=(), cost=9),
+          demo.Stage("bad", _timed("out/bad", 0.5, code=5), ("out/bad",), after=(), cost=1),
+          demo.Stage("after", _timed("out/after", 0), ("out/after",), after=("slow",))]
+    t = time.time()
+    assert demo.run("out", root=tmp_path, stage_list=st, jobs=2) == 5
+    assert time.time() - t < 30                      # `slow` was stopped, not waited for
+    err = capsys.readouterr().err
+    assert "bad: FAILED with exit code 5" in err and "last lines of out/logs/bad.log" in err and "working" in err
+    assert "slow: stopped" in err
+    assert not any((tmp_path / "out" / n).exists() for n in ("slow", "bad", "after"))
+    assert not (tmp_path / "out/stages.json").exists()
+
+
+def test_unknown_needs_are_named():
+    st = [demo.Stage("a", _timed("out/a", 0), ("out/a",), after=("corpuss",))]
+    with pytest.raises(ValueError, match="unknown stages \\['corpuss'\\]"):
+        demo.run("out", root=pathlib.Path("/nonexistent"), stage_list=st)
+
+
+def test_real_stage_needs():
+    by_name = {s.name: s for s in demo.stages("runs/x", python="python")}
+    tokenizers = {f"tokenizer:{m}" for m in ("text", "image", "audio", "video")}
+    for name in (*tokenizers, "tokenizer:image_fullres"):
+        assert by_name[name].after == ("corpus",)
+    assert set(by_name["tokenize"].after) == {"corpus", *tokenizers}       # not the benchmark-only fullres
+    assert set(by_name["tokenizer benchmark"].after) >= {"tokenizer:image_fullres", *tokenizers}
+    assert "tokenizer benchmark" not in by_name["evaluate"].after           # runs beside training
+    assert max(by_name, key=lambda n: by_name[n].cost if n.startswith("tokenizer:") else 0) == \
+        "tokenizer:image_fullres"
