@@ -10,7 +10,7 @@ def get_config() -> Config:
         checkpoint_every=1000,
         model=ModelConfig(d_model=1024, n_layers=20, n_heads=16, n_kv_heads=8, head_dim=64, d_ff=2816,
                           max_seq_len=4096, dtype="bfloat16", remat="dots", attention_impl="auto",
-                          tile_size=512),
+                          tile_size=512, logits_chunk=512),
         vocab=VocabConfig(text=32000, image=16384, audio=8192, video=16384),
         mesh=MeshConfig(data=-1, fsdp=1, tensor=1),
         train=TrainConfig(batch_size=64, seq_len=4096, learning_rate=3e-4, warmup_steps=2000,
