@@ -197,7 +197,7 @@ def _start(st: Stage, head: str, root: pathlib.Path, out: str, env: dict, to_log
     if to_log:
         log = root / out / "logs" / (re.sub(r"[^A-Za-z0-9_.-]+", "_", st.name) + ".log")
         log.parent.mkdir(parents=True, exist_ok=True)
-        stdout = stderr = open(log, "w")
+        stdout = stderr = open(log, "a")  # a re-run appends: an earlier attempt's log is kept
         files.append(stdout)
     if st.stdout_to:
         (root / st.stdout_to).parent.mkdir(parents=True, exist_ok=True)
