@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 from typing import Any, Literal
 
@@ -280,6 +281,10 @@ class DataConfig:
     target_weights: tuple[tuple[str, float], ...] = option(
         tuple((m, 1.0) for m in mod.names()),
         "how often each modality is the target (any_to_any) or the modality (single)")
+    source_weights: tuple[tuple[str, float], ...] = option(
+        (), "how often the train split's examples of each corpus source are drawn per epoch, relative to once "
+            "(token shards record each example's source): 3 = three times, 0.5 = half of them, 0 = none; sources "
+            "not named weigh 1; () = every example once")
     max_inputs: int = option(2, "conditioning modalities per any_to_any example: 1..max_inputs")
     interleaved_max_examples: int = option(4, "examples per interleaved document")
     loss_on_targets_only: bool = option(True, "False: loss on every sampled, non-leaking token")
@@ -321,6 +326,15 @@ class DataConfig:
                 raise ConfigError(f"data.target_weights must be >= 0, got {name}={w}")
         if not any(w > 0 for _, w in self.target_weights):
             raise ConfigError(f"data.target_weights need one weight > 0, got {self.target_weights}")
+        names = [n for n, _ in self.source_weights]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"data.source_weights names each source once, got {names}")
+        for name, w in self.source_weights:
+            if not (w >= 0 and math.isfinite(w)):
+                raise ConfigError(f"data.source_weights must be finite and >= 0, got {name}={w}")
+        if self.source_weights and (self.source != "tokens" or self.tfds_mixture):
+            raise ConfigError("data.source_weights weigh the sources recorded in data.token_dir's shards: they need "
+                              "data.source='tokens' and no data.tfds_mixture (which has its own weights)")
         for k in ("max_inputs", "interleaved_max_examples", "audio_quantizers", "synthetic_examples",
                   "shard_size", "tokenize_batch_size", "read_threads", "tfds_sample_rate"):
             if getattr(self, k) <= 0:

@@ -8,7 +8,7 @@ from array_record.python.array_record_module import ArrayRecordWriter
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from omni.config import load_config
+from omni.config import ConfigError, load_config
 from omni.data import pipeline
 from omni.data import token_shards as ts
 
@@ -206,3 +206,46 @@ def test_device_prefetch_shards_batches_and_tracks_state(tiny):
         np.testing.assert_array_equal(np.asarray(next(pf)["inputs"]), expect)
     finally:
         pf.close()
+
+
+def test_source_weights_repeat_and_subsample_sources_per_epoch(tmp_path, tiny):
+    exs = [{"id": str(i), "source": "a" if i < 32 else "b", "text": np.array([i // 256, i % 256, 7], np.int32)}
+           for i in range(64)]
+    _write_tokens(tmp_path, exs)
+    _write_tokens(tmp_path, exs[:8], split="validation")
+    base = ["data.source=tokens", f"data.token_dir={tmp_path}", "data.mixture=[[\"single\",1]]"]
+    cfg = load_config("tiny", base + ['data.source_weights=[["a",2],["b",0.5]]']).validate()
+    ds, _, desc = pipeline.open_source(cfg, "train")
+    ids = [int(ds[i]["id"]) for i in range(len(ds))]
+    assert desc["records"] == len(ids) == 2 * 32 + 16
+    a = [i for i in ids if i < 32]
+    b = [i for i in ids if i >= 32]
+    assert sorted(a) == sorted(list(range(32)) * 2)       # every record of a, twice
+    assert len(b) == len(set(b)) == 16                     # half of b's records, each once
+    assert ids[:64] != sorted(ids[:64])                    # shuffled once, so process slices mix sources
+    assert again(cfg) == ids                               # deterministic
+    assert len(pipeline.open_source(cfg, "validation")[0]) == 8  # held-out data is never reweighted
+    it = pipeline.make_iterator(cfg, "train", seed=0, process_index=0, process_count=2)
+    assert it.description["records_this_process"] == 40
+    check_batch(next(it), cfg.vocab.build(), cfg.train.batch_size // 2, cfg.train.seq_len)
+    unknown = load_config("tiny", base + ['data.source_weights=[["c",2]]']).validate()
+    with pytest.raises(ValueError, match=r"names \['c'\], which no record has; the sources are \['a', 'b'\]"):
+        pipeline.open_source(unknown, "train")
+    none = load_config("tiny", base + ['data.source_weights=[["a",0],["b",0]]']).validate()
+    with pytest.raises(ValueError, match="leave no records"):
+        pipeline.open_source(none, "train")
+
+
+def again(cfg):
+    ds = pipeline.open_source(cfg, "train")[0]
+    return [int(ds[i]["id"]) for i in range(len(ds))]
+
+
+@pytest.mark.parametrize("weights, match", [
+    ('[["a",-1]]', "finite and >= 0"), ('[["a",1],["a",2]]', "each source once"),
+    ('[["a",NaN]]', "expected a finite number")])
+def test_source_weights_are_validated(weights, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config("tiny", ["data.source=tokens", "data.token_dir=x", f"data.source_weights={weights}"]).validate()
+    with pytest.raises(ConfigError, match="need data.source='tokens'"):
+        load_config("tiny", ['data.source_weights=[["a",1]]']).validate()

@@ -25,7 +25,7 @@ from omni.config import ConfigError
 from omni.data import packing
 from omni.data.synthetic import SyntheticSource
 from omni.data.tasks import DecodeRecord, FormatExample, Formatter, TaskConfig
-from omni.data.token_shards import TokenShardSource
+from omni.data.token_shards import TokenShardSource, WeightedRecords
 
 STATE_FORMAT = "omni-data-iterator"
 STATE_VERSION = 1
@@ -71,6 +71,8 @@ def _token_source(cfg, token_dir: str, split: str) -> tuple[grain.MapDataset, di
     if levels and cfg.data.audio_quantizers > levels:
         raise ValueError(f"data.audio_quantizers={cfg.data.audio_quantizers} but the token shards hold "
                          f"{levels} audio levels")
+    if split == "train" and cfg.data.source_weights:
+        src = WeightedRecords(src, src.sources(), dict(cfg.data.source_weights))
     ds = grain.MapDataset.source(src).map(DecodeRecord())
     return ds, {k: int(v) for k, v in meta["fixed_lengths"].items()}, len(src)
 

@@ -57,6 +57,17 @@ def encode_example(example: dict[str, Any]) -> bytes:
     return MAGIC + struct.pack("<I", len(h)) + h + b"\0" * pad + b"".join(body)
 
 
+def record_source(record: bytes) -> str:
+    """The `source` a record's header names ("" if none), without reading its arrays."""
+    if not isinstance(record, (bytes, bytearray, memoryview)) or bytes(record[:4]) != MAGIC or len(record) < 8:
+        raise ValueError("not a token-shard record: expected the OMT1 magic bytes and a header length")
+    (hlen,) = struct.unpack("<I", bytes(record[4:8]))
+    try:
+        return str(json.loads(bytes(record[8:8 + hlen]).decode("utf-8")).get("source", ""))
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise ValueError(f"token-shard record header is not a JSON object: {e}") from None
+
+
 def decode_example(record: bytes) -> dict[str, Any]:
     """Record bytes -> {"id", "source", <modality>: int32 array}; raises ValueError if malformed."""
     if not isinstance(record, (bytes, bytearray, memoryview)) or bytes(record[:4]) != MAGIC:
@@ -218,3 +229,45 @@ class TokenShardSource:
 
     def __repr__(self) -> str:
         return f"TokenShardSource({self.token_dir!r}, {self.split!r}, n={len(self)})"
+
+    def sources(self) -> list[str]:
+        """Each record's source, in record order (headers only; a record that does not parse counts as "")."""
+        out = []
+        for i in range(len(self)):
+            try:
+                out.append(record_source(self[i]))
+            except ValueError:
+                out.append("")  # skipped as corrupt when it is decoded
+        return out
+
+
+class WeightedRecords:
+    """A view of `records` in which each source's records appear `weights[source]` times per epoch (default 1):
+    whole repeats for the integer part, a fixed random subset for the fraction. The order is a fixed
+    permutation, so contiguous per-process slices each hold every source."""
+
+    def __init__(self, records, sources: list[str], weights: dict[str, float], seed: int = 0):
+        unknown = sorted(set(weights) - set(sources))
+        if unknown:
+            raise ValueError(f"data.source_weights names {unknown}, which no record has; the sources are "
+                             f"{sorted(set(sources))}")
+        rng = np.random.default_rng(seed)
+        by_source: dict[str, list[int]] = {}
+        for i, s in enumerate(sources):
+            by_source.setdefault(s, []).append(i)
+        picked = []
+        for s, idx in sorted(by_source.items()):
+            w = float(weights.get(s, 1.0))
+            whole, frac = int(w), w - int(w)
+            picked += idx * whole
+            picked += sorted(rng.permutation(idx)[:round(frac * len(idx))].tolist())
+        if not picked:
+            raise ValueError(f"data.source_weights {weights} leave no records to train on")
+        self.records, self.index = records, rng.permutation(np.asarray(picked, np.int64))
+        self.counts = {s: int(round(len(idx) * float(weights.get(s, 1.0)))) for s, idx in sorted(by_source.items())}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, index: int):
+        return self.records[int(self.index[index])]
