@@ -31,6 +31,19 @@ def _backend() -> str:
     return jax.default_backend()
 
 
+def pytest_configure(config):
+    """pytest 9.2's structured node ids stop pytest-xdist <= 3.8's `--dist loadgroup` from grouping, silently
+    (pytest-xdist#1386): the suite's groups (one libtpu user, one user of the multi-process ports, shared fitted
+    tokenizers) would split across workers. Refuse that pair with what to do, before any worker starts."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    import xdist
+    from packaging.version import Version
+    if Version(pytest.__version__) >= Version("9.2") and Version(xdist.__version__) <= Version("3.8.0"):
+        raise pytest.UsageError(f"--dist loadgroup does not group with pytest {pytest.__version__} and pytest-xdist "
+                                f"{xdist.__version__} (pytest-xdist#1386): `make setup` installs the pinned pytest<9.2")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `gpu` / `tpu` skip, with the reason, where jax has no such backend (e.g. on CI)."""
     marked = [(item, m) for item in items for m in HARDWARE_MARKS if item.get_closest_marker(m)]

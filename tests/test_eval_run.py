@@ -90,7 +90,7 @@ def token_dir(root: pathlib.Path, cfg) -> pathlib.Path:
     return d
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
 def evaluated(tmp_path_factory):
     from flax import nnx
 

@@ -18,7 +18,11 @@ from omni_tokenizers.trainers import preset
 PSNR_BOUND_DB = 18.0
 
 
-@pytest.fixture(scope="module")
+# One worker runs the whole module, so the fitted tokenizer below is built once under xdist --dist loadgroup.
+pytestmark = pytest.mark.xdist_group("tokenizer_image")
+
+
+@pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("image_tok")
     job = preset("image", "tiny")

@@ -15,7 +15,11 @@ from omni_tokenizers.video.train import train
 PSNR_BOUND_DB = 16.5
 
 
-@pytest.fixture(scope="module")
+# One worker runs the whole module, so the fitted tokenizer below is built once under xdist --dist loadgroup.
+pytestmark = pytest.mark.xdist_group("tokenizer_video")
+
+
+@pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("video_tok")
     job = preset("video", "tiny")

@@ -24,12 +24,12 @@ ARGS = ["train.seq_len=64", "train.batch_size=8", "mesh.devices=1", f"steps={STE
         "train.log_every=1", "train.eval_every=20", "train.eval_batches=2", "train.peak_tflops=1.0", "seed=3"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("jax_cache")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
 def reference(tmp_path_factory, cache):
     """An uninterrupted run."""
     d = tmp_path_factory.mktemp("ref")
