@@ -284,7 +284,7 @@ class DataConfig:
     source_weights: tuple[tuple[str, float], ...] = option(
         (), "how often the train split's examples of each corpus source are drawn per epoch, relative to once "
             "(token shards record each example's source): 3 = three times, 0.5 = half of them, 0 = none; sources "
-            "not named weigh 1; () = every example once")
+            "not named weigh 1; () = every example once; synthetic data ignores them")
     max_inputs: int = option(2, "conditioning modalities per any_to_any example: 1..max_inputs")
     interleaved_max_examples: int = option(4, "examples per interleaved document")
     loss_on_targets_only: bool = option(True, "False: loss on every sampled, non-leaking token")
@@ -332,9 +332,9 @@ class DataConfig:
         for name, w in self.source_weights:
             if not (w >= 0 and math.isfinite(w)):
                 raise ConfigError(f"data.source_weights must be finite and >= 0, got {name}={w}")
-        if self.source_weights and (self.source != "tokens" or self.tfds_mixture):
-            raise ConfigError("data.source_weights weigh the sources recorded in data.token_dir's shards: they need "
-                              "data.source='tokens' and no data.tfds_mixture (which has its own weights)")
+        if self.source_weights and self.tfds_mixture:
+            raise ConfigError("data.source_weights weigh the sources of data.token_dir's shards; data.tfds_mixture has "
+                              "its own per-dataset weights: set one of them")
         for k in ("max_inputs", "interleaved_max_examples", "audio_quantizers", "synthetic_examples",
                   "shard_size", "tokenize_batch_size", "read_threads", "tfds_sample_rate"):
             if getattr(self, k) <= 0:

@@ -264,7 +264,6 @@ class WeightedRecords:
         if not picked:
             raise ValueError(f"data.source_weights {weights} leave no records to train on")
         self.records, self.index = records, rng.permutation(np.asarray(picked, np.int64))
-        self.counts = {s: int(round(len(idx) * float(weights.get(s, 1.0)))) for s, idx in sorted(by_source.items())}
 
     def __len__(self) -> int:
         return len(self.index)
