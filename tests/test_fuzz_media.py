@@ -100,7 +100,8 @@ def _audio_ok(a):
     assert np.isfinite(a).all() and np.abs(a).max() <= 1.0
 
 
-@pytest.mark.parametrize("fmt, valid", [("png", png()), ("jpeg", jpeg()), ("webp", webp())])
+# ids name the format: ids made from the encoded bytes differ between xdist workers (Ogg streams carry random serials)
+@pytest.mark.parametrize("fmt, valid", [("png", png()), ("jpeg", jpeg()), ("webp", webp())], ids=["png", "jpeg", "webp"])
 def test_image_bytes_decode_or_skip(fmt, valid):
     seen = [_ok_or_skip(lambda b=b: load_image(b, SPEC, fit="pad"), _image_ok, f"{fmt} {name}")
             for name, b in variants(valid, seed=len(fmt))]
@@ -116,7 +117,7 @@ def test_huge_image_headers_are_counted_too_large(side):
 
 
 @pytest.mark.parametrize("fmt, valid", [("wav", wav(0.6, 22050)), ("ogg", wav(0.6, 44100, fmt="OGG", subtype="VORBIS")),
-                                        ("flac", flac())])
+                                        ("flac", flac())], ids=["wav", "ogg", "flac"])
 def test_audio_bytes_decode_or_skip(fmt, valid):
     seen = [_ok_or_skip(lambda b=b: load_audio(b, SPEC), _audio_ok, f"{fmt} {name}")
             for name, b in variants(valid, seed=len(fmt) + 10)]
