@@ -101,7 +101,8 @@ def _audio_ok(a):
 
 
 # ids name the format: ids made from the encoded bytes differ between xdist workers (Ogg streams carry random serials)
-@pytest.mark.parametrize("fmt, valid", [("png", png()), ("jpeg", jpeg()), ("webp", webp())], ids=["png", "jpeg", "webp"])
+@pytest.mark.parametrize("fmt, valid", [("png", png()), ("jpeg", jpeg()), ("webp", webp())],
+                         ids=["png", "jpeg", "webp"])
 def test_image_bytes_decode_or_skip(fmt, valid):
     seen = [_ok_or_skip(lambda b=b: load_image(b, SPEC, fit="pad"), _image_ok, f"{fmt} {name}")
             for name, b in variants(valid, seed=len(fmt))]
