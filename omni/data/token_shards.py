@@ -57,19 +57,8 @@ def encode_example(example: dict[str, Any]) -> bytes:
     return MAGIC + struct.pack("<I", len(h)) + h + b"\0" * pad + b"".join(body)
 
 
-def record_source(record: bytes) -> str:
-    """The `source` a record's header names ("" if none), without reading its arrays."""
-    if not isinstance(record, (bytes, bytearray, memoryview)) or bytes(record[:4]) != MAGIC or len(record) < 8:
-        raise ValueError("not a token-shard record: expected the OMT1 magic bytes and a header length")
-    (hlen,) = struct.unpack("<I", bytes(record[4:8]))
-    try:
-        return str(json.loads(bytes(record[8:8 + hlen]).decode("utf-8")).get("source", ""))
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
-        raise ValueError(f"token-shard record header is not a JSON object: {e}") from None
-
-
-def decode_example(record: bytes) -> dict[str, Any]:
-    """Record bytes -> {"id", "source", <modality>: int32 array}; raises ValueError if malformed."""
+def _read_header(record: bytes) -> tuple[dict[str, Any], int]:
+    """(the record's JSON header, its length in bytes); raises ValueError if the record is not one of ours."""
     if not isinstance(record, (bytes, bytearray, memoryview)) or bytes(record[:4]) != MAGIC:
         raise ValueError("not a token-shard record: expected the OMT1 magic bytes")
     if len(record) < 8:
@@ -81,6 +70,19 @@ def decode_example(record: bytes) -> dict[str, Any]:
         header = json.loads(bytes(record[8:8 + hlen]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"token-shard record header is not JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"token-shard record header must be a JSON object, got {type(header).__name__}")
+    return header, hlen
+
+
+def record_source(record: bytes) -> str:
+    """The `source` a record's header names ("" if none), without reading its arrays."""
+    return str(_read_header(record)[0].get("source", ""))
+
+
+def decode_example(record: bytes) -> dict[str, Any]:
+    """Record bytes -> {"id", "source", <modality>: int32 array}; raises ValueError if malformed."""
+    header, hlen = _read_header(record)
     start = 8 + hlen + ((-(8 + hlen)) % 8)
     out: dict[str, Any] = {"id": str(header.get("id", "")), "source": str(header.get("source", ""))}
     for entry in header.get("arrays", []):
@@ -260,7 +262,7 @@ class WeightedRecords:
             w = float(weights.get(s, 1.0))
             whole, frac = int(w), w - int(w)
             picked += idx * whole
-            picked += sorted(rng.permutation(idx)[:round(frac * len(idx))].tolist())
+            picked += rng.permutation(idx)[:round(frac * len(idx))].tolist()
         if not picked:
             raise ValueError(f"data.source_weights {weights} leave no records to train on")
         self.records, self.index = records, rng.permutation(np.asarray(picked, np.int64))
