@@ -8,6 +8,7 @@ import pytest
 from omni.eval import figures
 from omni.eval.heldout_loss import pad_rows
 from omni.eval.report import cell, clean
+from omni.train.metrics import read_metrics
 
 
 def test_clean_makes_strict_json():
@@ -26,7 +27,7 @@ def test_loss_series_and_curves(tmp_path):
     p = tmp_path / "metrics.jsonl"
     p.write_text('{"step": 1, "loss": 2.0, "loss/text": 3.0, "z_loss": 9.0, "lr": 0.1}\nbroken\n'
                  '{"step": 2, "loss": 1.0, "eval/loss/image": 4.0}\n{"no_step": 1}\n')
-    recs = figures.read_metrics(p)
+    recs = read_metrics(p)
     assert len(recs) == 2
     series = figures.loss_series(recs)
     assert series == {"loss": ([1, 2], [2.0, 1.0]), "loss/text": ([1], [3.0]), "eval/loss/image": ([2], [4.0])}

@@ -1,7 +1,6 @@
 """Report figures (matplotlib, Agg): captioned image grids, video strips, loss curves per modality."""
 from __future__ import annotations
 
-import json
 import pathlib
 import textwrap
 
@@ -74,19 +73,6 @@ def video_strip(path, clips: list[np.ndarray], labels: list[str]) -> pathlib.Pat
         ax.set_title("\n".join(t[:110] for t in text), fontsize=7, loc="left")
     fig.tight_layout()
     return _save(fig, path)
-
-
-def read_metrics(path) -> list[dict]:
-    """The records of a metrics.jsonl (lines that do not parse are skipped)."""
-    out = []
-    for line in pathlib.Path(path).read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "step" in rec:
-            out.append(rec)
-    return out
 
 
 def loss_series(records: list[dict]) -> dict[str, tuple[list[int], list[float]]]:

@@ -328,7 +328,8 @@ def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tu
         path = pathlib.Path(run_dir)
         path = path if path.is_file() else path / "metrics.jsonl"
         if path.is_file():
-            curve = figures.loss_curves(out / MEDIA_DIR / "loss_curves.png", figures.read_metrics(path))
+            from omni.train.metrics import read_metrics  # jax-importing module, needed only here
+            curve = figures.loss_curves(out / MEDIA_DIR / "loss_curves.png", read_metrics(path))
         else:
             md += [f"No training curves: {path} does not exist.", ""]
     if curve is not None:

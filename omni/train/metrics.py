@@ -125,9 +125,19 @@ def _plain(v):
     return v
 
 
-def read_metrics(run_dir: str | pathlib.Path) -> list[dict]:
-    """Every record of a run's metrics.jsonl (train and eval rows), in order."""
-    path = pathlib.Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
+def read_metrics(path: str | pathlib.Path) -> list[dict]:
+    """Every record (train and eval rows) of a run folder's metrics.jsonl, or of the metrics file named, in
+    order; [] when there is none. A line cut short by a kill, or one without a step, is skipped."""
+    path = pathlib.Path(path)
+    path = path / "metrics.jsonl" if path.is_dir() else path
+    if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "step" in rec:
+            out.append(rec)
+    return out
