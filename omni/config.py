@@ -108,10 +108,17 @@ class ModelConfig:
     logits_chunk: int = option(
         0, "the training loss computes logits this many positions of each sequence at a time, recomputing them in "
            "the backward pass, so the [batch, seq, vocab] fp32 logits never exist at once (0 = all at once)")
+    grouped_head: bool = option(
+        False, "the training loss computes each position's logits on its target modality's slice of the vocabulary "
+               "only (positions grouped by target modality like the MoT's matmuls, slices padded to the widest), "
+               "not on the whole vocabulary then masked; same loss, fewer head FLOPs (docs/training.md)")
+    head_tile_size: int = option(
+        256, "tokens per tile of the grouped head in `tiles` mode (each tile copies a [d_model, widest slice] "
+             "weight, so it pays to be larger than the blocks' tile_size)")
 
     def validate(self):
         for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "max_seq_len",
-                  "tile_size"):
+                  "tile_size", "head_tile_size"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"model.{k} must be > 0, got {getattr(self, k)}")
         if self.n_heads % self.n_kv_heads:

@@ -70,6 +70,14 @@ def test_all_sizes_report_params_and_flops():
     assert c7.vocab.build().size == 65536
     dense = load_config("tiny", ["model.untie_attention=false", "model.untie_ffn=false", "model.untie_norms=false"])
     assert model_stats(dense).train_flops_per_token == model_stats(load_config("tiny")).train_flops_per_token
+    # the grouped head multiplies by the widest modality slice instead of the whole vocabulary
+    tiny = load_config("tiny")
+    ranges = tiny.vocab.build().head_ranges()
+    widest, D = int((ranges[:, 1] - ranges[:, 0]).max()), tiny.model.d_model
+    grouped = model_stats(load_config("tiny", ["model.grouped_head=true"]))
+    assert model_stats(tiny).forward_flops_per_token - grouped.forward_flops_per_token == \
+        2 * D * (tiny.vocab.build().size - widest)
+    assert grouped.active_params == model_stats(tiny).active_params
 
 
 def _leaves(cls, prefix=""):

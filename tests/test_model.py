@@ -110,10 +110,14 @@ def _reference_loss(params, cfg, vocab, batch):
     return (nll * mask).sum() / denom + m.z_loss * (lse ** 2 * mask).sum() / denom
 
 
-@pytest.mark.parametrize("mode,logits_chunk", [("tiles", 0), ("ragged", 0), ("tiles", 32)])
-def test_mixed_batch_gradients_match_per_token_reference(mode, logits_chunk):
-    # logits_chunk=32 over 80 positions: three chunks, the last one padded, logits recomputed in the backward
-    cfg = _cfg(grouped_matmul=mode, scan_layers=(mode == "tiles"), logits_chunk=logits_chunk)
+@pytest.mark.parametrize("mode,logits_chunk,grouped_head", [("tiles", 0, False), ("ragged", 0, False),
+                                                             ("tiles", 32, False), ("tiles", 0, True),
+                                                             ("ragged", 0, True), ("ragged", 32, True)])
+def test_mixed_batch_gradients_match_per_token_reference(mode, logits_chunk, grouped_head):
+    # logits_chunk=32 over 80 positions: three chunks, the last one padded, logits recomputed in the backward;
+    # grouped_head: each position's logits on its target modality's slice only, grouped like the MoT's matmuls
+    cfg = _cfg(grouped_matmul=mode, scan_layers=(mode == "tiles"), logits_chunk=logits_chunk,
+               grouped_head=grouped_head)
     vocab = cfg.vocab.build()
     model = build_model(cfg, seed=4)
     batch = _jbatch(random_batch(vocab, 3, 80, seed=5))

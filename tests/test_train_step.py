@@ -94,6 +94,22 @@ def test_mesh_matches_one_device_with_expected_collectives(one_device, shape):
         assert got["wq_shard"] != got["params"]["wq"].shape
 
 
+@pytest.mark.parametrize("mode,shape", [("ragged", (1, 2, 4)), ("tiles", (4, 1, 2))],
+                         ids=lambda v: v if isinstance(v, str) else "x".join(map(str, v)))
+def test_grouped_head_on_a_mesh_matches_the_full_head(one_device, mode, shape):
+    """`model.grouped_head` (each position's logits on its target modality's vocabulary slice only) trains like
+    the masked full head of the one-device run; `ragged` under tensor parallelism runs the head per device
+    inside shard_map with the vocabulary slices split over `tensor`. No activation resharding."""
+    _, ref = one_device
+    d, f, t = shape
+    cfg = _cfg(f"mesh.data={d}", f"mesh.fsdp={f}", f"mesh.tensor={t}", "model.grouped_head=true",
+               f"model.grouped_matmul={mode}")
+    got = _run(cfg, _batches(cfg))
+    np.testing.assert_allclose(got["losses"], ref["losses"], rtol=2e-6)
+    np.testing.assert_allclose(got["gnorms"], ref["gnorms"], rtol=1e-5)
+    assert not {"all-to-all", "collective-permute"} & set(_collectives(got["hlo"]))
+
+
 def test_grad_accumulation_equals_one_batch(one_device):
     _, ref = one_device
     cfg = _cfg("mesh.devices=1", "train.grad_accum=2")

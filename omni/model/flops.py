@@ -10,9 +10,10 @@ from omni.config import Config
 @dataclasses.dataclass(frozen=True)
 class ModelStats:
     total_params: int          # every parameter (MoT counts each modality's copy)
-    active_params: int         # parameters that touch one token (embedding row excluded, head included)
+    active_params: int         # parameters that touch one token (embedding row excluded, whole head included)
     embedding_params: int
-    train_flops_per_token: float  # forward + backward: matmuls and attention (causal half counted)
+    train_flops_per_token: float  # forward + backward: matmuls and attention (causal half counted); the head
+                                  # over the whole vocabulary, or its widest modality slice (model.grouped_head)
     forward_flops_per_token: float
 
     def summary(self) -> str:
@@ -22,7 +23,10 @@ class ModelStats:
 
 def model_stats(cfg: Config, seq_len: int | None = None) -> ModelStats:
     m = cfg.model
-    V = cfg.vocab.build().size
+    vocab = cfg.vocab.build()
+    V = vocab.size
+    widths = vocab.head_ranges()[:, 1] - vocab.head_ranges()[:, 0]
+    head_cols = int(widths.max()) if m.grouped_head else V  # the grouped head multiplies by the widest slice
     M = len(mod.names())
     L = seq_len or cfg.train.seq_len
     D, H, Hkv, Dh, F, nL = m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.d_ff, m.n_layers
@@ -39,5 +43,5 @@ def model_stats(cfg: Config, seq_len: int | None = None) -> ModelStats:
     active = active_mm + nL * (qk + norms) + D
     # Attention scores + weighted sum: 4 * L * H * Dh per token per layer forward, half of it under causality.
     attn_fwd = nL * 4 * L * H * Dh * 0.5
-    fwd = 2 * active_mm + attn_fwd
+    fwd = 2 * (active_mm - D * V + D * head_cols) + attn_fwd
     return ModelStats(total, active, 2 * V * D, 3 * fwd, fwd)

@@ -118,6 +118,11 @@ def _from_layout_bwd(res, g):
 _from_layout.defvjp(_from_layout_fwd, _from_layout_bwd)
 
 
+def gather_to_layout(x: jax.Array, layout: Layout) -> jax.Array:
+    """Like `to_layout`, for values that take no gradient (ids, masks): a plain gather, any dtype."""
+    return _gather_rows(x, layout.src)
+
+
 def to_layout(x: jax.Array, layout: Layout) -> jax.Array:
     """x: [C, N, D] in token order -> [C, P, D] in layout space (empty slots are zeros)."""
     return _to_layout(x, layout.src, layout.dest)
@@ -128,14 +133,16 @@ def from_layout(y: jax.Array, layout: Layout) -> jax.Array:
     return _from_layout(y, layout.src, layout.dest)
 
 
-def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout, axes: tuple = (None, None)) -> jax.Array:
+def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout, axes: tuple = (None, None),
+                   out_dtype=None) -> jax.Array:
     """x: [C, P, K] in layout space, w: [G, K, F] (G == 1: shared weights) -> [C, P, F].
 
     `axes`: the logical axis names of w's K and F dimensions (e.g. ("embed", "heads")), used by the
-    ragged mode under the trainer's activation sharding (see `_ragged_sharded`)."""
+    ragged mode under the trainer's activation sharding (see `_ragged_sharded`). `out_dtype`: the
+    accumulation/result dtype (default x's)."""
     w = w.astype(x.dtype)
     if w.shape[0] == 1:
-        return jnp.einsum("cpk,kf->cpf", x, w[0])
+        return jnp.einsum("cpk,kf->cpf", x, w[0], preferred_element_type=out_dtype)
     if w.shape[0] != layout.num_groups:
         raise ValueError(f"weights have {w.shape[0]} groups, layout has {layout.num_groups}")
     C, P, K = x.shape
@@ -143,23 +150,24 @@ def grouped_matmul(x: jax.Array, w: jax.Array, layout: Layout, axes: tuple = (No
         T = layout.tile
         xt = x.reshape(C, P // T, T, K)
         wt = w[layout.tile_group]                                            # [C, n_tiles, K, F]
-        return jnp.einsum("cntk,cnkf->cntf", xt, wt).reshape(C, P, -1)
+        return jnp.einsum("cntk,cnkf->cntf", xt, wt, preferred_element_type=out_dtype).reshape(C, P, -1)
     ctx = sharding.current_activation_sharding()
     if ctx is None or C == 1:
-        return _ragged_local(x, w, layout.group_sizes)
-    return _ragged_sharded(x, w, layout.group_sizes, axes, *ctx)
+        return _ragged_local(x, w, layout.group_sizes, out_dtype)
+    return _ragged_sharded(x, w, layout.group_sizes, axes, *ctx, out_dtype)
 
 
-def _ragged_local(x: jax.Array, w: jax.Array, sizes: jax.Array) -> jax.Array:
+def _ragged_local(x: jax.Array, w: jax.Array, sizes: jax.Array, out_dtype=None) -> jax.Array:
     """x [c, P, K], w [G, K, F], sizes [c, G] -> [c, P, F] as ONE ragged_dot without batch dimensions (the
     TPU compiler rejects batched ragged dots): c chunks are c * G consecutive groups against w tiled c times
     (c = 1 per device under the trainer's layout, so nothing is copied there)."""
     c, P, K = x.shape
     wt = w if c == 1 else jnp.tile(w, (c, 1, 1))
-    return jax.lax.ragged_dot(x.reshape(c * P, K), wt, sizes.reshape(-1)).reshape(c, P, -1)
+    return jax.lax.ragged_dot(x.reshape(c * P, K), wt, sizes.reshape(-1),
+                              preferred_element_type=out_dtype).reshape(c, P, -1)
 
 
-def _ragged_sharded(x, w, sizes, axes, mesh, rules) -> jax.Array:
+def _ragged_sharded(x, w, sizes, axes, mesh, rules, out_dtype=None) -> jax.Array:
     """The ragged matmul per device under shard_map: chunks over the batch axes (each device groups its own
     rows), w's K/F over the mesh axes their logical names map to; a sharded K is summed over its axes."""
     C, _, K = x.shape
@@ -171,7 +179,7 @@ def _ragged_sharded(x, w, sizes, axes, mesh, rules) -> jax.Array:
     f_ax = None if f_ax is not None and used & _names(f_ax) else f_ax
 
     def local(x, w, sizes):
-        y = _ragged_local(x, w, sizes)
+        y = _ragged_local(x, w, sizes, out_dtype)
         return jax.lax.psum(y, k_ax) if k_ax is not None else y
 
     return jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(c_ax, None, k_ax), PartitionSpec(None, k_ax, f_ax),

@@ -75,11 +75,11 @@ class TokenLayout(NamedTuple):
         y = y if self.layout is None else grouping.from_layout(y, self.layout)
         return y.reshape(self.batch, self.length, y.shape[-1])
 
-    def matmul(self, x: jax.Array, w: jax.Array, axes) -> jax.Array:
+    def matmul(self, x: jax.Array, w: jax.Array, axes, out_dtype=None) -> jax.Array:
         """x [C, P, K] @ a per-modality weight w [G, K, F] (`axes`: w's logical axes after 'modality')."""
         if self.layout is None:
-            return jnp.einsum("cpk,kf->cpf", x, w[0].astype(x.dtype))
-        return grouping.grouped_matmul(x, w, self.layout, axes)
+            return jnp.einsum("cpk,kf->cpf", x, w[0].astype(x.dtype), preferred_element_type=out_dtype)
+        return grouping.grouped_matmul(x, w, self.layout, axes, out_dtype)
 
     def scale(self, s: jax.Array) -> jax.Array:
         """A per-modality norm scale [G, K] -> what multiplies [C, P, K] activations."""
@@ -182,6 +182,26 @@ def _head_logits(h, unembed, target_modality, head_ranges, dt) -> jax.Array:
     return jnp.where((ids >= ranges[..., :1]) & (ids < ranges[..., 1:]), logits, NEG_INF)
 
 
+def _grouped_head_scores(h, targets, target_modality, unembed, head_ranges, dt, tokens: TokenLayout):
+    """What `_head_logits` + logsumexp / target pick give, computing each position's logits on its target
+    modality's slice of the vocabulary only: positions grouped by target modality (`tokens`, a grouped layout
+    of `target_modality`) times the slices of `unembed` [D, V], each padded to the widest slice (the padding
+    columns are NEG_INF). Returns (log-partition, target logit), fp32 [B, L] each."""
+    ranges = np.asarray(head_ranges)                                          # [M, 2], static
+    widths = ranges[:, 1] - ranges[:, 0]
+    W = int(widths.max())
+    cols = np.minimum(ranges[:, :1] + np.arange(W), unembed.shape[-1] - 1)   # [M, W]
+    w = jnp.moveaxis(unembed[:, cols], 0, 1)                                  # [M, D, W]
+    lay = tokens.layout
+    logits = tokens.matmul(tokens.to_layout(h.astype(dt)), w, ("embed", "vocab"), jnp.float32)  # [C, P, W]
+    logits = jnp.where(jnp.arange(W) < jnp.asarray(widths)[lay.slot_group][..., None], logits, NEG_INF)
+    local = targets - jnp.asarray(ranges[:, 0])[target_modality]             # id within the slice
+    local = grouping.gather_to_layout(local.reshape(tokens.chunks, -1, 1), lay)[..., 0]
+    tgt = jnp.take_along_axis(logits, jnp.clip(local, 0, W - 1)[..., None], axis=-1)[..., 0]
+    out = tokens.from_layout(jnp.stack([jax.nn.logsumexp(logits, axis=-1), tgt], axis=-1))
+    return out[..., 0], out[..., 1]
+
+
 class OmniModel(nnx.Module):
     def __init__(self, cfg: ModelConfig, vocab: UnifiedVocab, *, rngs: nnx.Rngs):
         cfg.validate()
@@ -253,14 +273,17 @@ class OmniModel(nnx.Module):
     def token_layout(self, input_modality: jax.Array) -> TokenLayout:
         """How this call's [B, L] tokens meet the per-modality weights: rows in `model.layout_chunks` chunks
         (gcd with B), each chunk grouped by modality (`omni.model.grouping`) unless every weight is tied."""
+        return self._token_layout(input_modality, grouped=not self.cfg.is_dense)
+
+    def _token_layout(self, modality: jax.Array, grouped: bool, tile: int | None = None) -> TokenLayout:
         cfg = self.cfg
-        B, L = input_modality.shape
+        B, L = modality.shape
         chunks = math.gcd(B, max(cfg.layout_chunks, 1))  # each chunk of B/chunks rows is grouped on its own
-        if cfg.is_dense:
+        if not grouped:
             return TokenLayout(B, L, chunks, None)
         N = B * L // chunks
-        groups = input_modality.reshape(chunks, N).astype(jnp.int32)
-        tile = min(cfg.tile_size, max(8, -(-N // self.num_modalities)))
+        groups = modality.reshape(chunks, N).astype(jnp.int32)
+        tile = min(tile or cfg.tile_size, max(8, -(-N // self.num_modalities)))
         layout = grouping.make_layout(groups, self.num_modalities, resolve_grouped_matmul(cfg), tile)
         return TokenLayout(B, L, chunks, layout)
 
@@ -272,10 +295,14 @@ class OmniModel(nnx.Module):
                      chunk: int = 0) -> tuple[jax.Array, jax.Array]:
         """(log-partition, target logit), fp32 [B, L] each: what the loss needs of `logits`. With `chunk` > 0
         the logits are computed `chunk` positions of every row at a time and recomputed in the backward pass
-        (jax.checkpoint), so the [B, L, V] fp32 tensor, the largest of a small model's step, never exists."""
+        (jax.checkpoint), so the [B, L, V] fp32 tensor, the largest of a small model's step, never exists.
+        With `model.grouped_head` each position's logits cover its target modality's slice only."""
         w, dt, ranges = self.gathered("unembed"), DTYPES[self.cfg.dtype], self.head_ranges
 
         def scores(hc, tc, mc):
+            if self.cfg.grouped_head:
+                tokens = self._token_layout(mc, grouped=True, tile=self.cfg.head_tile_size)
+                return _grouped_head_scores(hc, tc, mc, w, ranges, dt, tokens)
             logits = _head_logits(hc, w, mc, ranges, dt)
             return (jax.nn.logsumexp(logits, axis=-1),
                     jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0])

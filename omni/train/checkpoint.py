@@ -24,7 +24,8 @@ from omni.train.state import TrainState, abstract_params, param_specs
 # Fields that change parameter shapes or what the weights mean; everything else may differ on resume.
 COMPATIBLE_SECTIONS_EXCEPT = {
     "model": {"remat", "scan_layers", "dtype", "attention_impl", "grouped_matmul", "tile_size",
-              "layout_chunks", "logits_chunk", "max_seq_len", "z_loss", "init_std"},
+              "layout_chunks", "logits_chunk", "grouped_head", "head_tile_size", "max_seq_len", "z_loss",
+              "init_std"},
     "vocab": set(),
 }
 
