@@ -10,7 +10,8 @@ demo stops and names the outputs to move away; it never reuses stale outputs and
 The evaluate stage samples every task direction into the report.
 
 Stages name the stages they need (`after`; default: every stage before them). With `jobs` > 1 the runner starts
-up to `jobs` stages whose needs are met at once, the longest expected first (`cost`): the tokenizers train side
+up to `jobs` stages whose needs are met at once, first the one with the longest expected chain of work still
+ahead of it (its `cost` plus the longest chain of stages that wait for it: the critical path): the tokenizers train side
 by side (each uses about one of a small machine's cores), and the tokenizer benchmark runs beside the model's
 training. Stages that may overlap write their output to OUT/logs/<stage>.log (the last lines are printed when
 one fails); a failure stops the others with SIGTERM, which makes training stages checkpoint, and starts nothing
@@ -48,7 +49,7 @@ class Stage:
     check: Callable[[pathlib.Path], bool] | None = None
     settings: Callable[[], object] | None = None   # JSON-able settings that shape the outputs besides argv
     after: tuple[str, ...] | None = None  # stages whose outputs it reads (None: every stage before it)
-    cost: float = 0.0                     # expected seconds on 2 cores: the longest ready stage starts first
+    cost: float = 0.0                     # expected seconds on 2 cores (orders the ready stages, see `priorities`)
 
     def done(self, root: pathlib.Path) -> bool:
         return all((root / o).exists() for o in self.outputs) and (self.check is None or self.check(root))
@@ -91,7 +92,7 @@ def _config_settings(overrides: tuple[str, ...]) -> Callable[[], object]:
 
 
 # Expected seconds of the long stages on the 2-core development machine (runs of 2026-12-05), so that the
-# runner starts the longest ready stage first; only the order depends on them.
+# runner starts the ready stage with the most work still ahead of it first; only the order depends on them.
 COSTS = {"tokenizer:text": 10, "tokenizer:image": 510, "tokenizer:audio": 210, "tokenizer:video": 310,
          "tokenizer:image_fullres": 1040, "tokenize": 190, "train": 1000, "tokenizer benchmark": 300,
          "evaluate": 450}
@@ -172,6 +173,24 @@ def _needs(st: Stage, order: list[str]) -> tuple[str, ...]:
     return st.after
 
 
+def priorities(stages: list[Stage], needs: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """Per stage: its cost plus the costliest chain of the given stages that (transitively) wait for it. Starting
+    the highest first keeps the critical path moving (a long stage that nothing waits for goes beside it)."""
+    after: dict[str, list[str]] = {st.name: [] for st in stages}
+    for st in stages:
+        for n in needs[st.name]:
+            if n in after:
+                after[n].append(st.name)
+    cost = {st.name: st.cost for st in stages}
+    memo: dict[str, float] = {}
+
+    def rank(name: str) -> float:
+        if name not in memo:
+            memo[name] = cost[name] + max((rank(d) for d in after[name]), default=0.0)
+        return memo[name]
+    return {st.name: rank(st.name) for st in stages}
+
+
 def _tail(path: pathlib.Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -245,12 +264,13 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
             continue
         todo.append(st)
     needs = {st.name: _needs(st, order) for st in todo}
+    rank = priorities(todo, needs)
     finished = set(order) - {st.name for st in todo}  # done, reused or not selected by `only`
     pending, running, failed = list(todo), [], 0
     while pending or running:
         if not failed:
             ready = [st for st in pending if all(n in finished for n in needs[st.name])]
-            ready.sort(key=lambda st: (-st.cost, order.index(st.name)) if jobs > 1 else order.index(st.name))
+            ready.sort(key=lambda st: (-rank[st.name], order.index(st.name)) if jobs > 1 else order.index(st.name))
             for st in ready[:jobs - len(running)]:
                 pending.remove(st)
                 running.append(_start(st, heads[st.name], root, out, env, to_log=jobs > 1))

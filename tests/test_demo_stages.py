@@ -150,3 +150,18 @@ def test_real_stage_needs():
     assert "tokenizer benchmark" not in by_name["evaluate"].after           # runs beside training
     assert max(by_name, key=lambda n: by_name[n].cost if n.startswith("tokenizer:") else 0) == \
         "tokenizer:image_fullres"
+    # ...yet the tokenizers that training waits for start first: fullres only feeds the benchmark
+    order = list(by_name)
+    rank = demo.priorities(list(by_name.values()), {n: demo._needs(s, order) for n, s in by_name.items()})
+    assert sorted(tokenizers | {"tokenizer:image_fullres"}, key=lambda n: -rank[n])[:2] == \
+        ["tokenizer:image", "tokenizer:video"]
+    assert rank["tokenizer:image"] == pytest.approx(sum(by_name[n].cost for n in (
+        "tokenizer:image", "tokenize", "train", "export", "evaluate")))
+
+
+def test_priorities_follow_the_critical_path():
+    st = [demo.Stage("side", (), (), after=(), cost=9), demo.Stage("head", (), (), after=(), cost=2),
+          demo.Stage("tail", (), (), after=("head",), cost=9), demo.Stage("end", (), (), after=("tail", "side"),
+                                                                          cost=1)]
+    rank = demo.priorities(st, {s.name: s.after for s in st})
+    assert rank == {"side": 10, "head": 12, "tail": 10, "end": 1}
