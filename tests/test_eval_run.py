@@ -161,9 +161,39 @@ def test_probes_contract(evaluated):
     assert probes["colour text->image"]["ceiling"] == pytest.approx(1.0, abs=1e-12)
     assert probes["motion text->video"]["ceiling"] == pytest.approx(1.0, abs=1e-12)
     assert "PocketSphinx" in probes["numbers text->audio"]["judge"]
+    for fam in ("numbers", "motion", "colour"):  # one judge on the tokenizer's round trips per family
+        pair = [e for p, e in probes.items() if p.startswith(fam)]
+        assert isinstance(pair[0]["tokenizer_ceiling"], float) and "reconstruction" in pair[0]["tokenizer_ceiling_kind"]
+        assert pair[0]["tokenizer_ceiling"] == pair[1]["tokenizer_ceiling"], fam
     md = (out / "report.md").read_text()
     assert "## Capability probes" in md and "probes/numbers_text_to_audio/00_trained.wav" in md
     assert "probes/colour_text_to_image.png" in md and "probes/motion_text_to_video_0.gif" in md
+
+
+class _Exact:
+    """A tokenizer whose round trip gives back exactly what it was given."""
+
+    def encode(self, x, **_):
+        return x
+
+    def decode(self, ids, **_):
+        return ids
+
+    def decode_like(self, ids, shape):
+        return ids
+
+
+def test_tokenizer_ceiling_through_an_exact_round_trip_is_the_judge_on_the_real_media(evaluated):
+    import omni
+    from omni.eval import probes as prb
+    from omni.eval.heldout import select
+    _, out = evaluated
+    lm = omni.load(out.parent / "bundle")
+    lm.tokenizers.update({m: _Exact() for m in ("image", "video", "audio")})
+    sets = select(heldout_examples(), 4)
+    for p in ("numbers text->audio", "motion text->video", "colour text->image"):
+        exs = getattr(sets, prb.spec(p)["heldout"])
+        assert prb.tokenizer_ceiling(p, exs, lm)[0] == pytest.approx(prb.ceiling(p, exs)[0], abs=1e-12), p
 
 
 def test_untrained_column_matches_untrained_bundle(evaluated):

@@ -15,10 +15,15 @@ A probe is one decorated definition in the `PROBES` registry; its metadata is wh
     def numbers_audio_to_text(lm, examples, opts) -> (value, samples)
 
 Each has a model-free `baseline` (the majority answer) and `ceiling` (the judge on the real held-out media, or 1.0
-where the label is the judge's own answer by construction, which the ceiling's kind then says).
+where the label is the judge's own answer by construction, which the ceiling's kind then says), and a
+`tokenizer_ceiling`: the same judge on the tokenizer's round trip (encode -> decode) of the real held-out media,
+what a perfect MoT could score through the bundle's tokenizer (generated media are decoded by it; a label the
+round trip loses is hard to read from the tokens too).
 Numbers are scored in words: "73" and "seventy three" are the same answer (numbers.numerals_to_words on both sides).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from omni.data.corpus.numbers import VOCABULARY, numerals_to_words
 from omni.eval import judges, metrics
@@ -26,6 +31,7 @@ from omni.eval.generate import GenOptions, generate, item
 from omni.eval.heldout import label_of
 from omni.eval.motion import direction_in_text, motion_direction
 from omni.registry import Registry
+from omni.sampling.prompt import Audio, prepare_audio, prepare_image, prepare_video
 
 # probe -> runner(lm, examples, opts) -> (value, samples); metadata: direction, heldout, metric, judge,
 # higher_is_better
@@ -148,3 +154,42 @@ def ceiling(probe: str, examples) -> tuple[float, str]:
     if probe in ("motion video->text", "colour image->text"):
         return 1.0, "1.0 by construction: the label is the judge's answer for the real medium"
     raise ValueError(f"no ceiling for probe {probe!r}; expected one of {PROBES.names()}")
+
+
+def round_trip(lm, modality: str, media):
+    """(the medium as the model's tokenizer takes it, its reconstruction after encode -> decode) for one held-out
+    image [H, W, 3], clip [F, H, W, 3] or 16 kHz waveform, at the bundle's sizes and audio levels."""
+    tok, spec = lm.tokenizers[modality], lm.spec
+    if modality == "image":
+        x = prepare_image(media, spec)
+        return x, np.asarray(tok.decode(tok.encode(x[None])))[0]
+    if modality == "video":
+        x = prepare_video(media, spec)
+        return x, np.asarray(tok.decode_like(tok.encode(x[None]), x.shape))[0]
+    if modality == "audio":
+        k = spec.audio_quantizers
+        x = prepare_audio(Audio(media, 16000), spec)
+        codes = np.asarray(tok.encode(x[None], sample_rate=spec.sample_rate, num_quantizers=k))
+        return x, np.asarray(tok.decode(codes.reshape(1, -1), num_quantizers=k))[0]
+    raise ValueError(f"no round trip for {modality!r}; expected image, video or audio")
+
+
+def tokenizer_ceiling(probe: str, examples, lm) -> tuple[float, str]:
+    """The probe's judge on the tokenizer's round trip of the real held-out media (both directions of a family
+    share it): what a perfect model could score through this tokenizer."""
+    fam = probe.split()[0]
+    if fam == "numbers":
+        sr = lm.spec.sample_rate
+        heard = [judges.transcribe(round_trip(lm, "audio", e["audio"])[1], sr, vocabulary=VOCABULARY)
+                 for e in examples]
+        return number_wer([said(e) for e in examples], heard), \
+            "PocketSphinx (number words) on the audio tokenizer's reconstruction of the real held-out speech"
+    if fam == "motion":
+        acc = metrics.mean(motion_direction(round_trip(lm, "video", e["video"])[1]) == label_of(e)["motion"]
+                           for e in examples)
+        return acc, "the frame-motion measure on the video tokenizer's reconstruction of the real held-out clips"
+    if fam == "colour":
+        acc = metrics.mean(judges.colour_name(round_trip(lm, "image", e["image"])[1]) == label_of(e)["colour"]
+                           for e in examples)
+        return acc, "judges.colour_name on the image tokenizer's reconstruction of the real held-out pictures"
+    raise ValueError(f"no tokenizer ceiling for probe {probe!r}; expected one of {PROBES.names()}")

@@ -13,8 +13,8 @@ import pathlib
 import numpy as np
 
 from omni.eval import figures
+from omni.eval import probes as prb
 from omni.sampling import media_io
-from omni.sampling.prompt import Audio, prepare_audio, prepare_image, prepare_video
 
 SHOW = 8
 MEDIA_DIR = "report"
@@ -83,12 +83,14 @@ def direction_table(report: dict) -> list[str]:
 
 
 def probe_table(report: dict) -> list[str]:
-    lines = ["| probe | metric | trained | untrained | baseline | ceiling | judge | better | n |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| probe | metric | trained | untrained | baseline | ceiling | through the tokenizer | judge | better "
+             "| n |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for p, e in report["probes"].items():
         lines.append(f"| {p} | {e['metric']} | **{fmt(e['value'])}** | {fmt(e['untrained'])} | "
                      f"{fmt(e['baseline'])} ({e['baseline_kind']}) | {fmt(e['ceiling'])} ({e['ceiling_kind']}) | "
-                     f"{e['judge']} | {'higher' if e['higher_is_better'] else 'lower'} | {e['n']} |")
+                     f"{fmt(e.get('tokenizer_ceiling'))} | {e['judge']} | "
+                     f"{'higher' if e['higher_is_better'] else 'lower'} | {e['n']} |")
     return lines
 
 
@@ -268,25 +270,21 @@ def reconstructions(out: pathlib.Path, lm, sets) -> list[str]:
     media, toks, spec = out / MEDIA_DIR / "reconstructions", lm.tokenizers, lm.spec
     lines = ["## Tokenizer reconstructions", ""]
     if "image" in toks and sets.captioned:
-        real = [prepare_image(e["image"], spec) for e in sets.captioned[:SHOW]]
-        rec = [np.asarray(toks["image"].decode(toks["image"].encode(x[None])))[0] for x in real]
-        p = figures.image_grid(media / "image.png", [("original", real), ("tokenizer", rec)],
+        real, rec = zip(*(prb.round_trip(lm, "image", e["image"]) for e in sets.captioned[:SHOW]))
+        p = figures.image_grid(media / "image.png", [("original", list(real)), ("tokenizer", list(rec))],
                                [e["text"] for e in sets.captioned[:SHOW]])
         lines += [f"![image reconstructions]({_rel(p, out)})", ""]
     if "video" in toks and sets.motion:
         clips, labels = [], []
         for e in sets.motion[:3]:
-            x = prepare_video(e["video"], spec)
-            clips += [x, np.asarray(toks["video"].decode_like(toks["video"].encode(x[None]), x.shape))[0]]
+            clips += prb.round_trip(lm, "video", e["video"])
             labels += [f"original: {e['text']}", "tokenizer"]
         p = figures.video_strip(media / "video.png", clips, labels)
         lines += [f"![video reconstructions]({_rel(p, out)})", ""]
     if "audio" in toks and sets.speech:
-        k, rows = spec.audio_quantizers, ["| text | original | tokenizer |", "|---|---|---|"]
+        rows = ["| text | original | tokenizer |", "|---|---|---|"]
         for i, e in enumerate(sets.speech[:4]):
-            wave = prepare_audio(Audio(e["audio"], 16000), spec)
-            codes = np.asarray(toks["audio"].encode(wave[None], sample_rate=spec.sample_rate, num_quantizers=k))
-            rec = np.asarray(toks["audio"].decode(codes.reshape(1, -1), num_quantizers=k))[0]
+            wave, rec = prb.round_trip(lm, "audio", e["audio"])
             a = media_io.write_audio(media / f"audio_{i:02d}_original.wav", wave, spec.sample_rate)
             b = media_io.write_audio(media / f"audio_{i:02d}_tokenizer.wav", rec, spec.sample_rate)
             rows.append(f"| {cell(e['text'])} | {_audio_cell(a, out)} | {_audio_cell(b, out)} |")
@@ -315,7 +313,8 @@ def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tu
     if report.get("probes"):
         md += ["## Capability probes (held-out speakers, objects, backgrounds; judged without the model)", "",
                "Each probe beside the majority-answer baseline, the untrained model and the judge's ceiling (the "
-               "judge on the real held-out media). Numbers are scored in words (\"73\" = \"seventy three\").",
+               "judge on the real held-out media, and on the tokenizer's reconstruction of them: what a perfect "
+               "model could score through this tokenizer). Numbers are scored in words (\"73\" = \"seventy three\").",
                ""] + probe_table(report) + [""]
     if report["loss"]:
         md += ["## Held-out loss per task direction (nats per target token)", ""] + loss_table(report) + [""]

@@ -159,16 +159,18 @@ def add_direction(report: dict, models: dict, d: str, runner, exs, options: GenO
 
 
 def add_probe(report: dict, models: dict, p: str, runner, exs, options: GenOptions) -> dict:
-    """report["probes"][p]: each model's figure on the probe's held-out examples beside the majority baseline and
-    the judge's ceiling on the real media. -> {model name: samples}."""
+    """report["probes"][p]: each model's figure on the probe's held-out examples beside the majority baseline, the
+    judge's ceiling on the real media and on the trained bundle's tokenizer round trips. -> {model name: samples}."""
     m = prb.spec(p)
     results = {name: runner(lm, exs, options) for name, lm in models.items()}
     base, base_kind = prb.baseline(p, exs)
     ceil, ceil_kind = prb.ceiling(p, exs)
+    tok_ceil, tok_kind = prb.tokenizer_ceiling(p, exs, models["trained"])
     report["probes"][p] = {
         "metric": m["metric"], "value": results["trained"][0], "baseline": base, "baseline_kind": base_kind,
         "untrained": results["untrained"][0] if "untrained" in results else None, "ceiling": ceil,
-        "ceiling_kind": ceil_kind, "higher_is_better": m["higher_is_better"], "judge": m["judge"], "n": len(exs)}
+        "ceiling_kind": ceil_kind, "tokenizer_ceiling": tok_ceil, "tokenizer_ceiling_kind": tok_kind,
+        "higher_is_better": m["higher_is_better"], "judge": m["judge"], "n": len(exs)}
     return {name: r[1] for name, r in results.items()}
 
 
