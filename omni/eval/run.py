@@ -165,7 +165,11 @@ def add_probe(report: dict, models: dict, p: str, runner, exs, options: GenOptio
     results = {name: runner(lm, exs, options) for name, lm in models.items()}
     base, base_kind = prb.baseline(p, exs)
     ceil, ceil_kind = prb.ceiling(p, exs)
-    tok_ceil, tok_kind = prb.tokenizer_ceiling(p, exs, models["trained"])
+    # both directions of a family judge the same held-out media's round trips: computed once per family
+    sibling = next((e for q, e in report["probes"].items()
+                    if q.split()[0] == p.split()[0] and prb.spec(q)["heldout"] == m["heldout"]), None)
+    tok_ceil, tok_kind = ((sibling["tokenizer_ceiling"], sibling["tokenizer_ceiling_kind"]) if sibling else
+                          prb.tokenizer_ceiling(p, exs, models["trained"]))
     report["probes"][p] = {
         "metric": m["metric"], "value": results["trained"][0], "baseline": base, "baseline_kind": base_kind,
         "untrained": results["untrained"][0] if "untrained" in results else None, "ceiling": ceil,
