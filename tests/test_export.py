@@ -201,6 +201,21 @@ def test_damaged_or_incompatible_bundles_fail_clearly(exported, tmp_path):
     with pytest.raises(BundleError, match=r"\['modality_axis'\] disagree with the config's model"):
         omni.load(b, devices=jax.devices()[:1])
 
+    b = _copy(exported, tmp_path, "differ")  # signed, but config.json and the manifest's config disagree
+    _rewrite_manifest(b, config={**json.loads(cfg_text), "seed": 7})
+    with pytest.raises(BundleError, match="config.json disagrees with the manifest's config"):
+        omni.load(b)
+
+    b = _copy(exported, tmp_path, "older")  # exported before a config field existed: loads with its default
+    old = json.loads(cfg_text)
+    del old["train"]["loss_weights"]
+    (b / bundle.CONFIG).write_text(json.dumps(old))
+    files = json.loads((b / bundle.MANIFEST).read_text())["files"]
+    files[bundle.CONFIG] = {"bytes": (b / bundle.CONFIG).stat().st_size,
+                            "sha256": bundle.sha256_file(b / bundle.CONFIG)}
+    _rewrite_manifest(b, config=old, files=files)
+    assert omni.load(b, devices=jax.devices()[:1]).config.train.loss_weights == ()
+
     b = _copy(exported, tmp_path, "notok")
     (b / "tokenizers" / "image" / "weights.safetensors").unlink()
     with pytest.raises(BundleError, match="tokenizers/image/weights.safetensors is missing"):

@@ -273,12 +273,15 @@ def load(path, *, devices=None, mesh_config=None, param_dtype: str | None = None
     """Verifies a bundle and returns a ready model + tokenizers, sharded over `devices` (default: all)."""
     root = pathlib.Path(path)
     manifest = verify(root, hashes=verify_hashes)
+    text = (root / CONFIG).read_text()
+    # compared as written: a bundle exported before a config field existed lacks it in both places (and loads
+    # with the field's default)
+    if json.loads(text) != manifest["config"]:
+        raise BundleError(f"{root}: {CONFIG} disagrees with the manifest's config")
     try:
-        cfg = config_from_json((root / CONFIG).read_text())
+        cfg = config_from_json(text)
     except ValueError as e:
         raise BundleError(f"{root}/{CONFIG} does not match this omni's config schema: {e}") from None
-    if to_dict(cfg) != manifest["config"]:
-        raise BundleError(f"{root}: {CONFIG} disagrees with the manifest's config")
     if "vocab" in manifest:  # bundles exported before these keys existed lack them; present, they must match
         layout = model_layout(cfg)
         bad = [k for k in layout if manifest.get(k) != json.loads(json.dumps(layout[k]))]
