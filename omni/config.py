@@ -200,8 +200,18 @@ class TrainConfig:
     keep_checkpoints: int = option(3, "checkpoints kept (older ones deleted)")
     async_checkpoints: bool = option(True, "write checkpoints in the background")
     peak_tflops: float = option(0.0, "per-device peak TFLOP/s for MFU; 0 = the device's known peak")
+    loss_weights: tuple[tuple[str, float], ...] = option(
+        (), "the training objective's weight per target modality, relative to 1 (text=4: every text target token "
+            "counts four times, e.g. captions beside hundreds of media tokens); modalities not named weigh 1; "
+            "held-out losses and the logged nll stay unweighted")
 
     def validate(self):
+        names = [n for n, _ in self.loss_weights]
+        if len(set(names)) != len(names) or not set(names) <= set(mod.names()):
+            raise ConfigError(f"train.loss_weights name each modality of {mod.names()} at most once, got {names}")
+        for name, w in self.loss_weights:
+            if not (w > 0 and math.isfinite(w)):
+                raise ConfigError(f"train.loss_weights must be finite and > 0, got {name}={w}")
         for k in ("batch_size", "seq_len", "grad_accum", "log_every", "keep_checkpoints", "eval_batches",
                   "max_nonfinite_in_a_row"):
             if getattr(self, k) <= 0:
@@ -227,7 +237,8 @@ class TrainConfig:
 class LoopConfig(TrainConfig):
     """The loop settings of a task whose config nests them in one section (tokenizer jobs): `TrainConfig`
     plus what the MoT `Config` keeps at its top level (`steps`, `checkpoint_every`, `seed`). `seq_len`,
-    `grad_accum` and `eval_batches` are the MoT's; tokenizer tasks need grad_accum=1 and ignore the others."""
+    `grad_accum`, `eval_batches` and `loss_weights` are the MoT's; tokenizer tasks need grad_accum=1 and ignore the
+    others."""
 
     steps: int = option(1000, "optimizer steps of the run")
     checkpoint_every: int = option(200, "steps between checkpoints")

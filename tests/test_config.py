@@ -24,6 +24,10 @@ def test_load_by_name_and_path_with_overrides(repo_root):
     ("model=1", "is a section"),
     ("train.seq_len=4096", "exceeds model.max_seq_len"),
     ("mesh.data=-1", None),
+    ('train.loss_weights=[["txt",4]]', "train.loss_weights name each modality"),
+    ('train.loss_weights=[["text",4],["text",2]]', "train.loss_weights name each modality"),
+    ('train.loss_weights=[["text",0]]', "train.loss_weights must be finite and > 0, got text=0.0"),
+    ('train.loss_weights=[["text",4],["image",0.5]]', None),
 ])
 def test_bad_overrides_give_clear_errors(override, message):
     if message is None:

@@ -12,6 +12,7 @@ from omni.attention import MaskInfo
 from omni.config import load_config
 from omni.model import build_model, loss_fn
 from omni.model.layers import rms_norm, rope
+from omni.model.loss import modality_weights
 from omni.model.mot import LAYER_PARAMS
 from tests.model_utils import random_batch
 
@@ -72,8 +73,9 @@ def test_text_only_batch_leaves_zero_gradient_on_other_modalities():
                 assert np.all(arr[m] == 0.0), f"{name}: modality {m} got a nonzero gradient"
 
 
-def _reference_loss(params, cfg, vocab, batch):
-    """Slow reference: every token picks its own modality's weights (per-token weight gather)."""
+def _reference_loss(params, cfg, vocab, batch, loss_weights=None):
+    """Slow reference: every token picks its own modality's weights (per-token weight gather); with
+    `loss_weights` {modality: weight} each loss token counts with its target modality's weight."""
     m = cfg.model
     B, L = batch["inputs"].shape
     mods = batch["input_modality"]
@@ -106,7 +108,10 @@ def _reference_loss(params, cfg, vocab, batch):
     lse = jax.nn.logsumexp(logits, -1)
     nll = lse - jnp.take_along_axis(logits, batch["targets"][..., None], -1)[..., 0]
     mask = batch["loss_mask"]
-    denom = jnp.maximum(mask.sum(), 1.0)
+    if loss_weights:
+        per_modality = jnp.asarray([loss_weights.get(n, 1.0) for n in mod.names()])
+        mask = mask * per_modality[batch["target_modality"]]
+    denom = jnp.maximum(mask.sum(), 1e-9)
     return (nll * mask).sum() / denom + m.z_loss * (lse ** 2 * mask).sum() / denom
 
 
@@ -127,6 +132,38 @@ def test_mixed_batch_gradients_match_per_token_reference(mode, logits_chunk, gro
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
     for name, rg in ref_g.items():
         np.testing.assert_allclose(g[name][...], rg, atol=2e-6, rtol=2e-4, err_msg=name)
+
+
+def test_loss_weights_weigh_each_target_modality():
+    """train.loss_weights: the loss and its gradients are the per-token reference's weighted mean; the logged
+    nll stays the plain token mean, and weights of 1 are the plain loss."""
+    cfg = _cfg()
+    vocab = cfg.vocab.build()
+    model = build_model(cfg, seed=4)
+    batch = _jbatch(random_batch(vocab, 3, 80, seed=5))
+    want = {"text": 4.0, "image": 0.5}
+    weights = modality_weights(tuple(want.items()))
+    assert weights.tolist() == [want.get(n, 1.0) for n in mod.names()]
+    assert modality_weights(()) is None
+
+    @nnx.jit
+    def weighted(model, batch, w):
+        (loss, aux), g = nnx.value_and_grad(lambda m, b: loss_fn(m, b, loss_weights=w), has_aux=True)(model, batch)
+        return loss, aux, nnx.state(g, nnx.Param)
+
+    loss, aux, g = weighted(model, batch, weights)
+    params = {k: v[...] for k, v in nnx.state(model, nnx.Param).items()}
+    ref = jax.jit(jax.value_and_grad(lambda p, b: _reference_loss(p, cfg, vocab, b, want)))
+    ref_loss, ref_g = ref(params, batch)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    for name, rg in ref_g.items():
+        np.testing.assert_allclose(g[name][...], rg, atol=2e-6, rtol=2e-4, err_msg=name)
+    plain_loss, plain_aux = loss_fn(model, batch)
+    ones, ones_aux, _ = weighted(model, batch, np.ones(len(mod.names()), np.float32))
+    np.testing.assert_allclose(ones, plain_loss, rtol=1e-6)
+    np.testing.assert_allclose(aux["nll"], plain_aux["nll"], rtol=1e-6)
+    assert float(ones_aux["loss_weight"]) == float(plain_aux["tokens"])
+    assert abs(float(loss) - float(plain_loss)) > 1e-3  # the weights do change the objective
 
 
 def test_new_modality_mix_does_not_recompile():

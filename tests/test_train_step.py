@@ -118,6 +118,16 @@ def test_grad_accumulation_equals_one_batch(one_device):
     np.testing.assert_allclose(got["gnorms"], ref["gnorms"], rtol=1e-5)
 
 
+def test_loss_weights_accumulate_like_one_batch():
+    """Weighted micro-batches add up to the weighted big batch: each micro-batch's weighted sum over the summed
+    weights of all of them (not a mean of means)."""
+    weights = 'train.loss_weights=[["text",4],["image",0.5]]'
+    one = _run(_cfg("mesh.devices=1", weights), _batches(_cfg()))
+    two = _run(_cfg("mesh.devices=1", weights, "train.grad_accum=2"), _batches(_cfg()))
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=2e-6)
+    np.testing.assert_allclose(two["gnorms"], one["gnorms"], rtol=1e-5)
+
+
 def test_nonfinite_step_is_skipped(one_device):
     cfg, ref = one_device
     state, step = ref["state"], ref["step"]

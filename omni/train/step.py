@@ -18,6 +18,7 @@ from omni import modality as mod
 from omni import sharding
 from omni.config import Config
 from omni.model import loss_fn
+from omni.model.loss import modality_weights
 from omni.train.mesh import batch_shardings, check_batch_layout
 from omni.train.optimizer import learning_rate_schedule
 from omni.train.state import TrainState
@@ -31,17 +32,19 @@ def _token_key(k: str) -> str:
     return f"tokens/{k.split('/', 1)[1]}" if k.startswith("loss/") else "tokens"
 
 
-def weighted_sums(graphdef, params, batch):
-    """(loss * tokens, sums): every mean of `loss_fn` multiplied by the tokens it averaged over."""
-    loss, aux = loss_fn(nnx.merge(graphdef, params), batch)
+def weighted_sums(graphdef, params, batch, loss_weights=None):
+    """(loss * its denominator, sums): every mean of `loss_fn` multiplied by what it averaged over (the loss: its
+    tokens' summed `loss_weights`, see loss_fn), so micro-batches and eval batches add up exactly."""
+    loss, aux = loss_fn(nnx.merge(graphdef, params), batch, loss_weights=loss_weights)
     sums = {k: aux[k] * aux[_token_key(k)] for k in _sum_keys()}
     sums.update({k: v for k, v in aux.items() if k.startswith("tokens")})
-    return loss * aux["tokens"], sums
+    sums["loss_weight"] = aux["loss_weight"]
+    return loss * aux["loss_weight"], sums
 
 
 def means(loss_sum, sums, xp=jnp) -> dict:
     """Turns token-weighted sums back into means (0 where a modality had no tokens); xp: jnp or np."""
-    out = {"loss": loss_sum / xp.maximum(sums["tokens"], 1.0)}
+    out = {"loss": loss_sum / xp.maximum(sums["loss_weight"], 1e-9)}
     for k in _sum_keys():
         out[k] = sums[k] / xp.maximum(sums[_token_key(k)], 1.0)
     out.update({k: v for k, v in sums.items() if k.startswith("tokens")})
@@ -82,7 +85,8 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
     check_batch_layout(cfg, mesh)
     A = cfg.train.grad_accum
     bsh = batch_shardings(cfg, mesh)
-    grad_fn = jax.value_and_grad(lambda p, b: weighted_sums(graphdef, p, b), has_aux=True)
+    weights = modality_weights(cfg.train.loss_weights)
+    grad_fn = jax.value_and_grad(lambda p, b: weighted_sums(graphdef, p, b, weights), has_aux=True)
 
     def micro_batches(batch):  # [B, L] -> [A, B/A, L]; micro-batch a = rows a, A + a, ... (even per shard)
         def split(x):
@@ -106,7 +110,7 @@ def make_train_step(cfg: Config, graphdef, tx: optax.GradientTransformation, mes
                                                                jax.tree.map(lambda v: v[0], micro_batches(batch))))
             zero = (zero[0][0], zero[0][1], zero[1])
             (loss_sum, sums, grads), _ = jax.lax.scan(body, zero, micro_batches(batch))
-        denom = jnp.maximum(sums["tokens"], 1.0)
+        denom = jnp.maximum(sums["loss_weight"], 1e-9)
         grads = jax.tree.map(lambda g: g / denom, grads)
         metrics = means(loss_sum, sums)
         grad_norm = optax.tree.norm(grads)
