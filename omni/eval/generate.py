@@ -19,6 +19,7 @@ class GenOptions:
     temperature: float = 0.0        # text outputs; 0 = greedy
     media_temperature: float = 1.0  # image / audio / video outputs
     media_top_p: float = 0.9
+    media_guidance: float = 1.0     # classifier-free guidance of image / audio / video outputs (1 = none)
     seed: int = 0
     batch: int = 16                 # rows per generate call; short batches are padded to this
     max_text_tokens: int = 32       # captions and transcripts are short
@@ -53,7 +54,7 @@ def generate(lm, prompts: list[list], to: str, opts: GenOptions) -> list:
     if to == "text":
         kwargs["temperature"] = opts.temperature
     else:
-        kwargs.update(temperature=opts.media_temperature, top_p=opts.media_top_p)
+        kwargs.update(temperature=opts.media_temperature, top_p=opts.media_top_p, guidance=opts.media_guidance)
     for s in range(0, len(prompts), opts.batch):
         chunk = prompts[s:s + opts.batch]
         padded = chunk + [chunk[-1]] * (opts.batch - len(chunk))

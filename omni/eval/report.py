@@ -298,6 +298,8 @@ def _decoding(d: dict) -> str:
     if media is None:
         return text
     media = "greedy" if media == 0 else f"sampled at temperature {media}, top-p {d.get('media_top_p', 1.0)}"
+    if d.get("media_guidance", 1.0) != 1.0:
+        media += f", classifier-free guidance {d['media_guidance']}"
     return f"{text}; image, audio and video {media}; seed {d.get('seed', 0)}"
 
 

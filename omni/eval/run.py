@@ -64,7 +64,8 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     log(f"[eval] held-out sets: {sets.counts()}")
     report: dict = {"bundle": str(bundle), "step": lm.step, "heldout": sets.counts(), "limit": limit,
                     "decoding": {"temperature": options.temperature, "media_temperature": options.media_temperature,
-                                 "media_top_p": options.media_top_p, "seed": options.seed},
+                                 "media_top_p": options.media_top_p,
+                                 "media_guidance": options.media_guidance, "seed": options.seed},
                     "directions": {}, "probes": {}, "loss": {}, "cycle": {}, "skipped": {}}
     samples: dict = {}
     if token_dir is not None:
