@@ -6,13 +6,17 @@ def get_config() -> Config:
     return Config(
         name="demo",
         run_dir="runs/demo/model",
-        steps=480,  # 400 until the grouped head made the step 1.16x faster: the same training time
-        checkpoint_every=120,
+        # 400 steps of 8 x 512 until the grouped head made the step 1.16x faster (480), then 720 of 16 x 256: the
+        # probe examples are 72-268 tokens, and 16 rows of 256 leave the XLA attention (dense [L, L] scores on a
+        # CPU) half the work of 8 rows of 512 for the same tokens per step: 1.55 s/step instead of 2.1 (README,
+        # "Capability probes"). 16 rows split over 1, 2, 4 or 8 data shards; 256 is a multiple of the kernels' tiles.
+        steps=720,
+        checkpoint_every=180,
         model=ModelConfig(d_model=192, n_layers=4, n_heads=6, n_kv_heads=2, head_dim=32, d_ff=512,
                           max_seq_len=512, dtype="float32", tile_size=128, grouped_head=True),
         vocab=VocabConfig(text=1024, image=4096, audio=1024, video=4096),
-        train=TrainConfig(batch_size=8, seq_len=512, learning_rate=2e-3, warmup_steps=50, log_every=10,
-                          eval_every=120),
+        train=TrainConfig(batch_size=16, seq_len=256, learning_rate=2e-3, warmup_steps=50, log_every=10,
+                          eval_every=180),
         # The probe sources are ~22% of the corpus's tokens (colour only 3%): weighted so that they are ~68% of an
         # epoch (README, "Capability probes": colour image->text 0.19 -> 0.38 at 400 steps, 0.63 at 800).
         data=DataConfig(source="tokens", token_dir="runs/demo/tokens",
