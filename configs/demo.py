@@ -8,7 +8,7 @@ def get_config() -> Config:
         run_dir="runs/demo/model",
         # 400 steps of 8 x 512 until the grouped head made the step 1.16x faster (480), then 720 of 16 x 256: the
         # probe examples are 72-268 tokens, and 16 rows of 256 leave the XLA attention (dense [L, L] scores on a
-        # CPU) half the work of 8 rows of 512 for the same tokens per step: 1.55 s/step instead of 2.1 (README,
+        # CPU) half the work of 8 rows of 512 for the same tokens per step: 1.6-1.7 s/step instead of 1.9-2.0 (README,
         # "Capability probes"). 16 rows split over 1, 2, 4 or 8 data shards; 256 is a multiple of the kernels' tiles.
         steps=720,
         checkpoint_every=180,
