@@ -65,7 +65,6 @@ def _check_compiled_with_kernels(plan, names):
 
 
 @pytest.mark.parametrize("config,topology,overrides", [
-    ("tiny", "v5p-8", ("mesh.data=2", "mesh.fsdp=2", "mesh.tensor=1")),
     ("tiny", "v6e-4", ("mesh.data=1", "mesh.fsdp=2", "mesh.tensor=2")),
     ("demo", "v5p-16", ("mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2")),
     ("demo", "v6e-4", ("mesh.data=2", "mesh.fsdp=1", "mesh.tensor=2")),

@@ -16,7 +16,6 @@ from omni.study import (
     parse_steps,
     plot_grid,
     run_grid,
-    run_study,
     size_config,
 )
 from omni.train.metrics import read_metrics
@@ -46,20 +45,6 @@ def test_compare_steps_and_time_fractions():
     assert r["image"]["dense_final_loss"] == 4.0 and r["image"]["mot_final_loss"] == 3.0
     worse = compare(dense, _records([(50, 5.0), (100, 3.5)], step_time=1.0))
     assert worse["all"]["reached"] is False and worse["all"]["steps_fraction"] is None
-
-
-@pytest.mark.integration
-def test_tiny_study_end_to_end(tmp_path):
-    cfg = load_config("tiny", ["steps=4", "checkpoint_every=4", "train.eval_every=2", "train.eval_batches=1",
-                               "train.seq_len=64", "train.batch_size=8", "train.log_every=2"])
-    report = run_study(cfg, str(tmp_path), progress=False)
-    saved = json.loads((tmp_path / "report.json").read_text())
-    assert (tmp_path / "study_mot.png").stat().st_size > 0
-    for name in ("text", "image", "audio", "video", "all"):
-        assert name in report and set(report[name]) >= {"steps_fraction", "time_fraction", "dense_final_loss",
-                                                         "mot_final_loss"}
-        assert saved[name]["dense_final_loss"] == pytest.approx(report[name]["dense_final_loss"])
-    assert saved["_meta"]["params_total"]["mot"] > saved["_meta"]["params_total"]["dense"]
 
 
 def test_sizes_hit_their_active_parameter_targets_and_default_steps_give_20_tokens_per_param():
@@ -137,3 +122,10 @@ def test_tiny_grid_end_to_end(tmp_path):
     assert report["grid"] == rows and saved["text"]["dense_final_loss"] == pytest.approx(
         next(r["dense_final_loss"] for r in rows if r["size"] == "0.5M" and r["modality"] == "text"))
     assert set(saved["crossover"]) == {"text", "image", "audio", "video", "all"}
+    # each size is one dense-vs-MoT pair (run_study's output): its own report with both variants' sizes
+    pair = json.loads((tmp_path / "0.1M" / "report.json").read_text())
+    for name in ("text", "image", "audio", "video", "all"):
+        assert set(pair[name]) >= {"steps_fraction", "time_fraction", "dense_final_loss", "mot_final_loss"}
+        row = next(r for r in rows if r["size"] == "0.1M" and r["modality"] == name)
+        assert pair[name]["dense_final_loss"] == pytest.approx(row["dense_final_loss"])
+    assert pair["_meta"]["params_total"]["mot"] > pair["_meta"]["params_total"]["dense"]
