@@ -253,6 +253,41 @@ def test_fit_through_the_one_loop_learns_and_resumes_exactly(tmp_path):
         _lin_fit(tmp_path / "b", model={"kind": "other"}, steps=80)
 
 
+def test_colour_permutation_keeps_each_pixels_values_and_draws_the_five_other_orders():
+    from omni_tokenizers.core.autoencoder_train import media_transform
+    from omni_tokenizers.core.data import permute_channels
+    # [F, H, W, 3]; channel c holds values in [80c, 80c + 70), so a value names the channel it came from
+    x = (np.random.default_rng(0).integers(0, 70, (3, 4, 5, 3)) + [0, 80, 160]).astype(np.uint8)
+    rng = np.random.default_rng(1)
+    assert all(permute_channels(x, rng, 0.0) is x for _ in range(50))
+    orders = []
+    for _ in range(3000):
+        y = permute_channels(x, rng, 1.0)
+        np.testing.assert_array_equal(np.sort(y, axis=-1), np.sort(x, axis=-1))  # the same three values
+        order = tuple(int(c) for c in y[0, 0, 0] // 80)
+        np.testing.assert_array_equal(y, x[..., list(order)])
+        orders.append(order)
+    counts = {o: orders.count(o) for o in set(orders)}
+    assert (0, 1, 2) not in counts and len(counts) == 5
+    assert all(abs(c / 3000 - 0.2) < 0.03 for c in counts.values()), counts  # uniform: sd 0.007
+    moved = sum(permute_channels(x, rng, 0.5) is not x for _ in range(4000)) / 4000
+    assert abs(moved - 0.5) < 0.03  # sd 0.008
+    # in the trainers' transform: deterministic per item key, flips and permutes together
+    t = media_transform(True, 2, 0.5)
+    a, b = (t(x, np.random.default_rng(7))["media"] for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == x.shape
+
+
+def test_colour_permute_must_be_a_probability():
+    from omni_tokenizers.trainers import preset
+    for m in ("image", "video"):
+        job = preset(m, "tiny")
+        job.colour_permute = 1.5
+        with pytest.raises(ValueError, match=r"colour_permute must be a probability in \[0, 1\], got 1.5"):
+            job.validate()
+
+
 # ---- unified vocabulary from the tokenizers ---------------------------------------------------
 
 def test_vocab_ranges_disjoint_and_complete():

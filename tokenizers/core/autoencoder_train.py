@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from omni_tokenizers.core.data import first_items, flip, to_float
+from omni_tokenizers.core.data import first_items, flip, permute_channels, to_float
 from omni_tokenizers.core.quantizers import LFQ
 from omni_tokenizers.core.training import fit
 
@@ -28,6 +28,8 @@ class JobChecks:
         self.mesh.validate()
         if self.eval_items <= 0:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
+        if not 0.0 <= self.colour_permute <= 1.0:
+            raise ValueError(f"colour_permute must be a probability in [0, 1], got {self.colour_permute}")
         return self
 
 
@@ -41,14 +43,16 @@ def quantizer_terms(model, z: jax.Array, zq: jax.Array, cfg, total: jax.Array, p
     return total, parts
 
 
-def media_transform(augment: bool, width_axis: int) -> Callable:
+def media_transform(augment: bool, width_axis: int, colour_permute: float = 0.0) -> Callable:
     """item uint8 [..., H, W, 3] -> {"media": float32 in [0, 1]}, flipped left-right with probability 1/2
-    when `augment` (`width_axis` counts from the item's first axis)."""
+    when `augment` (`width_axis` counts from the item's first axis), its colour channels put in another order
+    with probability `colour_permute`."""
 
     def transform(item, rng):
         x = np.asarray(item)
         if augment:
             x = flip(x, rng, width_axis)
+        x = permute_channels(x, rng, colour_permute)
         return {"media": to_float(x)}
 
     return transform
@@ -77,6 +81,6 @@ def fit_and_save(tok, job, loss_fn, train_items, evaluate: Callable[[Any], dict]
     (held-out metrics at the last step) to out_dir."""
     width_axis = 2 if tok.modality == "video" else 1  # items are [H, W, 3] or [F, H, W, 3]
     return fit(desc, job, tok, lambda m, b, key: loss_fn(m, b["media"], job.loss), train_items,
-               media_transform(job.augment, width_axis), out_dir, evaluate=evaluate,
+               media_transform(job.augment, width_axis, job.colour_permute), out_dir, evaluate=evaluate,
                init=autoencoder_init(type(tok), job.model, job.train.seed), progress=progress, until=until)
 

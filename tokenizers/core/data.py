@@ -182,6 +182,17 @@ def flip(x: np.ndarray, rng: np.random.Generator, width_axis: int) -> np.ndarray
     return np.flip(x, axis=width_axis) if rng.random() < 0.5 else x
 
 
+# the five orders of (R, G, B) other than the identity
+_PERMUTATIONS = ((0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def permute_channels(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """With probability p, the colour channels (last axis) in one of the five other orders, uniformly."""
+    if p <= 0 or rng.random() >= p:
+        return x
+    return x[..., list(_PERMUTATIONS[rng.integers(len(_PERMUTATIONS))])]
+
+
 def _draw_shape(canvas: np.ndarray, rng: np.random.Generator, cy: float, cx: float, r: float,
                 color: np.ndarray, kind: int) -> None:
     h, w = canvas.shape[:2]

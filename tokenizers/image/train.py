@@ -46,6 +46,9 @@ class ImageTrainConfig(JobChecks):
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
     eval_items: int = option(128, "held-out images for periodic and final metrics")
     augment: bool = option(True, "random horizontal flips")
+    colour_permute: float = option(
+        0.0, "probability that a training item's RGB channels are put in another order (balances the hues a "
+        "corpus has few of)")
     item_shape: tuple[int, ...] = option(
         (), "[H, W, 3] the preset is built for (ahead-of-time plans); () = the corpus spec")
 

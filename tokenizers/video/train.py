@@ -27,6 +27,9 @@ class VideoTrainConfig(JobChecks):
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
     eval_items: int = option(64, "held-out clips for periodic and final metrics")
     augment: bool = option(True, "random horizontal flips")
+    colour_permute: float = option(
+        0.0, "probability that a training item's RGB channels are put in another order (balances the hues a "
+        "corpus has few of)")
     item_shape: tuple[int, ...] = option(
         (), "[F, H, W, 3] the preset is built for (ahead-of-time plans); () = the corpus spec")
 
