@@ -2,7 +2,9 @@
 "base" for pod scale: 8 RVQ levels x 1024 codes, 400 tokens/s).
 
 demo: 16 kHz, hop 320 (50 frames/s), 4 RVQ levels x 256 codes (vocab 1024; 2 levels = 800 bit/s in
-demo sequences), quantizer dropout so any first-k levels decode; ~6 minutes on 2 CPU cores.
+demo sequences), quantizer dropout so any first-k levels decode; 3000 steps, ~13 minutes alone on 2 idle CPU
+cores (500 steps until the ninth session: held-out speech at 800 bit/s STOI 0.756 -> 0.844, PESQ-WB 1.18 -> 1.49,
+docs/audio_tokenizer.md "Training length").
 """
 from omni_tokenizers.audio.codec import AudioCodecConfig
 from omni_tokenizers.audio.train import AudioTrainConfig
@@ -20,8 +22,8 @@ def get_config(name: str = "demo") -> AudioTrainConfig:
     if name == "demo":
         return AudioTrainConfig(
             model=AudioCodecConfig(),
-            train=LoopConfig(steps=500, batch_size=16, learning_rate=2e-3, warmup_steps=20, log_every=10,
-                                  eval_every=250, checkpoint_every=100),
+            train=LoopConfig(steps=3000, batch_size=16, learning_rate=2e-3, warmup_steps=20, log_every=10,
+                                  eval_every=500, checkpoint_every=250),
             segment_seconds=1.0, eval_items=24, eval_seconds=4.0, eval_quantizers=(2, 4))
     if name == "base":  # 16 kHz, 50 frames/s x 8 levels x 1024 codes: 400 tokens/s, 4 kbit/s at 8 levels
         return AudioTrainConfig(

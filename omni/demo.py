@@ -91,9 +91,10 @@ def _config_settings(overrides: tuple[str, ...]) -> Callable[[], object]:
     return settings
 
 
-# Expected seconds of the long stages on the 2-core development machine (runs of 2026-12-05), so that the
-# runner starts the ready stage with the most work still ahead of it first; only the order depends on them.
-COSTS = {"tokenizer:text": 10, "tokenizer:image": 510, "tokenizer:audio": 210, "tokenizer:video": 310,
+# Expected seconds of the long stages on the 2-core development machine (runs of 2026-12-05; audio scaled to its
+# 3000 steps of 2026-12-06), so that the runner starts the ready stage with the most work still ahead of it first;
+# only the order depends on them.
+COSTS = {"tokenizer:text": 10, "tokenizer:image": 510, "tokenizer:audio": 1050, "tokenizer:video": 310,
          "tokenizer:image_fullres": 1040, "tokenize": 190, "train": 1630, "tokenizer benchmark": 300,
          "evaluate": 450}
 
