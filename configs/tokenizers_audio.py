@@ -5,8 +5,7 @@ demo: 16 kHz, hop 320 (50 frames/s), 4 RVQ levels x 256 codes (vocab 1024; 2 lev
 demo sequences), quantizer dropout so any first-k levels decode; 1500 steps, ~7 minutes alone on 2 idle CPU
 cores (500 until the tenth session: held-out speech at 800 bit/s STOI 0.756 -> 0.817, PESQ-WB 1.18 -> 1.32;
 3000 steps reach 0.844 / 1.49, but their stage ran ~22 minutes beside the other tokenizers in make demo, too
-long for a slower 2-core machine's 60-minute budget:
-docs/audio_tokenizer.md "Training length").
+long for a slower 2-core machine's 60-minute budget; docs/audio_tokenizer.md "Training length").
 """
 from omni_tokenizers.audio.codec import AudioCodecConfig
 from omni_tokenizers.audio.train import AudioTrainConfig

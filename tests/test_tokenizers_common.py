@@ -264,6 +264,7 @@ def test_colour_permutation_keeps_each_pixels_values_and_draws_the_five_other_or
     for _ in range(3000):
         y = permute_channels(x, rng, 1.0)
         order = tuple(int(c) for c in y[0, 0, 0] // 80)
+        assert sorted(order) == [0, 1, 2], order  # a permutation, so the check below means "the same values"
         np.testing.assert_array_equal(y, x[..., list(order)])  # every pixel: its own three values, reordered
         orders.append(order)
     counts = {o: orders.count(o) for o in set(orders)}
