@@ -115,6 +115,11 @@ class ModelConfig:
     head_tile_size: int = option(
         256, "tokens per tile of the grouped head in `tiles` mode (each tile copies a [d_model, widest slice] "
              "weight, so it pays to be larger than the blocks' tile_size)")
+    code_levels: tuple[tuple[str, tuple[int, ...]], ...] = option(
+        (), "FSQ levels of a modality's codes, e.g. [[\"image\", [8, 8, 8, 8]]]: a code id is read as its quantizer "
+            "digits (first level fastest) and its input embedding and output vector each gain one shared learned "
+            "vector per digit value, so codes that share digits share what is learned about them (docs/model.md, "
+            "\"Code digits\"); the product of a modality's levels must be its vocabulary size")
 
     def validate(self):
         for k in ("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "max_seq_len",
@@ -135,6 +140,15 @@ class ModelConfig:
                 raise ConfigError(f"model.{k} must be > 0, got {getattr(self, k)}")
         if self.z_loss < 0:
             raise ConfigError(f"model.z_loss must be >= 0, got {self.z_loss}")
+        seen = set()
+        for entry in self.code_levels:
+            name, levels = entry if len(entry) == 2 else (entry, ())
+            if name not in mod.names() or name == "text" or name in seen:
+                raise ConfigError(f"model.code_levels: expected distinct media modalities of {mod.names()[1:]}, "
+                                  f"got {name!r}")
+            seen.add(name)
+            if not levels or any(not isinstance(v, int) or v < 2 for v in levels):
+                raise ConfigError(f"model.code_levels[{name!r}]: expected a tuple of FSQ levels >= 2, got {levels!r}")
 
     @property
     def is_dense(self) -> bool:
@@ -157,6 +171,7 @@ class MeshConfig:
         ("kv_heads", "tensor"),
         ("mlp", "tensor"),
         ("modality", None),
+        ("code_digits", None),
         ("layers", None),
         ("head_dim", None),
         ("seq", None),

@@ -94,6 +94,17 @@ def _leaves(cls, prefix=""):
             yield prefix + f.name, f.metadata.get("help", "")
 
 
+def test_demo_code_levels_are_its_tokenizers_levels():
+    # model.code_levels reads a code id as the FSQ digits of the tokenizer that made it: the demo model's levels
+    # must be the demo tokenizer presets' (a product that still matches the vocabulary would hide a mismatch)
+    from omni_tokenizers import trainers
+
+    levels = dict(load_config("demo").model.code_levels)
+    assert levels == {m: tuple(trainers.preset(m, "demo").model.levels) for m in ("image", "video")}
+    json_form = load_config("tiny", ['model.code_levels=[["image", [4, 4, 4]]]'])
+    assert json_form.model.code_levels == (("image", (4, 4, 4)),)
+
+
 @pytest.mark.parametrize("modality", ["text", "image", "audio", "video"])
 def test_tokenizer_job_fields_say_what_they_mean(modality):
     from omni_tokenizers import trainers

@@ -10,7 +10,7 @@ from flax import nnx
 from omni import modality as mod
 from omni.attention import MaskInfo
 from omni.config import load_config
-from omni.model import build_model, loss_fn
+from omni.model import build_model, loss_fn, model_stats
 from omni.model.layers import rms_norm, rope
 from omni.model.loss import modality_weights
 from omni.model.mot import LAYER_PARAMS
@@ -266,3 +266,67 @@ def test_ragged_grouped_matmul_per_device_matches_the_per_token_reference(axes):
     dw_want = jax.grad(lambda w: jnp.einsum("cnk,cnkf->cnf", x, w[groups]).sum())(w)
     np.testing.assert_allclose(dw, dw_want, rtol=1e-4, atol=1e-4)
     assert "shard_map" in str(jax.make_jaxpr(run)(x, w, groups))
+
+
+def test_code_digits_follow_the_fsq_numbering():
+    from omni_tokenizers.core.quantizers import FSQ
+
+    from omni.model.mot import code_digits
+    levels = (8, 5, 5, 3)
+    fsq = FSQ(levels)
+    zq = np.asarray(fsq.ids_to_codes(jnp.arange(fsq.codebook_size)))
+    half = np.asarray([v // 2 for v in levels], np.float32)
+    digits = np.round(zq * half + half).astype(int)                      # the quantizer's own digits
+    starts = np.cumsum((0,) + levels[:-1])
+    np.testing.assert_array_equal(code_digits(fsq.codebook_size, levels), digits + starts)
+
+
+def test_code_levels_share_one_vector_per_digit_value_and_start_neutral():
+    levels = {"image": (4, 4, 4), "video": (8, 8)}  # the tiny vocabulary's 64 image and 64 video codes
+    plain = build_model(_cfg(), seed=5)
+    cfg = _cfg(code_levels=tuple(levels.items()))
+    model = build_model(cfg, seed=5)
+    vocab = cfg.vocab.build()
+    batch = _jbatch(random_batch(vocab, 2, 64, seed=6))
+    # zero-initialised digit vectors: a fresh model computes exactly what the same seed does without them
+    np.testing.assert_array_equal(_grads(model, batch)[0], _grads(plain, batch)[0])
+    rng = np.random.default_rng(0)
+    model.embed_digits[...] = jnp.asarray(rng.normal(size=model.embed_digits[...].shape), jnp.float32)
+    model.unembed_digits[...] = jnp.asarray(rng.normal(size=model.unembed_digits[...].shape), jnp.float32)
+    emb, unemb = np.asarray(model.table("embed")), np.asarray(model.table("unembed"))
+    E, U = np.asarray(model.embed[...]), np.asarray(model.unembed[...])
+    Td, Tu = np.asarray(model.embed_digits[...]), np.asarray(model.unembed_digits[...])
+    row = 0
+    for name, lv in levels.items():
+        off = vocab.code_offset(name)
+        for local in (0, 1, 37, 63):  # digits of `local`, first level fastest
+            d, rest, rows = [], local, []
+            for i, v in enumerate(lv):
+                rows.append(row + sum(lv[:i]) + rest % v)
+                rest //= v
+            np.testing.assert_allclose(emb[off + local], E[off + local] + Td[rows].sum(0), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(unemb[:, off + local], U[:, off + local] + Tu[:, rows].sum(1), rtol=1e-5,
+                                       atol=1e-6)
+        row += sum(lv)
+    ids = jnp.arange(vocab.size)[None]  # the per-token path the forward takes gives the same rows
+    np.testing.assert_allclose(model.embed_tokens(ids)[0], emb, rtol=1e-5, atol=1e-6)
+    a, z = vocab.range("text")  # modalities without levels are untouched
+    np.testing.assert_array_equal(emb[a:z], E[a:z])
+    np.testing.assert_array_equal(unemb[:, a:z], U[:, a:z])
+    n_params = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    assert n_params == model_stats(cfg).total_params == model_stats(_cfg()).total_params + 2 * (12 + 16) * \
+        cfg.model.d_model
+    # both digit tables learn
+    _, g = _grads(model, batch)
+    assert float(jnp.abs(g["embed_digits"][...]).sum()) > 0 and float(jnp.abs(g["unembed_digits"][...]).sum()) > 0
+
+
+@pytest.mark.parametrize("levels, message", [
+    ((("image", (4, 4)),), "gives 16 codes; the vocabulary has 64 image codes"),
+    ((("text", (4, 4, 4)),), "expected distinct media modalities"),
+    ((("image", (4, 4, 1)),), "expected a tuple of FSQ levels >= 2"),
+])
+def test_code_levels_are_checked_against_the_vocabulary(levels, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(_cfg(code_levels=levels), seed=0)
+

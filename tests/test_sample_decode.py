@@ -65,6 +65,19 @@ def test_kv_cache_matches_recompute_and_forward(lm):
     assert row[0] == np.argmax(np.where(plan.allowed[0], ref, -np.inf))
 
 
+def test_kv_cache_matches_recompute_with_code_digits():
+    # the digit vectors (model.code_levels) enter the cached decode, the recomputed one and the plain forward alike
+    cfg = tiny_config('model.code_levels=[["image", [4, 4]]]')
+    glm = LoadedModel.from_model(tiny_model(cfg, seed=3), cfg)
+    d = glm.decoder()
+    p = _prompt(glm, [5, 9, 2])
+    plan = plan_target(glm.vocab, glm.spec, "image")
+    cached = d.generate(PromptBatch.pad([p]), plan, GREEDY)
+    np.testing.assert_array_equal(cached, d.generate(PromptBatch.pad([p]), plan, GREEDY, use_cache=False))
+    ref = _reference_logits(glm, [p, p], "image")[0]
+    assert cached[0, 0] == np.argmax(np.where(plan.allowed[0], ref, -np.inf))
+
+
 def test_text_target_samples_only_text_codes_and_eos(lm):
     d = lm.decoder()
     plan = plan_target(lm.vocab, lm.spec, "text", max_new_tokens=16)  # same program as the image test

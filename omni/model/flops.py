@@ -38,10 +38,12 @@ def model_stats(cfg: Config, seq_len: int | None = None) -> ModelStats:
     nf = M if m.untie_ffn else 1
     nn_ = M if m.untie_norms else 1
     per_layer_total = na * (attn_mm + qk) + nf * ffn_mm + nn_ * norms
-    total = 2 * V * D + nn_ * D + nL * per_layer_total
+    digit_rows = sum(sum(levels) for _, levels in m.code_levels)  # model.code_levels: [K, D] in and [D, K] out
+    embedding = 2 * V * D + 2 * digit_rows * D
+    total = embedding + nn_ * D + nL * per_layer_total
     active_mm = nL * (attn_mm + ffn_mm) + D * V
     active = active_mm + nL * (qk + norms) + D
     # Attention scores + weighted sum: 4 * L * H * Dh per token per layer forward, half of it under causality.
     attn_fwd = nL * 4 * L * H * Dh * 0.5
     fwd = 2 * (active_mm - D * V + D * head_cols) + attn_fwd
-    return ModelStats(total, active, 2 * V * D, 3 * fwd, fwd)
+    return ModelStats(total, active, embedding, 3 * fwd, fwd)

@@ -202,6 +202,32 @@ def _grouped_head_scores(h, targets, target_modality, unembed, head_ranges, dt, 
     return out[..., 0], out[..., 1]
 
 
+def code_digits(n: int, levels: tuple[int, ...]) -> np.ndarray:
+    """[n, len(levels)] int32: the FSQ digits of local code ids 0..n-1, each offset into its own block of
+    `sum(levels)` digit-value rows (digit d of id i is (i // prod(levels[:d])) % levels[d], first level fastest,
+    as `omni_tokenizers.core.quantizers.FSQ` numbers its codes)."""
+    lv = np.asarray(levels)
+    basis = np.cumprod((1,) + tuple(levels[:-1]))
+    starts = np.cumsum((0,) + tuple(levels[:-1]))
+    return ((np.arange(n)[:, None] // basis) % lv + starts).astype(np.int32)
+
+
+def code_ranges(cfg: ModelConfig, vocab: UnifiedVocab) -> tuple[tuple[int, int, tuple[int, ...], int], ...]:
+    """(global offset, codes, levels, first digit row) per modality of `model.code_levels` (static)."""
+    out, row = [], 0
+    for name, levels in cfg.code_levels:
+        if name not in vocab.modalities:
+            raise ValueError(f"model.code_levels names {name!r}, which the vocabulary does not have "
+                             f"(modalities: {vocab.modalities})")
+        n = vocab.num_codes(name)
+        if math.prod(levels) != n:
+            raise ValueError(f"model.code_levels[{name!r}] = {tuple(levels)} gives {math.prod(levels)} codes; the "
+                             f"vocabulary has {n} {name} codes (vocab.{name})")
+        out.append((vocab.code_offset(name), n, tuple(levels), row))
+        row += sum(levels)
+    return tuple(out)
+
+
 class OmniModel(nnx.Module):
     def __init__(self, cfg: ModelConfig, vocab: UnifiedVocab, *, rngs: nnx.Rngs):
         cfg.validate()
@@ -226,6 +252,13 @@ class OmniModel(nnx.Module):
         V = self.vocab_size
         self.embed = param(normal((V, D), std), ("vocab", "embed"))
         self.unembed = param(normal((D, V), std), ("embed", "vocab"))
+        # model.code_levels: one learned vector per digit value of each factored modality, added to the rows of its
+        # codes (`table`); zero-initialised, so a fresh model computes what it would without them
+        self.code_ranges = code_ranges(cfg, vocab)
+        if self.code_ranges:
+            K = sum(sum(levels) for _, _, levels, _ in self.code_ranges)
+            self.embed_digits = param(jnp.zeros((K, D), pdt), ("code_digits", "embed"))
+            self.unembed_digits = param(jnp.zeros((D, K), pdt), ("embed", "code_digits"))
         self.final_norm = param(jnp.ones((nn_, D), pdt), ("modality", "embed"))
         self.attn_norm = param(jnp.ones((L, nn_, D), pdt), ("layers", "modality", "embed"))
         self.ffn_norm = param(jnp.ones((L, nn_, D), pdt), ("layers", "modality", "embed"))
@@ -262,7 +295,7 @@ class OmniModel(nnx.Module):
         axes = {n: _gathered_axes(getattr(self, n).axes[1:]) for n in LAYER_PARAMS}
         layer = remat(functools.partial(decoder_layer, cfg, tokens, axes, info, slots, idx), cfg.remat)
         params = {name: getattr(self, name)[...] for name in LAYER_PARAMS}
-        x = tokens.to_layout(self.gathered("embed")[inputs].astype(dt))
+        x = tokens.to_layout(self.embed_tokens(inputs).astype(dt))
         x, nk, nv = run_layers(layer, x, params, cache, scan=cfg.scan_layers, n_layers=cfg.n_layers)
         x = rms_norm(x, tokens.scale(self.gathered("final_norm")), cfg.norm_eps)
         h = tokens.from_layout(x)
@@ -289,7 +322,7 @@ class OmniModel(nnx.Module):
 
     def logits(self, h: jax.Array, target_modality: jax.Array) -> jax.Array:
         """h: [B, L, D] -> fp32 logits [B, L, V]; ids outside the target modality's head are -inf."""
-        return _head_logits(h, self.gathered("unembed"), target_modality, self.head_ranges, DTYPES[self.cfg.dtype])
+        return _head_logits(h, self.table("unembed"), target_modality, self.head_ranges, DTYPES[self.cfg.dtype])
 
     def token_scores(self, h: jax.Array, targets: jax.Array, target_modality: jax.Array,
                      chunk: int = 0) -> tuple[jax.Array, jax.Array]:
@@ -297,7 +330,7 @@ class OmniModel(nnx.Module):
         the logits are computed `chunk` positions of every row at a time and recomputed in the backward pass
         (jax.checkpoint), so the [B, L, V] fp32 tensor, the largest of a small model's step, never exists.
         With `model.grouped_head` each position's logits cover its target modality's slice only."""
-        w, dt, ranges = self.gathered("unembed"), DTYPES[self.cfg.dtype], self.head_ranges
+        w, dt, ranges = self.table("unembed"), DTYPES[self.cfg.dtype], self.head_ranges
 
         def scores(hc, tc, mc):
             if self.cfg.grouped_head:
@@ -321,6 +354,37 @@ class OmniModel(nnx.Module):
                                (split(h), split(targets), split(target_modality)))
         join = lambda x: jnp.swapaxes(x, 0, 1).reshape(B, n * chunk)[:, :L]  # noqa: E731
         return join(lse), join(tgt)
+
+    def embed_tokens(self, ids: jax.Array) -> jax.Array:
+        """ids [...] -> their input vectors [..., D]: the embedding rows plus, for a factored code
+        (`model.code_levels`), the sum of its digits' vectors (computed for these tokens only)."""
+        x = self.gathered("embed")[ids]
+        if not self.code_ranges:
+            return x
+        digits = self.gathered("embed_digits")                                  # [K, D]
+        for off, n, levels, row in self.code_ranges:
+            local = ids - off
+            inside = (local >= 0) & (local < n)
+            basis = np.cumprod((1,) + levels[:-1])
+            starts = row + np.cumsum((0,) + levels[:-1])
+            d = (jnp.where(inside, local, 0)[..., None] // basis) % np.asarray(levels) + starts  # [..., digits]
+            x = x + jnp.where(inside[..., None], digits[d].sum(-2), 0).astype(x.dtype)
+        return x
+
+    def table(self, name: str) -> jax.Array:
+        """`embed` [V, D] or `unembed` [D, V] as the model uses them: gathered (FSDP), each factored code's row
+        (column) plus the sum of its digits' vectors (`model.code_levels`)."""
+        w = self.gathered(name)
+        if not self.code_ranges:
+            return w
+        digits = self.gathered(f"{name}_digits")   # [K, D] (embed) or [D, K] (unembed)
+        for off, n, levels, row in self.code_ranges:
+            idx = code_digits(n, levels) + row      # [n, digits], static
+            if name == "embed":
+                w = w.at[off:off + n].add(digits[idx].sum(1).astype(w.dtype))
+            else:
+                w = w.at[:, off:off + n].add(digits[:, idx].sum(2).astype(w.dtype))
+        return w
 
     def gathered(self, name: str) -> jax.Array:
         """A parameter's value, all-gathered over the mesh axes of `embed` when a mesh is active (FSDP)."""

@@ -6,8 +6,9 @@ import optax
 
 from omni.config import Config, LoopConfig
 
-# Parameters whose name matches one of these get no weight decay (norm scales, the token embedding).
-NO_DECAY_NAMES = ("embed",)
+# Parameters whose name matches one of these get no weight decay (norm scales, the token embedding and its
+# code-digit vectors).
+NO_DECAY_NAMES = ("embed", "embed_digits")
 NO_DECAY_SUFFIX = "norm"
 
 
