@@ -171,7 +171,6 @@ class MeshConfig:
         ("kv_heads", "tensor"),
         ("mlp", "tensor"),
         ("modality", None),
-        ("code_digits", None),
         ("layers", None),
         ("head_dim", None),
         ("seq", None),

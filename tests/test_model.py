@@ -300,7 +300,7 @@ def test_code_levels_share_one_vector_per_digit_value_and_start_neutral():
     for name, lv in levels.items():
         off = vocab.code_offset(name)
         for local in (0, 1, 37, 63):  # digits of `local`, first level fastest
-            d, rest, rows = [], local, []
+            rest, rows = local, []
             for i, v in enumerate(lv):
                 rows.append(row + sum(lv[:i]) + rest % v)
                 rest //= v

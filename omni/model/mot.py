@@ -257,6 +257,7 @@ class OmniModel(nnx.Module):
         self.code_ranges = code_ranges(cfg, vocab)
         if self.code_ranges:
             K = sum(sum(levels) for _, _, levels, _ in self.code_ranges)
+            # "code_digits" has no mesh rule: the digit axis (a few dozen rows) is never split
             self.embed_digits = param(jnp.zeros((K, D), pdt), ("code_digits", "embed"))
             self.unembed_digits = param(jnp.zeros((D, K), pdt), ("embed", "code_digits"))
         self.final_norm = param(jnp.ones((nn_, D), pdt), ("modality", "embed"))
