@@ -366,9 +366,7 @@ class OmniModel(nnx.Module):
         for off, n, levels, row in self.code_ranges:
             local = ids - off
             inside = (local >= 0) & (local < n)
-            basis = np.cumprod((1,) + levels[:-1])
-            starts = row + np.cumsum((0,) + levels[:-1])
-            d = (jnp.where(inside, local, 0)[..., None] // basis) % np.asarray(levels) + starts  # [..., digits]
+            d = jnp.asarray(code_digits(n, levels) + row)[jnp.where(inside, local, 0)]   # [..., digits]
             x = x + jnp.where(inside[..., None], digits[d].sum(-2), 0).astype(x.dtype)
         return x
 
