@@ -28,6 +28,19 @@ def test_wer_known_values():
         metrics.wer([""], ["x"])
 
 
+def test_ratio_ci_brackets_the_ratio_like_the_binomial():
+    # 50 right of 100: the normal approximation's 95% interval is 0.5 +- 0.098
+    lo, hi = metrics.ratio_ci([1] * 50 + [0] * 50, [1] * 100)
+    assert lo == pytest.approx(0.402, abs=0.02) and hi == pytest.approx(0.598, abs=0.02)
+    assert metrics.ratio_ci([1] * 8, [1] * 8) == (1.0, 1.0)  # no spread without errors
+    # a corpus WER: edits over reference words, examples resampled whole (so the interval holds 3/5)
+    lo, hi = metrics.ratio_ci([0, 2, 1], [1, 2, 2])
+    assert lo <= 3 / 5 <= hi and 0 <= lo and hi <= 1.0
+    assert metrics.ratio_ci([0, 2, 1], [1, 2, 2]) == (lo, hi)  # seeded: the same interval every time
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        metrics.ratio_ci([1, 0], [1])
+
+
 def test_majority_and_retrieval():
     assert metrics.majority(["left", "up", "left", "down"]) == ("left", 0.5)
     assert metrics.majority_text(["A goat.", "a goat", "A frog."]) == "a goat"

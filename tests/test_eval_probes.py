@@ -24,6 +24,11 @@ def test_number_words_and_numerals():
     # "73" answers spoken "seventy three" exactly; one wrong word of two is WER 1/2
     assert probes.number_wer(["seventy three"], ["73"]) == 0.0
     assert probes.number_wer(["seventy three", "five"], ["seventy two", "5"]) == pytest.approx(1 / 3)
+    # per-example scores (the report's bootstrap) add up to the corpus WER
+    scores = [probes.number_score(r, h) for r, h in (("seventy three", "seventy two"), ("five", "5"), ("47", ""))]
+    assert scores == [[1, 2], [0, 1], [2, 2]]
+    assert sum(a for a, _ in scores) / sum(b for _, b in scores) == probes.number_wer(
+        ["seventy three", "five", "47"], ["seventy two", "5", ""])
 
 
 def test_colour_words_in_captions_and_cards():

@@ -150,6 +150,8 @@ def test_probes_contract(evaluated):
         assert {"metric", "value", "baseline", "untrained", "ceiling", "higher_is_better", "judge", "n"} <= set(e), p
         assert e["n"] == 4 and "model" not in e["judge"].lower(), p
         assert all(isinstance(e[k], float) for k in ("value", "baseline", "untrained", "ceiling")), p
+        lo, hi = e["ci95"]  # the bootstrap interval of the trained value brackets it
+        assert 0 <= lo <= e["value"] <= hi and "bootstrap" in e["ci95_kind"], p
     # majority answers by hand: "seven" twice of seven, seven, twenty one, forty (5 reference words): saying
     # "seven" costs 2 edits on "twenty one" and 1 on "forty" -> WER 3/5; colours 3 red of 4; directions 1 of 4
     assert probes["numbers audio->text"]["baseline"] == pytest.approx(3 / 5, abs=1e-12)
@@ -166,6 +168,8 @@ def test_probes_contract(evaluated):
         assert isinstance(pair[0]["tokenizer_ceiling"], float) and "reconstruction" in pair[0]["tokenizer_ceiling_kind"]
         assert pair[0]["tokenizer_ceiling"] == pair[1]["tokenizer_ceiling"], fam
     md = (out / "report.md").read_text()
+    e = probes["colour image->text"]
+    assert f"**{e['value']:.3f}** [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]" in md
     assert "## Capability probes" in md and "probes/numbers_text_to_audio/00_trained.wav" in md
     assert "probes/colour_text_to_image.png" in md and "probes/motion_text_to_video_0.gif" in md
 

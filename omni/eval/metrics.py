@@ -57,6 +57,22 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     return edits / total
 
 
+def ratio_ci(numerators, denominators, level: float = 0.95, resamples: int = 2000, seed: int = 0
+             ) -> tuple[float, float]:
+    """Percentile-bootstrap interval of sum(numerators) / sum(denominators) over examples resampled with
+    replacement: an accuracy (1/0 over 1 per example) or a corpus WER (word edits over reference words)."""
+    num, den = np.asarray(numerators, np.float64), np.asarray(denominators, np.float64)
+    if num.shape != den.shape or num.ndim != 1 or num.size == 0:
+        raise ValueError(f"ratio_ci needs two equal, non-empty 1-D sequences, got {num.shape} and {den.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    idx = np.random.default_rng(seed).integers(0, num.size, (resamples, num.size))
+    tot = den[idx].sum(1)
+    ratios = num[idx].sum(1)[tot > 0] / tot[tot > 0]
+    lo, hi = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def mean(values) -> float:
     values = list(values)
     if not values:

@@ -14,6 +14,9 @@ A probe is one decorated definition in the `PROBES` registry; its metadata is wh
                      judge="...", higher_is_better=False)
     def numbers_audio_to_text(lm, examples, opts) -> (value, samples)
 
+Each sample carries its "score", [numerator, denominator] of the probe's value (an accuracy's [right, 1], a WER's
+[word edits, reference words]), from which the report bootstraps the value's 95% interval (`metrics.ratio_ci`).
+
 Each has a model-free `baseline` (the majority answer) and `ceiling` (the judge on the real held-out media, or 1.0
 where the label is the judge's own answer by construction, which the ceiling's kind then says), and a
 `tokenizer_ceiling`: the same judge on the tokenizer's round trip (encode -> decode) of the real held-out media,
@@ -53,6 +56,12 @@ def number_wer(references: list[str], hypotheses: list[str]) -> float:
     return metrics.wer([numerals_to_words(r) for r in references], [numerals_to_words(h) for h in hypotheses])
 
 
+def number_score(reference: str, hypothesis: str) -> list[int]:
+    """One example's share of `number_wer`: [word edits, reference words] (the sample's "score")."""
+    ref = metrics.words(numerals_to_words(reference))
+    return [metrics.edit_distance(ref, metrics.words(numerals_to_words(hypothesis))), len(ref)]
+
+
 def colour_in_text(text: str) -> str | None:
     """The first chromatic colour word of a caption ("an orange fox" -> 'orange'), or None."""
     for w in metrics.words(text):
@@ -67,8 +76,8 @@ def colour_in_text(text: str) -> str | None:
 def numbers_audio_to_text(lm, examples, opts: GenOptions):
     gens = generate(lm, [[item("audio", e["audio"])] for e in examples], "text", opts)
     hyps = [g.media for g in gens]
-    samples = [{"prompt": e["audio"], "reference": said(e), "output": h, "voice": label_of(e)["voice"]}
-               for e, h in zip(examples, hyps)]
+    samples = [{"prompt": e["audio"], "reference": said(e), "output": h, "voice": label_of(e)["voice"],
+                "score": number_score(said(e), h)} for e, h in zip(examples, hyps)]
     return number_wer([said(e) for e in examples], hyps), samples
 
 
@@ -79,7 +88,7 @@ def numbers_text_to_audio(lm, examples, opts: GenOptions):
     gens = generate(lm, [[e["text"]] for e in examples], "audio", opts)
     heard = [judges.transcribe(g.media, g.sample_rate or 16000, vocabulary=VOCABULARY) for g in gens]
     samples = [{"prompt": e["text"], "reference": e["audio"], "output": g.media, "sample_rate": g.sample_rate,
-                "transcript": h} for e, g, h in zip(examples, gens, heard)]
+                "transcript": h, "score": number_score(said(e), h)} for e, g, h in zip(examples, gens, heard)]
     return number_wer([said(e) for e in examples], heard), samples
 
 
@@ -87,17 +96,18 @@ def label_read_from_text(lm, examples, opts: GenOptions, medium: str, key: str, 
     """medium -> text: the fraction of captions whose word `read(caption)` equals the label's `key`."""
     gens = generate(lm, [[item(medium, e[medium])] for e in examples], "text", opts)
     hyps = [g.media for g in gens]
-    acc = metrics.mean(read(h) == label_of(e)[key] for e, h in zip(examples, hyps))
-    return acc, [{"prompt": e[medium], "reference": e["text"], "output": h} for e, h in zip(examples, hyps)]
+    right = [int(read(h) == label_of(e)[key]) for e, h in zip(examples, hyps)]
+    return metrics.mean(right), [{"prompt": e[medium], "reference": e["text"], "output": h, "score": [r, 1]}
+                                 for e, h, r in zip(examples, hyps, right)]
 
 
 def label_measured_from_media(lm, examples, opts: GenOptions, medium: str, key: str, measure):
     """text -> medium: the fraction of generated media whose `measure(media)` equals the label's `key`."""
     gens = generate(lm, [[e["text"]] for e in examples], medium, opts)
     measured = [measure(g.media) for g in gens]
-    acc = metrics.mean(m == label_of(e)[key] for e, m in zip(examples, measured))
-    return acc, [{"prompt": e["text"], "reference": e[medium], "output": g.media, "measured": m}
-                 for e, g, m in zip(examples, gens, measured)]
+    right = [int(m == label_of(e)[key]) for e, m in zip(examples, measured)]
+    return metrics.mean(right), [{"prompt": e["text"], "reference": e[medium], "output": g.media, "measured": m,
+                                  "score": [r, 1]} for e, g, m, r in zip(examples, gens, measured, right)]
 
 
 @PROBES.register("motion video->text", direction="video->text", heldout="motion", higher_is_better=True,

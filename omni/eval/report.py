@@ -87,7 +87,8 @@ def probe_table(report: dict) -> list[str]:
              "| n |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for p, e in report["probes"].items():
-        lines.append(f"| {p} | {e['metric']} | **{fmt(e['value'])}** | {fmt(e['untrained'])} | "
+        ci = f" [{fmt(e['ci95'][0])}, {fmt(e['ci95'][1])}]" if e.get("ci95") else ""
+        lines.append(f"| {p} | {e['metric']} | **{fmt(e['value'])}**{ci} | {fmt(e['untrained'])} | "
                      f"{fmt(e['baseline'])} ({e['baseline_kind']}) | {fmt(e['ceiling'])} ({e['ceiling_kind']}) | "
                      f"{fmt(e.get('tokenizer_ceiling'))} | {e['judge']} | "
                      f"{'higher' if e['higher_is_better'] else 'lower'} | {e['n']} |")
@@ -316,7 +317,9 @@ def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tu
         md += ["## Capability probes (held-out speakers, objects, backgrounds; judged without the model)", "",
                "Each probe beside the majority-answer baseline, the untrained model and the judge's ceiling (the "
                "judge on the real held-out media, and on the tokenizer's reconstruction of them: what a perfect "
-               "model could score through this tokenizer). Numbers are scored in words (\"73\" = \"seventy three\").",
+               "model could score through this tokenizer). Numbers are scored in words (\"73\" = \"seventy three\"). "
+               "Brackets: the trained value's 95% bootstrap interval over the held-out examples; a probe beats its "
+               "baseline clearly when the interval excludes it.",
                ""] + probe_table(report) + [""]
     if report["loss"]:
         md += ["## Held-out loss per task direction (nats per target token)", ""] + loss_table(report) + [""]

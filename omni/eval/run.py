@@ -9,10 +9,13 @@ import math
 import pathlib
 import time
 
+import numpy as np
+
 import omni
 from omni.data.corpus.reader import open_corpus
 from omni.eval import cycle as cyc
 from omni.eval import directions as dirs
+from omni.eval import metrics
 from omni.eval import probes as prb
 from omni.eval.generate import GenOptions
 from omni.eval.heldout import select
@@ -171,8 +174,11 @@ def add_probe(report: dict, models: dict, p: str, runner, exs, options: GenOptio
                     if q.split()[0] == p.split()[0] and prb.spec(q)["heldout"] == m["heldout"]), None)
     tok_ceil, tok_kind = ((sibling["tokenizer_ceiling"], sibling["tokenizer_ceiling_kind"]) if sibling else
                           prb.tokenizer_ceiling(p, exs, models["trained"]))
+    scores = np.asarray([smp["score"] for smp in results["trained"][1]])
     report["probes"][p] = {
         "metric": m["metric"], "value": results["trained"][0], "baseline": base, "baseline_kind": base_kind,
+        "ci95": list(metrics.ratio_ci(scores[:, 0], scores[:, 1])),
+        "ci95_kind": "bootstrap over the held-out examples (2000 resamples, percentile)",
         "untrained": results["untrained"][0] if "untrained" in results else None, "ceiling": ceil,
         "ceiling_kind": ceil_kind, "tokenizer_ceiling": tok_ceil, "tokenizer_ceiling_kind": tok_kind,
         "higher_is_better": m["higher_is_better"], "judge": m["judge"], "n": len(exs)}
