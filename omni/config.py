@@ -141,8 +141,7 @@ class ModelConfig:
         if self.z_loss < 0:
             raise ConfigError(f"model.z_loss must be >= 0, got {self.z_loss}")
         seen = set()
-        for entry in self.code_levels:
-            name, levels = entry if len(entry) == 2 else (entry, ())
+        for name, levels in self.code_levels:
             if name not in mod.names() or name == "text" or name in seen:
                 raise ConfigError(f"model.code_levels: expected distinct media modalities of {mod.names()[1:]}, "
                                   f"got {name!r}")

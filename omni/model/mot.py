@@ -252,8 +252,9 @@ class OmniModel(nnx.Module):
         V = self.vocab_size
         self.embed = param(normal((V, D), std), ("vocab", "embed"))
         self.unembed = param(normal((D, V), std), ("embed", "vocab"))
-        # model.code_levels: one learned vector per digit value of each factored modality, added to the rows of its
-        # codes (`table`); zero-initialised, so a fresh model computes what it would without them
+        # model.code_levels: one learned vector per digit value of each factored modality, added to its codes' input
+        # and output vectors (`embed_tokens`, `head`); zero-initialised, so a fresh model computes what it would
+        # without them
         self.code_ranges = code_ranges(cfg, vocab)
         if self.code_ranges:
             K = sum(sum(levels) for _, _, levels, _ in self.code_ranges)
@@ -321,9 +322,11 @@ class OmniModel(nnx.Module):
         layout = grouping.make_layout(groups, self.num_modalities, resolve_grouped_matmul(cfg), tile)
         return TokenLayout(B, L, chunks, layout)
 
-    def logits(self, h: jax.Array, target_modality: jax.Array) -> jax.Array:
-        """h: [B, L, D] -> fp32 logits [B, L, V]; ids outside the target modality's head are -inf."""
-        return _head_logits(h, self.table("unembed"), target_modality, self.head_ranges, DTYPES[self.cfg.dtype])
+    def logits(self, h: jax.Array, target_modality: jax.Array, head: jax.Array | None = None) -> jax.Array:
+        """h: [B, L, D] -> fp32 logits [B, L, V]; ids outside the target modality's head are -inf. `head`: this
+        model's `head()`, for a caller that computes it once for many calls (a decode loop); None: computed here."""
+        head = self.head() if head is None else head
+        return _head_logits(h, head, target_modality, self.head_ranges, DTYPES[self.cfg.dtype])
 
     def token_scores(self, h: jax.Array, targets: jax.Array, target_modality: jax.Array,
                      chunk: int = 0) -> tuple[jax.Array, jax.Array]:
@@ -331,7 +334,7 @@ class OmniModel(nnx.Module):
         the logits are computed `chunk` positions of every row at a time and recomputed in the backward pass
         (jax.checkpoint), so the [B, L, V] fp32 tensor, the largest of a small model's step, never exists.
         With `model.grouped_head` each position's logits cover its target modality's slice only."""
-        w, dt, ranges = self.table("unembed"), DTYPES[self.cfg.dtype], self.head_ranges
+        w, dt, ranges = self.head(), DTYPES[self.cfg.dtype], self.head_ranges
 
         def scores(hc, tc, mc):
             if self.cfg.grouped_head:
@@ -370,19 +373,16 @@ class OmniModel(nnx.Module):
             x = x + jnp.where(inside[..., None], digits[d].sum(-2), 0).astype(x.dtype)
         return x
 
-    def table(self, name: str) -> jax.Array:
-        """`embed` [V, D] or `unembed` [D, V] as the model uses them: gathered (FSDP), each factored code's row
-        (column) plus the sum of its digits' vectors (`model.code_levels`)."""
-        w = self.gathered(name)
+    def head(self) -> jax.Array:
+        """The output table [D, V] as the model uses it: `unembed` gathered (FSDP), each factored code's column
+        plus the sum of its digits' output vectors (`model.code_levels`)."""
+        w = self.gathered("unembed")
         if not self.code_ranges:
             return w
-        digits = self.gathered(f"{name}_digits")   # [K, D] (embed) or [D, K] (unembed)
+        digits = self.gathered("unembed_digits")                                # [D, K]
         for off, n, levels, row in self.code_ranges:
-            idx = code_digits(n, levels) + row      # [n, digits], static
-            if name == "embed":
-                w = w.at[off:off + n].add(digits[idx].sum(1).astype(w.dtype))
-            else:
-                w = w.at[:, off:off + n].add(digits[:, idx].sum(2).astype(w.dtype))
+            idx = code_digits(n, levels) + row                                  # [n, digits], static
+            w = w.at[:, off:off + n].add(digits[:, idx].sum(2).astype(w.dtype))
         return w
 
     def gathered(self, name: str) -> jax.Array:

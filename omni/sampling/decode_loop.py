@@ -154,9 +154,11 @@ def _generate(graphdef, state, *, tokens, modality, span_ids, lengths, allowed, 
         h = model(mem[0], mem[1], MaskInfo(*mem[2:]))
         return h[:, P + t], mem
 
+    head = model.head()  # the output table, once for every step
+
     def body(carry):
         t, h_last, mem, out, done = carry
-        logits = model.logits(h_last[:, None], tm)[:, 0]                          # [R, V]
+        logits = model.logits(h_last[:, None], tm, head)[:, 0]                    # [R, V]
         if guided:
             logits = filters.guide(logits[:B], logits[B:], guidance)
         fixed = fixed_len > 0
