@@ -6,7 +6,9 @@ and steps (resumable) under OUT/<size>/, by default to 20 tokens per active para
 counts are printed first; `--steps N` overrides every size, `--steps 2M=500` one). Then OUT/report.json:
 {"grid": [{"size", "active_params", "tokens_per_param", "modality", "steps_fraction", "time_fraction",
 "dense_final_loss", "mot_final_loss"}], "crossover": {...}, "<modality>": {...the largest size's pair},
-"_meta"} and OUT/study_mot.png (held-out loss vs tokens per active parameter).
+"probes": [{"size", "probe", "dense", "mot", "baseline", ...}] (`--probes N`: every run's final checkpoint
+exported to its run dir's bundle/ and probed on N held-out examples per family; 16 by default), "_meta"}
+and OUT/study_mot.png (held-out loss vs tokens per active parameter).
 
 `--sizes config` runs the single pair at the config's own model shape (the study before the grid: steps from
 `steps=N`, eval cadence from the overrides). `--plan` prints the per-size plan and exits; `--estimate K`
@@ -29,6 +31,9 @@ if __name__ == "__main__":
                                                    "default: 20 tokens per active parameter")
     ap.add_argument("--tokens-per-param", type=float, default=20.0)
     ap.add_argument("--evals", type=int, default=10, help="held-out evaluations per run")
+    ap.add_argument("--probes", type=int, default=16, metavar="N",
+                    help="capability probes of every run's final checkpoint on N held-out examples per family "
+                         "(0: none)")
     ap.add_argument("--plan", action="store_true", help="print the per-size plan and exit")
     ap.add_argument("--estimate", type=int, default=0, metavar="K",
                     help="time K steps of each size and variant, print the projected grid wall-clock, exit")
@@ -44,6 +49,11 @@ if __name__ == "__main__":
         print(summary_table(report))
         sys.exit(0)
     try:
+        if a.probes < 0:
+            raise ConfigError(f"--probes: expected a number of held-out examples >= 0; got {a.probes}")
+        if a.probes > 0 and cfg.data.source != "tokens":
+            raise ConfigError(f"--probes: the runs must train on token shards with tokenizers (data.source=tokens), "
+                              f"not {cfg.data.source!r}; pass --probes 0 to skip the probes")
         if a.tokens_per_param <= 0:
             raise ConfigError(f"--tokens-per-param: expected a positive number; got {a.tokens_per_param}")
         sizes = parse_sizes(a.sizes)
@@ -65,6 +75,6 @@ if __name__ == "__main__":
         print(f"projected grid wall-clock on this machine (its load now): {est['total_s'] / 60:.1f} min")
         sys.exit(0)
     report = run_grid(cfg, a.out, sizes, steps, evals=a.evals, tokens_per_param=a.tokens_per_param,
-                      progress=not a.no_progress)
+                      probes=a.probes, progress=not a.no_progress)
     print(summary_table(report))
     sys.exit(0)

@@ -11,6 +11,7 @@ active parameter for every size and modality.
 """
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 
@@ -19,7 +20,9 @@ import numpy as np
 from omni import modality as mod
 from omni.atomic import atomic_write_json
 from omni.config import Config, ConfigError, apply_overrides
+from omni.eval.run import probe_figures
 from omni.model import model_stats
+from omni.sampling.export_run import export_run
 from omni.train.loop import train
 from omni.train.metrics import read_metrics
 
@@ -296,24 +299,55 @@ def plot_grid(results: list[tuple[dict, dict[str, list[dict]]]], path: pathlib.P
     return series
 
 
+def probe_pair(cfg: Config, out: str, limit: int) -> dict[str, dict]:
+    """The capability probes (`omni.eval.run.probe_figures`, `limit` held-out examples per family of the
+    config's corpus) of both variants' final checkpoints, each exported to <run dir>/bundle first ->
+    {variant: {probe: figures}}, kept in out/probes.json and reused while its steps and limit match."""
+    path = pathlib.Path(out) / "probes.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("steps") == cfg.steps and saved.get("limit") == limit:
+            return saved["figures"]
+    figures = {}
+    for name, c in variants(cfg, out).items():
+        bundle = export_run(c.run_dir, pathlib.Path(c.run_dir) / "bundle", overwrite=True)
+        figures[name] = probe_figures(bundle, c.data.corpus_dir, limit)
+        print(f"[study_mot] probes of {out} {name}: " + ", ".join(
+            f"{p} {v['value']:.3f}" for p, v in figures[name].items()), flush=True)
+    atomic_write_json(path, {"steps": cfg.steps, "limit": limit, "figures": figures}, indent=2)
+    return figures
+
+
+def probe_rows(plan_entry: dict, figures: dict[str, dict]) -> list[dict]:
+    """One row per probe of one size: both variants' values and 95% intervals beside the majority baseline."""
+    rows = []
+    for p, d in figures["dense"].items():
+        m = figures["mot"][p]
+        rows.append({"size": plan_entry["size"], "active_params": plan_entry["active_params"], "probe": p,
+                     "metric": d["metric"], "higher_is_better": d["higher_is_better"], "n": d["n"],
+                     "baseline": d["baseline"], "dense": d["value"], "mot": m["value"], "dense_ci95": d["ci95"],
+                     "mot_ci95": m["ci95"]})
+    return rows
+
+
 def run_grid(cfg: Config, out: str, sizes: list[str], steps: dict[str, int | None] | None = None, *,
-             evals: int = 10, tokens_per_param: float = 20.0, progress: bool = True) -> dict:
+             evals: int = 10, tokens_per_param: float = 20.0, probes: int = 0, progress: bool = True) -> dict:
     """The pair at every size under out/<size>/ (each resumable, with its own report.json and plot), then
     out/report.json: {"grid": [rows], "crossover": {modality: words}, "<modality>": the largest size's
-    pair (the single-pair keys), "_meta"} and out/study_mot.png (loss vs tokens per parameter).
-
-    Probe metrics plug in per run: each row's (size, variant) run dir holds the final checkpoint, so a probe
-    pass over out/<size>/{dense,mot} can add its metrics to the rows after training."""
+    pair (the single-pair keys), "probes": [rows] (with `probes` > 0: each size's capability probes on that many
+    held-out examples per family, `probe_pair`), "_meta"} and out/study_mot.png (loss vs tokens per parameter)."""
     plan = grid_plan(cfg, sizes, steps or {}, evals, tokens_per_param)
     for e in plan:
         print(f"[study_mot] size {e['size']}: {e['active_params']:,} active params, {e['steps']} steps "
               f"({e['tokens_per_param']:.1f} tokens/param), eval every {e['config'].train.eval_every}",
               flush=True)
-    results, rows = [], []
+    results, rows, prows = [], [], []
     for e in plan:
         report, recs = _run_pair(e["config"], f"{out}/{e['size']}", progress)
         results.append((e, recs))
         rows += grid_rows(e, report)
+        if probes > 0:
+            prows += probe_rows(e, probe_pair(e["config"], f"{out}/{e['size']}", probes))
     outp = pathlib.Path(out)
     plot_grid(results, outp / "study_mot.png")
     largest = max(plan, key=lambda e: e["active_params"])
@@ -322,7 +356,8 @@ def run_grid(cfg: Config, out: str, sizes: list[str], steps: dict[str, int | Non
     meta = {"config": cfg.name, "seed": cfg.seed, "sizes": sizes, "tokens_per_step": tokens_per_step(cfg),
             "pair_keys_from": largest["size"],
             "plan": [{k: e[k] for k in ("size", "active_params", "steps", "tokens_per_param")} for e in plan]}
-    report = {"grid": rows, "crossover": crossover(rows), **single, "_meta": meta}
+    report = {"grid": rows, "crossover": crossover(rows), **single, **({"probes": prows} if probes > 0 else {}),
+              "_meta": meta}
     atomic_write_json(outp / "report.json", report, indent=2)
     return report
 
@@ -365,6 +400,13 @@ def summary_table(report: dict) -> str:
                         f"{r['dense_final_loss']:.3f} | {r['mot_final_loss']:.3f} | {f(r['steps_fraction'])} | "
                         f"{f(r['time_fraction'])} |")
         rows += [f"crossover ({k}): {v}" for k, v in report.get("crossover", {}).items()]
+        if report.get("probes"):
+            rows += ["", "| size | probe | metric | baseline | dense [95% CI] | MoT [95% CI] | n |",
+                     "|---|---|---|---|---|---|---|"]
+            for r in report["probes"]:
+                ci = lambda v, c: f"{v:.3f} [{c[0]:.2f}, {c[1]:.2f}]"  # noqa: E731
+                rows.append(f"| {r['size']} | {r['probe']} | {r['metric']} | {r['baseline']:.3f} | "
+                            f"{ci(r['dense'], r['dense_ci95'])} | {ci(r['mot'], r['mot_ci95'])} | {r['n']} |")
         return "\n".join(rows)
     rows = ["| modality | dense final loss | MoT final loss | steps fraction | time fraction |",
             "|---|---|---|---|---|"]

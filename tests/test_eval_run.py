@@ -239,3 +239,16 @@ def test_select_one_view_per_item():
     assert sets.counts() == {"captioned": 1, "speech": 1, "motion": 0, "numbers": 0, "colour": 0}
     assert select([dict(both, text=" ")], limit=4).counts() == {"captioned": 0, "speech": 0, "motion": 0,
                                                                  "numbers": 0, "colour": 0}
+
+
+def test_probe_figures_equal_the_reports_probes(evaluated):
+    # the study's probe pass (omni.study.probe_pair) reports what evaluate_bundle reports for the same bundle
+    from omni.eval.generate import GenOptions
+    from omni.eval.run import probe_figures
+    report, out = evaluated
+    got = probe_figures(out.parent / "bundle", heldout_examples(), limit=4,
+                        options=GenOptions(batch=4, max_text_tokens=6, max_audio_s=0.2))
+    assert set(got) == set(report["probes"])
+    for p, e in got.items():
+        want = report["probes"][p]
+        assert {k: e[k] for k in e} == {k: want[k] for k in e}, p

@@ -17,6 +17,7 @@ from omni.study import (
     plot_grid,
     run_grid,
     size_config,
+    summary_table,
 )
 from omni.train.metrics import read_metrics
 
@@ -99,9 +100,27 @@ def test_crossover_words():
 
 
 @pytest.mark.integration
-def test_tiny_grid_end_to_end(tmp_path):
+def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
+    import omni
+    import omni.study
+
+    seen = []
+
+    def judge(bundle, corpus, limit):  # stands in for the probes (tiny synthetic runs have no corpus or tokenizers)
+        lm = omni.load(bundle)
+        seen.append((str(bundle), lm.step, lm.config.model.untie_ffn, limit))
+        value = 0.5 if lm.config.model.untie_ffn else 0.25
+        return {"motion video->text": {"metric": "accuracy", "value": value, "ci95": [0.0, 1.0], "baseline": 0.3,
+                                       "higher_is_better": True, "judge": "frame motion", "n": limit}}
+    monkeypatch.setattr(omni.study, "probe_figures", judge)
     cfg = load_config("tiny", ["train.seq_len=64", "train.batch_size=8", "train.eval_batches=1"])
-    report = run_grid(cfg, str(tmp_path), ["0.1M", "0.5M"], {"0.1M": 4, "0.5M": 4}, evals=2, progress=False)
+    report = run_grid(cfg, str(tmp_path), ["0.1M", "0.5M"], {"0.1M": 4, "0.5M": 4}, evals=2, probes=3,
+                      progress=False)
+    # the probes judge each run's final checkpoint, exported into its run dir; kept per size and reused
+    assert sorted(seen) == sorted((str(tmp_path / s / v / "bundle"), 4, v == "mot", 3)
+                                  for s in ("0.1M", "0.5M") for v in ("dense", "mot"))
+    assert [(r["size"], r["probe"], r["dense"], r["mot"], r["baseline"], r["n"]) for r in report["probes"]] == [
+        ("0.1M", "motion video->text", 0.25, 0.5, 0.3, 3), ("0.5M", "motion video->text", 0.25, 0.5, 0.3, 3)]
     saved = json.loads((tmp_path / "report.json").read_text())
     assert (tmp_path / "study_mot.png").stat().st_size > 0
     assert (tmp_path / "0.5M" / "report.json").exists() and (tmp_path / "0.1M" / "study_mot.png").exists()
@@ -129,3 +148,8 @@ def test_tiny_grid_end_to_end(tmp_path):
         row = next(r for r in rows if r["size"] == "0.1M" and r["modality"] == name)
         assert pair[name]["dense_final_loss"] == pytest.approx(row["dense_final_loss"])
     assert pair["_meta"]["params_total"]["mot"] > pair["_meta"]["params_total"]["dense"]
+    assert "| 0.1M | motion video->text | accuracy | 0.300 | 0.250 [0.00, 1.00] | 0.500 [0.00, 1.00] | 3 |" in \
+        summary_table(report)
+    # a second pass reuses each size's probes.json (same steps, same limit): nothing is judged again
+    assert run_grid(cfg, str(tmp_path), ["0.1M"], {"0.1M": 4}, evals=2, probes=3, progress=False)["probes"] == \
+        report["probes"][:1] and len(seen) == 4

@@ -174,15 +174,40 @@ def add_probe(report: dict, models: dict, p: str, runner, exs, options: GenOptio
                     if q.split()[0] == p.split()[0] and prb.spec(q)["heldout"] == m["heldout"]), None)
     tok_ceil, tok_kind = ((sibling["tokenizer_ceiling"], sibling["tokenizer_ceiling_kind"]) if sibling else
                           prb.tokenizer_ceiling(p, exs, models["trained"]))
-    scores = np.asarray([smp["score"] for smp in results["trained"][1]])
     report["probes"][p] = {
         "metric": m["metric"], "value": results["trained"][0], "baseline": base, "baseline_kind": base_kind,
-        "ci95": list(metrics.ratio_ci(scores[:, 0], scores[:, 1])),
+        "ci95": probe_ci(results["trained"][1]),
         "ci95_kind": "bootstrap over the held-out examples (2000 resamples, percentile)",
         "untrained": results["untrained"][0] if "untrained" in results else None, "ceiling": ceil,
         "ceiling_kind": ceil_kind, "tokenizer_ceiling": tok_ceil, "tokenizer_ceiling_kind": tok_kind,
         "higher_is_better": m["higher_is_better"], "judge": m["judge"], "n": len(exs)}
     return {name: r[1] for name, r in results.items()}
+
+
+def probe_ci(samples: list[dict]) -> list[float]:
+    """A probe value's 95% bootstrap interval from its samples' [numerator, denominator] scores."""
+    scores = np.asarray([smp["score"] for smp in samples])
+    return list(metrics.ratio_ci(scores[:, 0], scores[:, 1]))
+
+
+def probe_figures(bundle, corpus, limit: int = 16, options: GenOptions | None = None) -> dict:
+    """Every feasible probe of `bundle` on `limit` held-out examples of `corpus` (a data_dir or examples):
+    {probe: {"metric", "value", "ci95", "baseline", "higher_is_better", "judge", "n"}} (no untrained model,
+    no ceilings: the figures `evaluate_bundle` reports beside each probe's value; a model-size study's pass)."""
+    lm = omni.load(bundle)
+    sets = select(open_corpus(corpus, "validation") if isinstance(corpus, (str, pathlib.Path)) else corpus, limit)
+    options = options or GenOptions(batch=limit)
+    out = {}
+    for p, runner in prb.PROBES.items():
+        m = prb.spec(p)
+        if feasible(lm, m["direction"], sets, m["heldout"]):
+            continue
+        exs = getattr(sets, m["heldout"])
+        value, samples = runner(lm, exs, options)
+        out[p] = {"metric": m["metric"], "value": value, "ci95": probe_ci(samples),
+                  "baseline": prb.baseline(p, exs)[0], "higher_is_better": m["higher_is_better"],
+                  "judge": m["judge"], "n": len(exs)}
+    return out
 
 
 def add_cycle(report: dict, models: dict, c: str, via: str, texts: list[str], rounds: int,
