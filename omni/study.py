@@ -82,7 +82,9 @@ def first_reach(curve: list[tuple[int, float]], target: float) -> float | None:
 
 
 def compare(dense_records: list[dict], mot_records: list[dict]) -> dict:
-    """Per modality (and "all"): steps/time fraction for the MoT to reach the dense final held-out loss."""
+    """Per modality (and "all"): steps/time fraction for the MoT to reach the dense final held-out loss, and each
+    variant's best (lowest) held-out loss: a final loss above the best says the run overfits (the fraction then
+    measures reaching a worse loss than dense's best, which a falling MoT curve can do early)."""
     d_eval, d_cum = curves(dense_records)
     m_eval, m_cum = curves(mot_records)
     out = {}
@@ -94,6 +96,7 @@ def compare(dense_records: list[dict], mot_records: list[dict]) -> dict:
         hit = first_reach(m_curve, d_final)
         out[name] = {
             "dense_final_loss": d_final, "mot_final_loss": m_curve[-1][1],
+            "dense_best_loss": min(v for _, v in d_curve), "mot_best_loss": min(v for _, v in m_curve),
             "steps_fraction": None if hit is None else hit / d_final_step,
             "time_fraction": None if hit is None else _time_at(m_cum, hit) / max(_time_at(d_cum, d_final_step),
                                                                                  1e-9),
@@ -163,7 +166,7 @@ SIZES: dict[str, dict[str, int]] = {
     "2M": dict(d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, head_dim=32, d_ff=320),
 }
 GRID_KEYS = ("size", "active_params", "tokens_per_param", "modality", "steps_fraction", "time_fraction",
-             "dense_final_loss", "mot_final_loss")
+             "dense_final_loss", "mot_final_loss", "dense_best_loss", "mot_best_loss")
 
 
 def parse_sizes(text: str) -> list[str]:
@@ -239,7 +242,8 @@ def grid_rows(plan_entry: dict, report: dict) -> list[dict]:
         rows.append({"size": plan_entry["size"], "active_params": plan_entry["active_params"],
                      "tokens_per_param": plan_entry["tokens_per_param"], "modality": name,
                      "steps_fraction": r["steps_fraction"], "time_fraction": r["time_fraction"],
-                     "dense_final_loss": r["dense_final_loss"], "mot_final_loss": r["mot_final_loss"]})
+                     "dense_final_loss": r["dense_final_loss"], "mot_final_loss": r["mot_final_loss"],
+                     "dense_best_loss": r["dense_best_loss"], "mot_best_loss": r["mot_best_loss"]})
     return rows
 
 
@@ -351,8 +355,7 @@ def run_grid(cfg: Config, out: str, sizes: list[str], steps: dict[str, int | Non
     outp = pathlib.Path(out)
     plot_grid(results, outp / "study_mot.png")
     largest = max(plan, key=lambda e: e["active_params"])
-    single = {r["modality"]: {k: r[k] for k in ("steps_fraction", "time_fraction", "dense_final_loss",
-                                                "mot_final_loss")} for r in rows if r["size"] == largest["size"]}
+    single = {r["modality"]: {k: r[k] for k in GRID_KEYS[4:]} for r in rows if r["size"] == largest["size"]}
     meta = {"config": cfg.name, "seed": cfg.seed, "sizes": sizes, "tokens_per_step": tokens_per_step(cfg),
             "pair_keys_from": largest["size"],
             "plan": [{k: e[k] for k in ("size", "active_params", "steps", "tokens_per_param")} for e in plan]}
@@ -393,12 +396,12 @@ def summary_table(report: dict) -> str:
         return "not reached" if x is None else f"{100 * x:.1f}%"
 
     if "grid" in report:
-        rows = ["| size | active params | tokens/param | modality | dense final loss | MoT final loss | "
+        rows = ["| size | active params | tokens/param | modality | dense final (best) loss | MoT final (best) loss | "
                 "steps fraction | time fraction |", "|---|---|---|---|---|---|---|---|"]
         for r in report["grid"]:
             rows.append(f"| {r['size']} | {r['active_params']:,} | {r['tokens_per_param']:.1f} | {r['modality']} | "
-                        f"{r['dense_final_loss']:.3f} | {r['mot_final_loss']:.3f} | {f(r['steps_fraction'])} | "
-                        f"{f(r['time_fraction'])} |")
+                        f"{r['dense_final_loss']:.3f} ({r['dense_best_loss']:.3f}) | {r['mot_final_loss']:.3f} "
+                        f"({r['mot_best_loss']:.3f}) | {f(r['steps_fraction'])} | {f(r['time_fraction'])} |")
         rows += [f"crossover ({k}): {v}" for k, v in report.get("crossover", {}).items()]
         if report.get("probes"):
             rows += ["", "| size | probe | metric | baseline | dense [95% CI] | MoT [95% CI] | n |",

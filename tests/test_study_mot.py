@@ -44,6 +44,10 @@ def test_compare_steps_and_time_fractions():
     assert r["text"]["steps_fraction"] == pytest.approx(0.5)
     assert r["text"]["time_fraction"] == pytest.approx(0.6)
     assert r["image"]["dense_final_loss"] == 4.0 and r["image"]["mot_final_loss"] == 3.0
+    # an overfitting dense run: its final loss is above its best, which the MoT passes at its first evaluation
+    late = compare(_records([(50, 3.0), (100, 3.5)], step_time=1.0), mot)
+    assert late["text"]["dense_best_loss"] == 3.0 and late["text"]["dense_final_loss"] == 3.5
+    assert late["text"]["mot_best_loss"] == 2.0 and late["text"]["steps_fraction"] == pytest.approx(0.5)
     worse = compare(dense, _records([(50, 5.0), (100, 3.5)], step_time=1.0))
     assert worse["all"]["reached"] is False and worse["all"]["steps_fraction"] is None
 
