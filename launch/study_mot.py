@@ -5,9 +5,10 @@ For each size (model overrides of the config, `omni.study.SIZES`) both variants 
 and steps (resumable) under OUT/<size>/, by default to 20 tokens per active parameter (the computed step
 counts are printed first; `--steps N` overrides every size, `--steps 2M=500` one). Then OUT/report.json:
 {"grid": [{"size", "active_params", "tokens_per_param", "modality", "steps_fraction", "time_fraction",
-"dense_final_loss", "mot_final_loss"}], "crossover": {...}, "<modality>": {...the largest size's pair},
-"probes": [{"size", "probe", "dense", "mot", "baseline", ...}] (`--probes N`: every run's final checkpoint
-exported to its run dir's bundle/ and probed on N held-out examples per family; 16 by default), "_meta"}
+"dense_final_loss", "mot_final_loss", "dense_best_loss", "mot_best_loss"}], "crossover": {...},
+"<modality>": {...the largest size's pair}, "probes": [{"size", "probe", "dense", "mot", "baseline", ...}]
+(`--probes N`: every run's final checkpoint exported to its run dir's bundle/ and probed on N held-out examples
+per family; 16 by default), "_meta"}
 and OUT/study_mot.png (held-out loss vs tokens per active parameter).
 
 `--sizes config` runs the single pair at the config's own model shape (the study before the grid: steps from
@@ -32,8 +33,8 @@ if __name__ == "__main__":
     ap.add_argument("--tokens-per-param", type=float, default=20.0)
     ap.add_argument("--evals", type=int, default=10, help="held-out evaluations per run")
     ap.add_argument("--probes", type=int, default=16, metavar="N",
-                    help="capability probes of every run's final checkpoint on N held-out examples per family "
-                         "(0: none)")
+                    help="the grid: capability probes of every run's final checkpoint on N held-out examples per "
+                         "family (0: none)")
     ap.add_argument("--plan", action="store_true", help="print the per-size plan and exit")
     ap.add_argument("--estimate", type=int, default=0, metavar="K",
                     help="time K steps of each size and variant, print the projected grid wall-clock, exit")

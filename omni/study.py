@@ -406,8 +406,8 @@ def summary_table(report: dict) -> str:
         if report.get("probes"):
             rows += ["", "| size | probe | metric | baseline | dense [95% CI] | MoT [95% CI] | n |",
                      "|---|---|---|---|---|---|---|"]
+            ci = lambda v, c: f"{v:.3f} [{c[0]:.2f}, {c[1]:.2f}]"  # noqa: E731
             for r in report["probes"]:
-                ci = lambda v, c: f"{v:.3f} [{c[0]:.2f}, {c[1]:.2f}]"  # noqa: E731
                 rows.append(f"| {r['size']} | {r['probe']} | {r['metric']} | {r['baseline']:.3f} | "
                             f"{ci(r['dense'], r['dense_ci95'])} | {ci(r['mot'], r['mot_ci95'])} | {r['n']} |")
         return "\n".join(rows)

@@ -212,3 +212,9 @@ def test_cli_config_errors_exit_2_with_one_line_and_no_run_dir(tmp_path):
         "config error: model.ema_decay: audio codec ema_decay must be in (0, 1), got 1.0 "
         "(model.ema_decay: EMA decay of the codebook updates)"], r.stderr  # the key's help ends the line
     assert not (tmp_path / "tok").exists()
+    for args, key in ((["--config", "tiny"], "--probes: the runs must train on token shards"),
+                      (["--probes", "-1"], "--probes: expected a number of held-out examples >= 0")):
+        r = _cli("study_mot.py", *args, "--out", str(tmp_path / "study"), cwd=tmp_path)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and key in lines[0], (args, r.stderr)
+        assert not (tmp_path / "study").exists()
