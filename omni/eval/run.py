@@ -49,6 +49,11 @@ def feasible(lm, direction: str, sets, set_name: str | None = None) -> str | Non
     return None
 
 
+def heldout_sets(corpus, limit: int):
+    """`select`'s held-out sets of `corpus`: a corpus data_dir (its validation split) or a sequence of examples."""
+    return select(open_corpus(corpus, "validation") if isinstance(corpus, (str, pathlib.Path)) else corpus, limit)
+
+
 def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit: int = 16,
                     cycle_items: int = 8, rounds: int = 3, loss_examples: int = 32,
                     options: GenOptions | None = None, untrained: bool = True, log=print) -> dict:
@@ -61,9 +66,7 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     models = {"trained": lm}
     if untrained:
         models["untrained"] = untrained_like(lm)
-    if isinstance(corpus, (str, pathlib.Path)):
-        corpus = open_corpus(corpus, "validation")
-    sets = select(corpus, limit)
+    sets = heldout_sets(corpus, limit)
     log(f"[eval] held-out sets: {sets.counts()}")
     report: dict = {"bundle": str(bundle), "step": lm.step, "heldout": sets.counts(), "limit": limit,
                     "decoding": {"temperature": options.temperature, "media_temperature": options.media_temperature,
@@ -195,7 +198,7 @@ def probe_figures(bundle, corpus, limit: int = 16, options: GenOptions | None = 
     {probe: {"metric", "value", "ci95", "baseline", "higher_is_better", "judge", "n"}} (no untrained model,
     no ceilings: the figures `evaluate_bundle` reports beside each probe's value; a model-size study's pass)."""
     lm = omni.load(bundle)
-    sets = select(open_corpus(corpus, "validation") if isinstance(corpus, (str, pathlib.Path)) else corpus, limit)
+    sets = heldout_sets(corpus, limit)
     options = options or GenOptions(batch=limit)
     out = {}
     for p, runner in prb.PROBES.items():
