@@ -154,7 +154,7 @@ def test_real_stage_needs():
     order = list(by_name)
     rank = demo.priorities(list(by_name.values()), {n: demo._needs(s, order) for n, s in by_name.items()})
     assert sorted(tokenizers | {"tokenizer:image_fullres"}, key=lambda n: -rank[n])[:2] == \
-        ["tokenizer:audio", "tokenizer:image"]  # the two longest fits (audio: 1500 steps since the tenth session)
+        ["tokenizer:audio", "tokenizer:image"]  # the two longest fits (audio: 3000 steps since the thirteenth session)
     assert rank["tokenizer:image"] == pytest.approx(sum(by_name[n].cost for n in (
         "tokenizer:image", "tokenize", "train", "export", "evaluate")))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 from omni_tokenizers.audio import AudioTokenizer, baseline, dsp, losses
-from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig, codec_loss, integrate_phase
+from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig, codec_loss, depthwise_conv, integrate_phase
 from omni_tokenizers.audio.resample import resample
 from omni_tokenizers.audio.train import check_clips, crop_transform, train
 from omni_tokenizers.core.rvq import ResidualVQ
@@ -95,6 +95,25 @@ def test_istft_inverts_stft():
         np.testing.assert_allclose(dsp.istft(spec, n_fft, hop), x, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of hop"):
         dsp.stft(x, 1000, 320)
+
+
+def test_depthwise_conv_equals_the_grouped_conv_it_replaces():
+    """The blocks' shifted-sum depthwise conv computes nnx.Conv(feature_group_count=C, "SAME") exactly (float32
+    summation order aside: 1e-5), odd and even kernels, and so do the gradients w.r.t. input and weights."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 13, 8)), jnp.float32)
+    for k in (1, 2, 4, 7):
+        conv = nnx.Conv(8, 8, (k,), feature_group_count=8, padding="SAME", rngs=nnx.Rngs(k))
+        conv.bias[...] = jnp.linspace(-1.0, 1.0, 8)
+        np.testing.assert_allclose(depthwise_conv(x, conv), conv(x), atol=1e-5)
+
+        def loss(c, x, fn):
+            return jnp.sum(jnp.sin(fn(c, x)))
+
+        g_ref = nnx.grad(lambda c, x: loss(c, x, lambda c, x: c(x)), argnums=(0, 1))(conv, x)
+        g_new = nnx.grad(lambda c, x: loss(c, x, lambda c, x: depthwise_conv(x, c)), argnums=(0, 1))(conv, x)
+        np.testing.assert_allclose(g_new[0].kernel[...], g_ref[0].kernel[...], atol=1e-4)
+        np.testing.assert_allclose(g_new[0].bias[...], g_ref[0].bias[...], atol=1e-4)
+        np.testing.assert_allclose(g_new[1], g_ref[1], atol=1e-5)
 
 
 def test_phase_advance_head_reconstructs_known_stft():
