@@ -8,6 +8,9 @@ The grid (`run_grid`) repeats the pair at named model sizes (`SIZES`: model over
 parameters, as `omni.model.model_stats` counts them, are near the name), each trained to
 `tokens_per_param` tokens per active parameter by default, and plots held-out loss against tokens per
 active parameter for every size and modality.
+
+The seeds study (`run_seeds`) trains one config at several seeds and pools its capability probes over them, with
+an interval that holds the seed-to-seed spread (launch/study_seeds.py).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 from omni import modality as mod
 from omni.atomic import atomic_write_json
 from omni.config import Config, ConfigError, apply_overrides
+from omni.eval.metrics import nested_ratio_ci
 from omni.eval.run import probe_figures
 from omni.model import model_stats
 from omni.sampling.export_run import export_run
@@ -303,23 +307,26 @@ def plot_grid(results: list[tuple[dict, dict[str, list[dict]]]], path: pathlib.P
     return series
 
 
-def probe_pair(cfg: Config, out: str, limit: int) -> dict[str, dict]:
-    """The capability probes (`omni.eval.run.probe_figures`, `limit` held-out examples per family of the
-    config's corpus) of both variants' final checkpoints, each exported to <run dir>/bundle first ->
-    {variant: {probe: figures}}, kept in out/probes.json and reused while its steps and limit match."""
-    path = pathlib.Path(out) / "probes.json"
+def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
+    """The capability probes (`omni.eval.run.probe_figures`, `limit` held-out examples per family of the config's
+    corpus) of one run's final checkpoint, exported to <run dir>/bundle first -> {probe: figures}; kept in
+    <run dir>/probes.json and reused while the run's steps and `limit` match."""
+    path = pathlib.Path(cfg.run_dir) / "probes.json"
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("steps") == cfg.steps and saved.get("limit") == limit:
             return saved["figures"]
-    figures = {}
-    for name, c in variants(cfg, out).items():
-        bundle = export_run(c.run_dir, pathlib.Path(c.run_dir) / "bundle", overwrite=True)
-        figures[name] = probe_figures(bundle, c.data.corpus_dir, limit)
-        print(f"[study_mot] probes of {out} {name}: " + ", ".join(
-            f"{p} {v['value']:.3f}" for p, v in figures[name].items()), flush=True)
+    bundle = export_run(cfg.run_dir, pathlib.Path(cfg.run_dir) / "bundle", overwrite=True)
+    figures = probe_figures(bundle, cfg.data.corpus_dir, limit)
+    print(f"[study] probes of {label}: " + ", ".join(f"{p} {v['value']:.3f}" for p, v in figures.items()),
+          flush=True)
     atomic_write_json(path, {"steps": cfg.steps, "limit": limit, "figures": figures}, indent=2)
     return figures
+
+
+def probe_pair(cfg: Config, out: str, limit: int) -> dict[str, dict]:
+    """`probe_run` of both variants of the pair under `out` -> {variant: {probe: figures}}."""
+    return {name: probe_run(c, limit, f"{out} {name}") for name, c in variants(cfg, out).items()}
 
 
 def probe_rows(plan_entry: dict, figures: dict[str, dict]) -> list[dict]:
@@ -363,6 +370,76 @@ def run_grid(cfg: Config, out: str, sizes: list[str], steps: dict[str, int | Non
               "_meta": meta}
     atomic_write_json(outp / "report.json", report, indent=2)
     return report
+
+
+# ---- seeds: one config trained at several seeds, its probes pooled ---------------------------------------------
+SEED_KEYS = ("probe", "metric", "higher_is_better", "baseline", "n", "values", "mean", "std", "pooled", "ci95")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2] (distinct non-negative integers, at least two); ConfigError otherwise."""
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        seeds = []
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds: expected two or more distinct non-negative integers like 0,1,2; got {text!r}")
+    return seeds
+
+
+def seed_configs(cfg: Config, out: str, seeds: list[int]) -> dict[int, Config]:
+    """The config at each seed (model initialisation and data order), each run under out/seed<k>."""
+    return {s: apply_overrides(cfg, [f"seed={s}", f"run_dir={out}/seed{s}"]) for s in seeds}
+
+
+def seed_rows(figures: dict[int, dict[str, dict]]) -> list[dict]:
+    """One row per probe over the seeds' figures ({seed: {probe: probe_figures entry}}): each seed's value, their
+    mean and sample standard deviation, the pooled value (every seed's examples together) and its 95% interval
+    by a two-level bootstrap (seeds, then examples within each; `metrics.nested_ratio_ci`)."""
+    seeds = sorted(figures)
+    rows = []
+    for p, first in figures[seeds[0]].items():
+        per = [figures[s][p] for s in seeds]
+        scores = [np.asarray(f["scores"], np.float64) for f in per]
+        values = [f["value"] for f in per]
+        pooled = sum(sc[:, 0].sum() for sc in scores) / sum(sc[:, 1].sum() for sc in scores)
+        rows.append({"probe": p, "metric": first["metric"], "higher_is_better": first["higher_is_better"],
+                     "baseline": first["baseline"], "n": first["n"],
+                     "values": {str(s): v for s, v in zip(seeds, values)}, "mean": float(np.mean(values)),
+                     "std": float(np.std(values, ddof=1)), "pooled": float(pooled),
+                     "ci95": list(nested_ratio_ci([(sc[:, 0], sc[:, 1]) for sc in scores]))})
+    return rows
+
+
+def run_seeds(cfg: Config, out: str, seeds: list[int], limit: int, *, progress: bool = True) -> dict:
+    """Trains (or resumes) the config at every seed under out/seed<k>, probes each final checkpoint on `limit`
+    held-out examples per family (`probe_run`), then out/report.json: {"probes": [rows], "_meta"}."""
+    runs = seed_configs(cfg, out, seeds)
+    figures = {}
+    for s, c in runs.items():
+        print(f"[study_seeds] training seed {s} -> {c.run_dir}", flush=True)
+        if train(c, progress=progress).get("preempted"):
+            raise SystemExit(f"[study_seeds] seed {s} stopped by SIGTERM (checkpoint saved); run the same command "
+                             "again to resume")
+        figures[s] = probe_run(c, limit, f"seed {s}")
+    report = {"probes": seed_rows(figures),
+              "_meta": {"config": cfg.name, "steps": cfg.steps, "seeds": seeds, "limit": limit,
+                        "runs": {str(s): c.run_dir for s, c in runs.items()}}}
+    atomic_write_json(pathlib.Path(out) / "report.json", report, indent=2)
+    return report
+
+
+def seeds_table(report: dict) -> str:
+    """The seeds study's report as a markdown table."""
+    seeds = report["_meta"]["seeds"]
+    rows = ["| probe | metric | baseline | " + " | ".join(f"seed {s}" for s in seeds) +
+            " | mean (std) | pooled [95% CI] | n per seed |", "|---" * (6 + len(seeds)) + "|"]
+    for r in report["probes"]:
+        rows.append(f"| {r['probe']} | {r['metric']} | {r['baseline']:.3f} | " +
+                    " | ".join(f"{r['values'][str(s)]:.3f}" for s in seeds) +
+                    f" | {r['mean']:.3f} ({r['std']:.3f}) | {r['pooled']:.3f} [{r['ci95'][0]:.2f}, "
+                    f"{r['ci95'][1]:.2f}] | {r['n']} |")
+    return "\n".join(rows)
 
 
 def estimate_grid(config: str, overrides: list[str], plan: list[dict], steps: int = 3) -> dict:

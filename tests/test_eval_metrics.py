@@ -41,6 +41,25 @@ def test_ratio_ci_brackets_the_ratio_like_the_binomial():
         metrics.ratio_ci([1, 0], [1])
 
 
+def test_nested_ratio_ci_holds_the_spread_between_runs():
+    # one run: the two-level bootstrap is the one-level one in distribution (50 of 100: 0.5 +- 0.098)
+    lo, hi = metrics.nested_ratio_ci([([1] * 50 + [0] * 50, [1] * 100)])
+    assert lo == pytest.approx(0.402, abs=0.02) and hi == pytest.approx(0.598, abs=0.02)
+    # three seeds that disagree (20%, 50%, 80% of 100 each): pooled 0.5, but the interval must hold the seeds'
+    # spread, far wider than the pooled 300 examples' one-level interval (+- 0.057)
+    runs = [([1] * k + [0] * (100 - k), [1] * 100) for k in (20, 50, 80)]
+    lo, hi = metrics.nested_ratio_ci(runs)
+    flat = metrics.ratio_ci(sum((r[0] for r in runs), []), [1] * 300)
+    assert lo < 0.35 and hi > 0.65 and lo < flat[0] and hi > flat[1]
+    assert lo >= 0.15 and hi <= 0.85                     # never outside the runs themselves
+    assert metrics.nested_ratio_ci([([1, 1], [1, 1]), ([2], [2])]) == (1.0, 1.0)  # no spread, no width
+    assert metrics.nested_ratio_ci(runs) == (lo, hi)   # seeded
+    with pytest.raises(ValueError, match="one or more runs"):
+        metrics.nested_ratio_ci([])
+    with pytest.raises(ValueError, match="one or more runs"):
+        metrics.nested_ratio_ci([([1, 0], [1])])
+
+
 def test_majority_and_retrieval():
     assert metrics.majority(["left", "up", "left", "down"]) == ("left", 0.5)
     assert metrics.majority_text(["A goat.", "a goat", "A frog."]) == "a goat"

@@ -251,4 +251,6 @@ def test_probe_figures_equal_the_reports_probes(evaluated):
     assert set(got) == set(report["probes"])
     for p, e in got.items():
         want = report["probes"][p]
+        scores = np.asarray(e.pop("scores"))   # per example [numerator, denominator]: they pool to the value
+        assert scores.shape == (e["n"], 2) and scores[:, 0].sum() / scores[:, 1].sum() == pytest.approx(e["value"])
         assert {k: e[k] for k in e} == {k: want[k] for k in e}, p

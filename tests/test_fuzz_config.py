@@ -218,3 +218,9 @@ def test_cli_config_errors_exit_2_with_one_line_and_no_run_dir(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and key in lines[0], (args, r.stderr)
         assert not (tmp_path / "study").exists()
+    for args, key in ((["--config", "tiny"], "must train on token shards"), (["--seeds", "1"], "--seeds: expected"),
+                      (["--probes", "0"], "--probes: expected a number of held-out examples >= 1")):
+        r = _cli("study_seeds.py", *args, "--out", str(tmp_path / "seeds"), cwd=tmp_path)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and key in lines[0], (args, r.stderr)
+        assert not (tmp_path / "seeds").exists()

@@ -7,15 +7,20 @@ from omni.config import ConfigError, load_config
 from omni.model import model_stats
 from omni.study import (
     GRID_KEYS,
+    SEED_KEYS,
     compare,
     crossover,
     default_steps,
     first_reach,
     grid_plan,
+    parse_seeds,
     parse_sizes,
     parse_steps,
     plot_grid,
     run_grid,
+    run_seeds,
+    seed_rows,
+    seeds_table,
     size_config,
     summary_table,
 )
@@ -154,6 +159,57 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
     assert pair["_meta"]["params_total"]["mot"] > pair["_meta"]["params_total"]["dense"]
     assert "| 0.1M | motion video->text | accuracy | 0.300 | 0.250 [0.00, 1.00] | 0.500 [0.00, 1.00] | 3 |" in \
         summary_table(report)
-    # a second pass reuses each size's probes.json (same steps, same limit): nothing is judged again
+    # a second pass reuses each run's probes.json (same steps, same limit): nothing is judged again
     assert run_grid(cfg, str(tmp_path), ["0.1M"], {"0.1M": 4}, evals=2, probes=3, progress=False)["probes"] == \
         report["probes"][:1] and len(seen) == 4
+
+
+def test_seed_rows_pool_the_seeds_examples():
+    def fig(scores):
+        sc = [[float(a), 1.0] for a in scores]
+        return {"colour image->text": {"metric": "accuracy", "value": sum(scores) / len(scores), "ci95": [0, 1],
+                                       "baseline": 0.25, "higher_is_better": True, "judge": "pixels",
+                                       "n": len(scores), "scores": sc}}
+    rows = seed_rows({0: fig([1, 1, 0, 0]), 2: fig([1, 1, 1, 1]), 1: fig([0, 0, 0, 1])})
+    (r,) = rows
+    assert set(r) == set(SEED_KEYS) and r["values"] == {"0": 0.5, "1": 0.25, "2": 1.0}
+    assert r["n"] == 4 and r["baseline"] == 0.25
+    assert r["mean"] == pytest.approx(1.75 / 3) and r["std"] == pytest.approx(0.3818813, abs=1e-6)
+    assert r["pooled"] == pytest.approx(7 / 12) and r["ci95"][0] <= 7 / 12 <= r["ci95"][1]
+    assert 0.0 <= r["ci95"][0] and r["ci95"][1] <= 1.0
+    with pytest.raises(ConfigError, match="--seeds: expected two or more distinct non-negative integers"):
+        parse_seeds("0")
+    for bad in ("0,0", "a,b", "-1,2", ""):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+    assert parse_seeds("3, 1,2") == [3, 1, 2]
+
+
+@pytest.mark.integration
+def test_tiny_seeds_study_end_to_end(tmp_path, monkeypatch):
+    import omni
+    import omni.study
+
+    seen = []
+
+    def judge(bundle, corpus, limit):  # stands in for the probes (tiny synthetic runs have no corpus or tokenizers)
+        lm = omni.load(bundle)
+        seen.append((str(bundle), lm.step, lm.config.seed, limit))
+        right = [1.0] * (1 + lm.config.seed) + [0.0] * (limit - 1 - lm.config.seed)
+        return {"motion video->text": {"metric": "accuracy", "value": sum(right) / limit, "ci95": [0.0, 1.0],
+                                       "baseline": 0.3, "higher_is_better": True, "judge": "frame motion",
+                                       "n": limit, "scores": [[x, 1.0] for x in right]}}
+    monkeypatch.setattr(omni.study, "probe_figures", judge)
+    cfg = load_config("tiny", ["train.seq_len=64", "train.batch_size=8", "train.eval_batches=1", "steps=3"])
+    report = run_seeds(cfg, str(tmp_path), [0, 1], 4, progress=False)
+    # each seed trains its own run (different initialisation: different weights) and its final step is judged
+    assert sorted(seen) == [(str(tmp_path / f"seed{s}" / "bundle"), 3, s, 4) for s in (0, 1)]
+    w = [read_metrics(tmp_path / f"seed{s}") for s in (0, 1)]
+    assert [r["loss"] for r in w[0] if r["kind"] == "train"] != [r["loss"] for r in w[1] if r["kind"] == "train"]
+    (row,) = report["probes"]
+    assert row["values"] == {"0": 0.25, "1": 0.5} and row["pooled"] == pytest.approx(3 / 8)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["probes"] == report["probes"] and saved["_meta"]["seeds"] == [0, 1]
+    assert "| motion video->text | accuracy | 0.300 | 0.250 | 0.500 | 0.375 (0.177) | 0.375 [" in seeds_table(report)
+    # a second pass resumes the finished runs and reuses their probes.json: nothing trains or is judged again
+    assert run_seeds(cfg, str(tmp_path), [0, 1], 4, progress=False)["probes"] == report["probes"] and len(seen) == 2

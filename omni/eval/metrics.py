@@ -73,6 +73,30 @@ def ratio_ci(numerators, denominators, level: float = 0.95, resamples: int = 200
     return float(lo), float(hi)
 
 
+def nested_ratio_ci(groups, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """`ratio_ci` over several runs (e.g. training seeds) judged on the same kind of examples: `groups` is a list
+    of (numerators, denominators) pairs, one per run. Each resample draws runs with replacement, then examples
+    with replacement within each drawn run (a two-level bootstrap), so the interval holds the run-to-run spread as
+    well as the example sampling; the statistic is the pooled sum(numerators) / sum(denominators)."""
+    arrays = [(np.asarray(n, np.float64), np.asarray(d, np.float64)) for n, d in groups]
+    if not arrays or any(n.shape != d.shape or n.ndim != 1 or n.size == 0 for n, d in arrays):
+        raise ValueError("nested_ratio_ci needs one or more runs, each two equal, non-empty 1-D sequences")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(resamples):
+        num = den = 0.0
+        for g in rng.integers(0, len(arrays), len(arrays)):
+            n, d = arrays[g]
+            idx = rng.integers(0, n.size, n.size)
+            num, den = num + n[idx].sum(), den + d[idx].sum()
+        if den > 0:
+            ratios.append(num / den)
+    lo, hi = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def mean(values) -> float:
     values = list(values)
     if not values:

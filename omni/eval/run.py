@@ -195,8 +195,9 @@ def probe_ci(samples: list[dict]) -> list[float]:
 
 def probe_figures(bundle, corpus, limit: int = 16, options: GenOptions | None = None) -> dict:
     """Every feasible probe of `bundle` on `limit` held-out examples of `corpus` (a data_dir or examples):
-    {probe: {"metric", "value", "ci95", "baseline", "higher_is_better", "judge", "n"}} (no untrained model,
-    no ceilings: the figures `evaluate_bundle` reports beside each probe's value; a model-size study's pass)."""
+    {probe: {"metric", "value", "ci95", "baseline", "higher_is_better", "judge", "n", "scores"}} (no untrained
+    model, no ceilings: the figures `evaluate_bundle` reports beside each probe's value, plus each example's
+    [numerator, denominator] score, whose pooled ratio is the value; the studies' pass, omni.study)."""
     lm = omni.load(bundle)
     sets = heldout_sets(corpus, limit)
     options = options or GenOptions(batch=limit)
@@ -209,7 +210,7 @@ def probe_figures(bundle, corpus, limit: int = 16, options: GenOptions | None = 
         value, samples = runner(lm, exs, options)
         out[p] = {"metric": m["metric"], "value": value, "ci95": probe_ci(samples),
                   "baseline": prb.baseline(p, exs)[0], "higher_is_better": m["higher_is_better"],
-                  "judge": m["judge"], "n": len(exs)}
+                  "judge": m["judge"], "n": len(exs), "scores": [list(map(float, smp["score"])) for smp in samples]}
     return out
 
 
