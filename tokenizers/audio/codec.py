@@ -107,7 +107,7 @@ def depthwise_conv(x_bnc: jax.Array, conv: nnx.Conv) -> jax.Array:
 
     XLA's CPU backend runs grouped convolutions far slower than this: 5.5 vs 0.13 ms forward and 7.6 vs 0.57 ms
     for the gradient at the demo shapes (16 x 50 frames x 192 channels, kernel 7; docs/audio_tokenizer.md,
-    "Training and timing"). The parameters stay the Conv's, so saves and initialisation are unchanged.
+    "Training length"). The parameters stay the Conv's, so saves and initialisation are unchanged.
     """
     w = conv.kernel[...]                                 # [k, 1, C]
     k = w.shape[0]
