@@ -112,6 +112,8 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
     if origin is tuple:
         try:
             val = json.loads(text)
+            if not isinstance(val, list):  # one item without a comma: periods=3 -> (3,)
+                val = [val]
         except json.JSONDecodeError:  # comma form: a,b,c -> each item parsed by its own type
             items = [t.strip() for t in text.split(",") if t.strip() != ""]
             if len(args) == 2 and args[1] is Ellipsis:

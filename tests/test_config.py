@@ -1,7 +1,7 @@
 """Configs: loading by path/name, dotted overrides, validation errors, JSON round trip, size report."""
 import pytest
 
-from omni.config import DEFAULT_TASK_TOKENS, ConfigError, config_from_json, config_to_json, load_config
+from omni.config import DEFAULT_TASK_TOKENS, ConfigError, apply_overrides, config_from_json, config_to_json, load_config
 from omni.model import model_stats
 
 
@@ -45,6 +45,10 @@ def test_tuple_overrides_in_comma_and_json_forms():
     assert b.data.mixture == (("single", 2.0),)
     with pytest.raises(ConfigError, match="expected a number"):
         load_config("tiny", ["data.mixture=[[\"single\", \"x\"]]"])
+    from configs.tokenizers_audio import get_config as audio_preset
+    one = apply_overrides(audio_preset("tiny"), ["eval_quantizers=2", "adversarial.periods=3"])
+    assert one.eval_quantizers == (2,) and one.adversarial.periods == (3,)  # one item needs no comma
+    assert apply_overrides(audio_preset("tiny"), ["adversarial.periods="]).adversarial.periods == ()
 
 
 def test_unknown_config_name_lists_available():

@@ -20,6 +20,7 @@ from omni_tokenizers.core.training import restore_models, tokenizer_task
 from omni_tokenizers.registry import load_tokenizer
 
 from configs.tokenizers_audio import get_config
+from omni.config import apply_overrides
 
 SR = 16000
 TINY = dict(channels=32, enc_blocks=1, dec_blocks=1, latent_dim=16, num_quantizers=4, codebook_size=64)
@@ -387,3 +388,81 @@ def test_opus_baseline_counts_payload_bits():
     assert float(losses.si_snr(x[None], y16[None])[0]) > 8
     with pytest.raises(ValueError, match=r"\[T\]"):
         baseline.baseline_roundtrip(x[None], SR, 800)
+
+
+# ---- adversarial training ----------------------------------------------------------------------
+
+def test_discriminators_fold_periods_and_hinge_losses():
+    from omni_tokenizers.audio.discriminator import (
+        AdversarialConfig,
+        Discriminators,
+        discriminator_loss,
+        feature_matching_loss,
+        generator_adv_loss,
+    )
+    cfg = AdversarialConfig(weight=1.0, periods=(2, 3), period_channels=(4, 8), resolutions=(64,), spec_channels=4)
+    d = Discriminators(cfg)
+    wave = jnp.asarray(harmonic(2, 0.1, seed=3))                     # [2, 1600]
+    outs = d(wave)
+    assert len(outs) == 3
+    for (logits, feats), p in zip(outs[:2], (2, 3)):
+        assert logits.shape[0] == 2 * p and logits.shape[-1] == 1   # one sequence per item and phase
+        assert len(feats) == len(cfg.period_channels) + 2
+    logits, feats = outs[2]
+    assert logits.shape == (2, 1600 // 16 // 4, 1) and len(feats) == 5  # n_fft 64: hop 16, frames halved twice
+    # folding: an impulse every p samples puts all its energy in sub-sequence 0 of each item; the others see zeros
+    pulse = jnp.asarray((np.arange(1599) % 3 == 0).astype(np.float32))[None]
+    first = d.subs[1](pulse)[1][0]                                    # [3, 533, 4] after the first conv
+    np.testing.assert_allclose(first[1], first[2], atol=1e-6)
+    assert float(jnp.abs(first[0] - first[1]).max()) > 1e-3
+    # hinge: confident right answers cost the discriminator nothing; the generator pays 1 + margin
+    real = [(jnp.full((2, 3, 1), 2.0), []), (jnp.full((4,), 1.5), [])]
+    fake = [(jnp.full((2, 3, 1), -2.0), []), (jnp.full((4,), -1.0), [])]
+    assert float(discriminator_loss(real, fake)) == 0.0
+    np.testing.assert_allclose(float(generator_adv_loss(fake)), (3.0 + 2.0) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(discriminator_loss(fake, real)), ((3 + 3) + (2 + 2.5)) / 2, rtol=1e-6)
+    # feature matching: zero on identical inputs; its gradient reaches the generated wave only
+    real_outs = d(wave)
+    assert float(feature_matching_loss(real_outs, d(wave))) == 0.0
+    g_fake, g_real = jax.grad(lambda f, r: feature_matching_loss(d(r), d(f)), argnums=(0, 1))(wave * 0.5, wave)
+    assert float(jnp.abs(g_fake).sum()) > 0 and float(jnp.abs(g_real).sum()) == 0.0
+    for bad, msg in ((dict(weight=-1.0), ">= 0"), (dict(weight=1.0, periods=(), resolutions=()), "at least one"),
+                     (dict(resolutions=(30,)), "multiples of 4")):
+        with pytest.raises(ValueError, match=msg):
+            AdversarialConfig(**bad).validate()
+
+
+def test_adversarial_fit_starts_from_a_saved_codec(fitted, tmp_path):
+    """`init_from` starts the fit from saved weights; with `adversarial` on, the discriminators train in the
+    same steps (their own optimizer, checkpointed beside the codec) and the codec's loss gains both terms."""
+    tok, _, out = fitted
+    job = apply_overrides(get_config("tiny"), [
+        f"init_from={out}", "adversarial.weight=0.1", "adversarial.feature_weight=0.5", "adversarial.periods=2,3",
+        "adversarial.period_channels=4,8", "adversarial.resolutions=128", "adversarial.spec_channels=4",
+        "train.steps=4", "train.learning_rate=1e-6", "train.warmup_steps=1", "train.checkpoint_every=4",
+        "train.log_every=1", "eval_items=2"])
+    clips = list(harmonic(8, 1.0, seed=1))
+    run = tmp_path / "adv"
+    train(job, clips, list(harmonic(2, 1.0, seed=2)), run, progress=False, baseline=False)
+    rows = [json.loads(line) for line in (run / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert {"disc/hinge", "model/adv", "model/feature", "model/mel"} <= set(rows[-1])
+    assert all(np.isfinite(r["disc/hinge"]) and r["model/feature"] > 0 for r in rows if "disc/hinge" in r)
+    tuned = AudioTokenizer.load(run)
+    fresh = AudioTokenizer(job.model)
+    k_saved, k_tuned = tok.model.decoder.out.kernel[...], tuned.model.decoder.out.kernel[...]
+    assert float(jnp.abs(k_tuned - k_saved).max()) < 1e-4            # 4 steps at lr 1e-6 from the saved weights
+    assert float(jnp.abs(fresh.model.decoder.out.kernel[...] - k_saved).max()) > 1e-2
+    from omni_tokenizers.audio.train import adversarial_parts
+    task = tokenizer_task("audio", job, AudioTokenizer(job.model), adversarial_parts(job)[0], [],
+                          crop_transform(8000, 0.5), run, critics=adversarial_parts(job)[1])
+    restored = restore_models(task)
+    init_disc = task.parts["disc"].init()
+    moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(nnx.state(restored["disc"], nnx.Param)),
+                                                          jax.tree.leaves(nnx.state(init_disc, nnx.Param)))]
+    assert max(moved) > 0                                            # the discriminators were trained and saved
+    other = apply_overrides(get_config("tiny"), ["model.latent_dim=8", f"init_from={out}"])
+    with pytest.raises(ValueError, match="init_from"):
+        train(other, clips, clips[:2], tmp_path / "bad", progress=False, baseline=False)
+    with pytest.raises(ValueError, match="named 'model'"):
+        tokenizer_task("audio", job, tok, codec_loss, [], crop_transform(8000, 0.5), tmp_path / "x",
+                       critics={"model": task.parts["disc"]})

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from omni_tokenizers.audio import losses
+from omni_tokenizers.audio.discriminator import AdversarialConfig, feature_matching_loss, generator_adv_loss
 from omni_tokenizers.audio.dsp import istft, magnitude, stft
 from omni_tokenizers.core.rvq import ResidualVQ
 
@@ -196,9 +197,11 @@ class AudioCodec(nnx.Module):
         return self.decode_latents(zq), codes, parts
 
 
-def codec_loss(model: AudioCodec, batch: dict, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+def codec_loss(model: AudioCodec, batch: dict, key: jax.Array, disc: nnx.Module | None = None,
+               adv: AdversarialConfig | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Training objective (omni_tokenizers.core.training.fit): batch {"wave": [B, T]}; `key` drives quantizer
-    dropout and dead-code restarts."""
+    dropout and dead-code restarts. With discriminators `disc` (omni_tokenizers.audio.discriminator) the hinge
+    adversarial and feature-matching terms are added with `adv`'s weights."""
     cfg = model.cfg
     wave = batch["wave"]
     recon, _, parts = model(wave, key, train=True)
@@ -214,4 +217,9 @@ def codec_loss(model: AudioCodec, batch: dict, key: jax.Array) -> tuple[jax.Arra
     if cfg.wave_weight:
         out["wave"] = jnp.mean(jnp.abs(wave - recon))
         total = total + cfg.wave_weight * out["wave"]
+    if disc is not None:
+        real, fake = disc(wave), disc(recon)
+        out["adv"] = generator_adv_loss(fake)
+        out["feature"] = feature_matching_loss(real, fake)
+        total = total + adv.weight * out["adv"] + adv.feature_weight * out["feature"]
     return total, out

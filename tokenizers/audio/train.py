@@ -11,17 +11,20 @@ import dataclasses
 import pathlib
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 from flax import nnx
 from omni_tokenizers.audio import AudioTokenizer
 from omni_tokenizers.audio.baseline import baseline_roundtrip
 from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig, codec_loss
+from omni_tokenizers.audio.discriminator import AdversarialConfig, Discriminators, discriminator_loss
 from omni_tokenizers.audio.losses import mel_distance, si_snr
 from omni_tokenizers.core.data import first_items
 from omni_tokenizers.core.training import fit
 from omni_tokenizers.trainers import TRAINERS
 
 from omni.config import LoopConfig, MeshConfig, option
+from omni.train.module_task import Part
 
 
 @dataclasses.dataclass
@@ -31,6 +34,9 @@ class AudioTrainConfig:
     model: AudioCodecConfig = dataclasses.field(default_factory=AudioCodecConfig)
     train: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
+    adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
+    init_from: str = option("", "start from this saved audio tokenizer's weights (a folder from an earlier fit "
+                                "with the same `model` section), e.g. to add adversarial training to it")
     segment_seconds: float = option(1.0, "training crop length (s)")
     min_gain: float = option(0.3, "random gain in [min_gain, 1] x (0.95 / clip peak)")
     eval_items: int = option(24, "held-out clips for periodic and final metrics")
@@ -41,6 +47,7 @@ class AudioTrainConfig:
         self.model.validate()
         self.train.validate()
         self.mesh.validate()
+        self.adversarial.validate()
         if self.segment_seconds * self.model.sample_rate < self.model.hop * 4:
             raise ValueError(f"segment_seconds={self.segment_seconds} is shorter than 4 frames")
         if not 0 < self.min_gain <= 1:
@@ -179,6 +186,9 @@ def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: 
     sr = job.model.sample_rate
     short = [c[:int(job.eval_seconds * sr)] for c in eval_clips]
     tok = AudioTokenizer(job.model, model=nnx.eval_shape(lambda: AudioCodec(job.model)))
+    init = lambda: AudioCodec(job.model)  # noqa: E731
+    if job.init_from:
+        init = start_from(job.init_from, job.model)
 
     def final(t, result):
         report = {"step": result["step"], "train_seconds": result["seconds"],
@@ -187,8 +197,42 @@ def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: 
             report["vs_baseline"] = compare_levels(t, eval_clips, job.eval_quantizers)
         return report
 
-    result = fit("audio", job, tok, codec_loss, train_clips,
+    loss, critics = codec_loss, None
+    if job.adversarial.enabled:
+        loss, critics = adversarial_parts(job)
+    result = fit("audio", job, tok, loss, train_clips,
                  crop_transform(int(job.segment_seconds * sr), job.min_gain), out_dir,
                  evaluate=lambda t: evaluate(t, short, job.eval_quantizers), final=final,
-                 init=lambda: AudioCodec(job.model), progress=progress, until=until)
+                 init=init, critics=critics, progress=progress, until=until)
     return result.get("report", result)
+
+
+def start_from(folder: str | pathlib.Path, model: AudioCodecConfig):
+    """An init() for the fit that builds the codec with the weights saved in `folder` (ValueError when that
+    tokenizer's codec settings differ from `model`, or the folder holds no audio tokenizer)."""
+    saved = AudioTokenizer.load(folder)
+    if dataclasses.asdict(saved.model.cfg) != dataclasses.asdict(model):
+        raise ValueError(f"init_from={str(folder)!r} holds a codec with other settings than the job's `model` "
+                         f"section; expected {dataclasses.asdict(model)}, got {dataclasses.asdict(saved.model.cfg)}")
+    graphdef, state = nnx.split(saved.model)
+    return lambda: nnx.merge(graphdef, state)
+
+
+def adversarial_parts(job: AudioTrainConfig):
+    """(generator loss, {"disc": Part}) for a fit with discriminators: within each step the discriminators take
+    a hinge step on real crops vs the codec's current reconstructions, then the codec steps on its reconstruction
+    losses plus the adversarial and feature-matching terms against the updated discriminators."""
+    adv = job.adversarial
+
+    def disc_loss(models, batch, key):
+        wave = batch["wave"]
+        fake = jax.lax.stop_gradient(models["model"](wave, key, train=True)[0])
+        d = models["disc"]
+        loss = discriminator_loss(d(wave), d(fake))
+        return loss, {"hinge": loss}
+
+    def gen_loss(model, batch, key, models):
+        return codec_loss(model, batch, key, models["disc"], adv)
+
+    critic = Part(init=lambda: Discriminators(adv, seed=job.model.seed + 1), loss=disc_loss)
+    return gen_loss, {"disc": critic}

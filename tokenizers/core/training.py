@@ -28,13 +28,16 @@ def tokenizer_task(name: str, job, tok, loss_fn: Callable, items: Sequence,
                    transform: Callable, out_dir: str | pathlib.Path,
                    evaluate: Callable[[Any], dict] | None = None,
                    final: Callable[[Any, dict], dict] | None = None,
-                   init: Callable[[], nnx.Module] | None = None) -> ModuleTask:
+                   init: Callable[[], nnx.Module] | None = None,
+                   critics: dict[str, Part] | None = None) -> ModuleTask:
     """The fit of `tok.model` on `items` as a `ModuleTask`.
 
     loss_fn(model, batch, key) -> (loss, {name: scalar}); transform(item, rng) -> one example's dict (or None
     to drop it); evaluate(tok) -> held-out metrics (tok holds the current weights); final(tok, result) ->
     the report written to eval.json (default: the held-out metrics at the last step). `init` builds the
     untrained model inside jit (default: a module like tok.model, initialized as the tokenizer does).
+    `critics` are parts trained before the model within each step (discriminators); with them `loss_fn` is
+    called as loss_fn(model, batch, key, models), `models` holding every part's current module.
     """
     out_dir = pathlib.Path(out_dir)
     if init is None:  # the tokenizer's current weights as the start (embedded in the init program)
@@ -66,17 +69,24 @@ def tokenizer_task(name: str, job, tok, loss_fn: Callable, items: Sequence,
             (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
         return dict(result, report=report)
 
-    part = Part(init=init, loss=lambda models, batch, key: loss_fn(models["model"], batch, key))
-    return ModuleTask(name, job, out_dir / "train", {"model": part}, data, evaluate=run_eval, finish=finish)
+    critics = dict(critics or {})
+    if "model" in critics:
+        raise ValueError("a critic part cannot be named 'model' (the tokenizer's part)")
+    if critics:
+        part = Part(init=init, loss=lambda models, batch, key: loss_fn(models["model"], batch, key, models))
+    else:
+        part = Part(init=init, loss=lambda models, batch, key: loss_fn(models["model"], batch, key))
+    return ModuleTask(name, job, out_dir / "train", {**critics, "model": part}, data, evaluate=run_eval,
+                      finish=finish)
 
 
 def fit(name: str, job, tok, loss_fn: Callable, items: Sequence, transform: Callable,
-        out_dir: str | pathlib.Path, *, evaluate=None, final=None, init=None, progress: bool = True,
-        until: int | None = None) -> dict:
+        out_dir: str | pathlib.Path, *, evaluate=None, final=None, init=None, critics=None,
+        progress: bool = True, until: int | None = None) -> dict:
     """Trains `tok` through the one loop; returns run_task's result, plus "report" (eval.json) once the
     last step is done (then `tok` holds the trained weights; a run stopped early by `until` or SIGTERM
     leaves them in the checkpoint and a rerun resumes)."""
-    task = tokenizer_task(name, job, tok, loss_fn, items, transform, out_dir, evaluate, final, init)
+    task = tokenizer_task(name, job, tok, loss_fn, items, transform, out_dir, evaluate, final, init, critics)
     return run_task(task, progress=progress, until=until)
 
 
