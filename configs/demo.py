@@ -14,6 +14,11 @@ def get_config() -> Config:
         checkpoint_every=180,
         model=ModelConfig(d_model=192, n_layers=4, n_heads=6, n_kv_heads=2, head_dim=32, d_ff=512,
                           max_seq_len=512, dtype="float32", tile_size=128, grouped_head=True,
+                          # 4 unrolled layers: a scan stacks every layer's saved activations into zero-filled
+                          # [4, ...] buffers (~0.13 s of broadcasts and slice copies a step on 2 CPU cores);
+                          # unrolled, the step is 1.51-1.52 s instead of 1.62-1.68 (bench.py train, side by side,
+                          # same loss). Weights are stacked either way, so checkpoints are interchangeable.
+                          scan_layers=False,
                           # the image and video tokenizers' FSQ levels (configs/tokenizers_image.py, _video.py): each
                           # code's vectors gain shared per-digit vectors (docs/model.md, "Code digits": held-out
                           # image loss 4.86 -> 4.59, video 4.77 -> 4.46 nats at 720 steps)
