@@ -426,7 +426,9 @@ def test_discriminators_fold_periods_and_hinge_losses():
     assert float(feature_matching_loss(real_outs, d(wave))) == 0.0
     g_fake, g_real = jax.grad(lambda f, r: feature_matching_loss(d(r), d(f)), argnums=(0, 1))(wave * 0.5, wave)
     assert float(jnp.abs(g_fake).sum()) > 0 and float(jnp.abs(g_real).sum()) == 0.0
-    for bad, msg in ((dict(weight=-1.0), ">= 0"), (dict(weight=1.0, periods=(), resolutions=()), "at least one"),
+    for bad, msg in ((dict(feature_weight=-1.0), "feature_weight must be >= 0"),
+                     (dict(weight=1.0, periods=(), resolutions=()), "at least one"),
+                     (dict(period_channels=(4, 0)), "period_channels must all be >= 1"),
                      (dict(resolutions=(30,)), "multiples of 4")):
         with pytest.raises(ValueError, match=msg):
             AdversarialConfig(**bad).validate()

@@ -41,13 +41,16 @@ class AdversarialConfig:
         return self.weight > 0 or self.feature_weight > 0
 
     def validate(self) -> AdversarialConfig:
-        if self.weight < 0 or self.feature_weight < 0:
-            raise ValueError(f"adversarial weights must be >= 0, got weight={self.weight}, "
-                             f"feature_weight={self.feature_weight}")
+        for k in ("weight", "feature_weight"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"adversarial {k} must be >= 0, got {getattr(self, k)}")
         if self.enabled and not (self.periods or self.resolutions):
             raise ValueError("adversarial training needs at least one discriminator: set periods or resolutions")
-        if any(p < 1 for p in self.periods) or any(c < 1 for c in self.period_channels) or self.spec_channels < 1:
-            raise ValueError("adversarial periods and channels must be >= 1")
+        for k in ("periods", "period_channels"):
+            if any(v < 1 for v in getattr(self, k)):
+                raise ValueError(f"adversarial {k} must all be >= 1, got {getattr(self, k)}")
+        if self.spec_channels < 1:
+            raise ValueError(f"adversarial spec_channels must be >= 1, got {self.spec_channels}")
         if self.periods and not self.period_channels:
             raise ValueError("adversarial period_channels must list at least one layer width")
         if any(n < 16 or n % 4 for n in self.resolutions):
