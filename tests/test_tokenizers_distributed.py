@@ -150,3 +150,9 @@ def test_train_and_encode_steps_lower_from_abstract_inputs():
     ids = jax.eval_shape(enc, params, media)
     assert ids.shape == (16, 256) and ids.dtype == np.int32
     assert isinstance(media.sharding.mesh, Mesh)
+    # an adversarial audio fit's program holds the discriminators too: the step the trainer runs
+    job = apply_overrides(preset("audio", "tiny"), ["adversarial.weight=0.1", "adversarial.periods=2",
+                                                   "adversarial.resolutions=64", "adversarial.spec_channels=4"])
+    step, state, batch, lr = train_program("audio", job, {"data": 8}, per_device_batch=1)
+    assert set(state.params) == {"disc", "model"} and batch["wave"].shape == (8, 8000)
+    assert step.lower(state, batch, lr) is not None

@@ -20,10 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
-from omni_tokenizers.audio.codec import AudioCodec, codec_loss
+from omni_tokenizers.audio.codec import AudioCodec
 from omni_tokenizers.audio.tokenizer import AudioTokenizer
+from omni_tokenizers.audio.train import training_losses
 from omni_tokenizers.core import base
 from omni_tokenizers.core.autoencoder_train import autoencoder_init
+from omni_tokenizers.core.training import tokenizer_parts
 from omni_tokenizers.image.tokenizer import ImageTokenizer
 from omni_tokenizers.image.train import loss_fn as image_loss_fn
 from omni_tokenizers.video.tokenizer import VideoTokenizer
@@ -47,15 +49,16 @@ def item_shape(modality: str, job) -> tuple[int, ...]:
     return tuple(media_shapes()[modality])
 
 
-def _part(modality: str, job) -> tuple[Part, str]:
+def _parts(modality: str, job) -> tuple[dict[str, Part], str]:
+    """The fit's parts (the tokenizer's "model", and the audio codec's discriminators when the job has them)
+    and the batch key."""
     if modality == "audio":
-        return Part(init=lambda: AudioCodec(job.model),
-                    loss=lambda models, b, key: codec_loss(models["model"], b, key)), "wave"
+        return tokenizer_parts(lambda: AudioCodec(job.model), *training_losses(job)), "wave"
     if modality not in AUTOENCODERS:
         raise ValueError(f"modality must be one of {MEDIA} (text has no JAX program), got {modality!r}")
     tok_cls, loss_fn = AUTOENCODERS[modality]
-    return Part(init=autoencoder_init(tok_cls, job.model, job.train.seed),
-                loss=lambda models, b, key: loss_fn(models["model"], b["media"], job.loss)), "media"
+    return {"model": Part(init=autoencoder_init(tok_cls, job.model, job.train.seed),
+                          loss=lambda models, b, key: loss_fn(models["model"], b["media"], job.loss))}, "media"
 
 
 def _with_mesh(task_or_job, mesh: Mesh | dict):
@@ -70,11 +73,11 @@ def train_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,
                   shape: tuple[int, ...] | None = None):
     """(jitted train step, abstract TrainState, abstract batch {key: [B, *item]}, abstract lr) on `mesh`;
     B = per_device_batch x the mesh's batch shards. Lower with `step.lower(state, batch, lr)`."""
-    part, key = _part(modality, job)
+    parts, key = _parts(modality, job)
     m = _with_mesh(job, mesh)
     batch = per_device_batch * batch_shards(job, m)
     job = dataclasses.replace(job, train=dataclasses.replace(job.train, batch_size=batch))
-    task = ModuleTask(modality, job, "/nonexistent", {"model": part}, data=None)
+    task = ModuleTask(modality, job, "/nonexistent", parts, data=None)
     task.mesh = m
     shape = item_shape(modality, job) if shape is None else tuple(shape)
     return abstract_program(task, {key: ((per_device_batch,) + shape, np.float32)})
@@ -84,9 +87,9 @@ def abstract_tokenizer(modality: str, job):
     """The tokenizer of `job` with shape-only weights (nothing allocated)."""
     if modality == "audio":
         return AudioTokenizer(job.model, model=nnx.eval_shape(lambda: AudioCodec(job.model)))
-    part, _ = _part(modality, job)
+    parts, _ = _parts(modality, job)
     cls = AUTOENCODERS[modality][0]
-    return cls(job.model, model=nnx.eval_shape(part.init))
+    return cls(job.model, model=nnx.eval_shape(parts["model"].init))
 
 
 def encode_program(modality: str, job, mesh: Mesh | dict, per_device_batch: int,

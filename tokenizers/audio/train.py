@@ -197,9 +197,7 @@ def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: 
             report["vs_baseline"] = compare_levels(t, eval_clips, job.eval_quantizers)
         return report
 
-    loss, critics = codec_loss, None
-    if job.adversarial.enabled:
-        loss, critics = adversarial_parts(job)
+    loss, critics = training_losses(job)
     result = fit("audio", job, tok, loss, train_clips,
                  crop_transform(int(job.segment_seconds * sr), job.min_gain), out_dir,
                  evaluate=lambda t: evaluate(t, short, job.eval_quantizers), final=final,
@@ -216,6 +214,12 @@ def start_from(folder: str | pathlib.Path, model: AudioCodecConfig):
                          f"section; expected {dataclasses.asdict(model)}, got {dataclasses.asdict(saved.model.cfg)}")
     graphdef, state = nnx.split(saved.model)
     return lambda: nnx.merge(graphdef, state)
+
+
+def training_losses(job: AudioTrainConfig):
+    """(codec loss, critic parts or None) of a fit of `job`: the reconstruction losses alone, or with
+    discriminators when `job.adversarial` is on (`adversarial_parts`)."""
+    return adversarial_parts(job) if job.adversarial.enabled else (codec_loss, None)
 
 
 def adversarial_parts(job: AudioTrainConfig):

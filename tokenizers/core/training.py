@@ -69,6 +69,14 @@ def tokenizer_task(name: str, job, tok, loss_fn: Callable, items: Sequence,
             (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
         return dict(result, report=report)
 
+    return ModuleTask(name, job, out_dir / "train", tokenizer_parts(init, loss_fn, critics), data,
+                      evaluate=run_eval, finish=finish)
+
+
+def tokenizer_parts(init: Callable[[], nnx.Module], loss_fn: Callable,
+                    critics: dict[str, Part] | None = None) -> dict[str, Part]:
+    """The parts of a tokenizer fit: `critics` (trained first in each step), then "model" with `loss_fn`
+    (model, batch, key) -> (loss, aux), called with a fourth argument, every part's module, when there are critics."""
     critics = dict(critics or {})
     if "model" in critics:
         raise ValueError("a critic part cannot be named 'model' (the tokenizer's part)")
@@ -76,8 +84,7 @@ def tokenizer_task(name: str, job, tok, loss_fn: Callable, items: Sequence,
         part = Part(init=init, loss=lambda models, batch, key: loss_fn(models["model"], batch, key, models))
     else:
         part = Part(init=init, loss=lambda models, batch, key: loss_fn(models["model"], batch, key))
-    return ModuleTask(name, job, out_dir / "train", {**critics, "model": part}, data, evaluate=run_eval,
-                      finish=finish)
+    return {**critics, "model": part}
 
 
 def fit(name: str, job, tok, loss_fn: Callable, items: Sequence, transform: Callable,
