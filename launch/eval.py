@@ -32,7 +32,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=0.0, help="for text outputs; 0 = greedy")
     p.add_argument("--media-temperature", type=float, default=1.0, help="for image/audio/video outputs")
     p.add_argument("--media-top-p", type=float, default=0.9, help="nucleus for image/audio/video outputs")
-    p.add_argument("--media-guidance", type=float, default=1.0,
+    p.add_argument("--media-guidance", type=float, default=GenOptions.media_guidance,
                    help="classifier-free guidance scale for image/audio/video outputs (1 = none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-text-tokens", type=int, default=32)

@@ -36,6 +36,7 @@ from omni.atomic import atomic_write_json, tmp_path
 from omni.config import config_to_json, load_config, to_dict
 from omni.data.corpus.reader import dataset_dir
 from omni.data.token_shards import read_manifest
+from omni.eval.generate import GenOptions
 
 MODALITIES = mod.names()
 
@@ -127,8 +128,10 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
                                            "--plot", f"{out}/tokenizers_rd.png"),
                    (f"{out}/tokenizers_bench.json",), stdout_to=f"{out}/tokenizers_bench.json",
                    after=("corpus", *tokenizers, "tokenizer:image_fullres")))
+    # the decoding is spelled out so that a change of the evaluation's defaults re-runs this stage
     s.append(Stage("evaluate", (python, "launch/eval.py", "--bundle", bundle, "--corpus", c, "--tokens", tokens,
-                                "--run", model, "--out", out), (f"{out}/report.json", f"{out}/report.md"),
+                                "--run", model, "--out", out, "--media-guidance", str(GenOptions.media_guidance)),
+                   (f"{out}/report.json", f"{out}/report.md"),
                    after=("corpus", "tokenize", "train", "export")))
     return [dataclasses.replace(st, cost=COSTS.get(st.name, 0.0)) for st in s]
 

@@ -14,6 +14,7 @@ an interval that holds the seed-to-seed spread (launch/study_seeds.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -23,6 +24,7 @@ import numpy as np
 from omni import modality as mod
 from omni.atomic import atomic_write_json
 from omni.config import Config, ConfigError, apply_overrides
+from omni.eval.generate import GenOptions
 from omni.eval.metrics import nested_ratio_ci
 from omni.eval.run import probe_figures
 from omni.model import model_stats
@@ -310,17 +312,19 @@ def plot_grid(results: list[tuple[dict, dict[str, list[dict]]]], path: pathlib.P
 def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
     """The capability probes (`omni.eval.run.probe_figures`, `limit` held-out examples per family of the config's
     corpus) of one run's final checkpoint, exported to <run dir>/bundle first -> {probe: figures}; kept in
-    <run dir>/probes.json and reused while the run's steps and `limit` match."""
+    <run dir>/probes.json and reused while the run's steps, `limit` and the evaluation's decoding match."""
     path = pathlib.Path(cfg.run_dir) / "probes.json"
+    decoding = dataclasses.asdict(GenOptions(batch=limit))
     if path.exists():
         saved = json.loads(path.read_text())
-        if saved.get("steps") == cfg.steps and saved.get("limit") == limit:
+        if saved.get("steps") == cfg.steps and saved.get("limit") == limit and saved.get("decoding") == decoding:
             return saved["figures"]
     bundle = export_run(cfg.run_dir, pathlib.Path(cfg.run_dir) / "bundle", overwrite=True)
-    figures = probe_figures(bundle, cfg.data.corpus_dir, limit)
+    figures = probe_figures(bundle, cfg.data.corpus_dir, limit, GenOptions(batch=limit))
     print(f"[study] probes of {label}: " + ", ".join(f"{p} {v['value']:.3f}" for p, v in figures.items()),
           flush=True)
-    atomic_write_json(path, {"steps": cfg.steps, "limit": limit, "figures": figures}, indent=2)
+    atomic_write_json(path, {"steps": cfg.steps, "limit": limit, "decoding": decoding, "figures": figures},
+                      indent=2)
     return figures
 
 

@@ -61,7 +61,7 @@ def test_cli_arguments_and_clear_errors(tmp_path, capsys):
     cli = _cli()
     a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--tokens", "t", "--limit", "8"])
     assert (a.limit, a.rounds, a.temperature, str(a.tokens), a.run) == (8, 3, 0.0, "t", None)
-    assert a.media_guidance == 1.0
+    assert a.media_guidance == 5.0  # the evaluation default (docs/eval.md)
     with pytest.raises(SystemExit):
         cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--limit", "1"])
     with pytest.raises(SystemExit):
@@ -92,7 +92,7 @@ def test_text_outputs_greedy_and_media_outputs_sampled(monkeypatch):
     (t0, n0, k0), (_, _, k1), (to, _, k2) = calls
     assert (t0, n0) == ("text", 2) and k0["temperature"] == 0.0 and "top_p" not in k0
     assert (k0["seed"], k1["seed"]) == (0, 2)
-    assert to == "image" and (k2["temperature"], k2["top_p"], k2["guidance"]) == (1.0, 0.9, 1.0)
+    assert to == "image" and (k2["temperature"], k2["top_p"], k2["guidance"]) == (1.0, 0.9, 5.0)  # guided by default
     assert "guidance" not in k0  # text outputs: greedy, never guided
     generate(None, [["a"]], "video", GenOptions(batch=1, media_guidance=3.0))
     assert calls[-1][2]["guidance"] == 3.0
