@@ -115,7 +115,7 @@ def test_tiny_grid_end_to_end(tmp_path, monkeypatch):
 
     seen = []
 
-    def judge(bundle, corpus, limit):  # stands in for the probes (tiny synthetic runs have no corpus or tokenizers)
+    def judge(bundle, corpus, limit, options=None):  # stands in for the probes (tiny runs: no corpus, tokenizers)
         lm = omni.load(bundle)
         seen.append((str(bundle), lm.step, lm.config.model.untie_ffn, limit))
         value = 0.5 if lm.config.model.untie_ffn else 0.25
@@ -192,7 +192,7 @@ def test_tiny_seeds_study_end_to_end(tmp_path, monkeypatch):
 
     seen = []
 
-    def judge(bundle, corpus, limit):  # stands in for the probes (tiny synthetic runs have no corpus or tokenizers)
+    def judge(bundle, corpus, limit, options=None):  # stands in for the probes (tiny runs: no corpus, tokenizers)
         lm = omni.load(bundle)
         seen.append((str(bundle), lm.step, lm.config.seed, limit))
         right = [1.0] * (1 + lm.config.seed) + [0.0] * (limit - 1 - lm.config.seed)

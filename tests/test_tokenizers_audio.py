@@ -465,6 +465,9 @@ def test_adversarial_fit_starts_from_a_saved_codec(fitted, tmp_path):
     other = apply_overrides(get_config("tiny"), ["model.latent_dim=8", f"init_from={out}"])
     with pytest.raises(ValueError, match="init_from"):
         train(other, clips, clips[:2], tmp_path / "bad", progress=False, baseline=False)
+    missing = apply_overrides(get_config("tiny"), [f"init_from={tmp_path / 'nothing'}"])
+    with pytest.raises(ValueError, match="init_from=.*nothing"):
+        train(missing, clips, clips[:2], tmp_path / "bad2", progress=False, baseline=False)
     with pytest.raises(ValueError, match="named 'model'"):
         tokenizer_task("audio", job, tok, codec_loss, [], crop_transform(8000, 0.5), tmp_path / "x",
                        critics={"model": task.parts["disc"]})

@@ -208,7 +208,10 @@ def train(job: AudioTrainConfig, train_clips: Sequence[np.ndarray], eval_clips: 
 def start_from(folder: str | pathlib.Path, model: AudioCodecConfig):
     """An init() for the fit that builds the codec with the weights saved in `folder` (ValueError when that
     tokenizer's codec settings differ from `model`, or the folder holds no audio tokenizer)."""
-    saved = AudioTokenizer.load(folder)
+    try:
+        saved = AudioTokenizer.load(folder)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"init_from={str(folder)!r}: {e}") from None
     if dataclasses.asdict(saved.model.cfg) != dataclasses.asdict(model):
         raise ValueError(f"init_from={str(folder)!r} holds a codec with other settings than the job's `model` "
                          f"section; expected {dataclasses.asdict(model)}, got {dataclasses.asdict(saved.model.cfg)}")
