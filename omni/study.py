@@ -314,13 +314,14 @@ def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
     corpus) of one run's final checkpoint, exported to <run dir>/bundle first -> {probe: figures}; kept in
     <run dir>/probes.json and reused while the run's steps, `limit` and the evaluation's decoding match."""
     path = pathlib.Path(cfg.run_dir) / "probes.json"
-    decoding = dataclasses.asdict(GenOptions(batch=limit))
+    options = GenOptions(batch=limit)
+    decoding = dataclasses.asdict(options)
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("steps") == cfg.steps and saved.get("limit") == limit and saved.get("decoding") == decoding:
             return saved["figures"]
     bundle = export_run(cfg.run_dir, pathlib.Path(cfg.run_dir) / "bundle", overwrite=True)
-    figures = probe_figures(bundle, cfg.data.corpus_dir, limit, GenOptions(batch=limit))
+    figures = probe_figures(bundle, cfg.data.corpus_dir, limit, options)
     print(f"[study] probes of {label}: " + ", ".join(f"{p} {v['value']:.3f}" for p, v in figures.items()),
           flush=True)
     atomic_write_json(path, {"steps": cfg.steps, "limit": limit, "decoding": decoding, "figures": figures},
