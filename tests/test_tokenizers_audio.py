@@ -142,6 +142,26 @@ def test_phase_advance_head_reconstructs_known_stft():
     np.testing.assert_allclose(y[k] / np.abs(y[k]).max(), ref[k], atol=1e-3)
 
 
+def test_decoder_subframes_synthesise_in_time_order():
+    """`dec_subframes=k`: each token frame's head output holds k STFT frames (log-magnitude, phase) at hop / k,
+    in time order; a known STFT written that way decodes to its signal. Invalid settings are refused."""
+    cfg = AudioCodecConfig(**TINY, dec_subframes=2, dec_n_fft=640)
+    model = AudioCodec(cfg)
+    assert cfg.dec_hop == 160 and model.decoder.out.out_features == 2 * 2 * 321
+    # the quiet start (log-magnitude bias -5) covers every sub-frame's magnitudes and no phase
+    bias = np.asarray(model.decoder.out.bias[...]).reshape(2, 2, 321)
+    assert np.all(bias[:, 0] == -5.0) and np.all(bias[:, 1] == 0.0)
+    x = harmonic(1, 0.4, seed=7)  # 6400 samples: 20 token frames, 40 sub-frames
+    spec = np.asarray(dsp.stft(jnp.asarray(x), 640, 160))  # [1, 40, 321]
+    head = np.concatenate([np.log(np.abs(spec) + 1e-12), np.angle(spec)], -1).reshape(1, 20, 2 * 2 * 321)
+    model.decoder = lambda z: jnp.asarray(head, jnp.float32)
+    np.testing.assert_allclose(np.asarray(model.decode_latents(jnp.zeros((1, 20, 16)))), x, atol=1e-4)
+    with pytest.raises(ValueError, match="dec_subframes must divide hop"):
+        AudioCodecConfig(dec_subframes=3).validate()
+    with pytest.raises(ValueError, match=r"dec_n_fft \(1200\) must be a multiple of 160"):
+        AudioCodecConfig(dec_subframes=2, dec_n_fft=1200).validate()
+
+
 def test_complex_loss_zero_on_identical_and_sensitive_to_phase():
     x = jnp.asarray(harmonic(2, 0.512, seed=4))  # 8192 samples: a multiple of every hop
     assert float(losses.multiresolution_complex_loss(x, x)) < 1e-6
@@ -165,16 +185,17 @@ def test_complex_loss_zero_on_identical_and_sensitive_to_phase():
 
 
 def test_old_saves_decode_absolute_phase(tok, tmp_path):
-    """A save from before the `phase` option (no such key) loads as 'absolute', the head it was trained with."""
+    """A save from before the `phase` and `dec_subframes` options (no such keys) loads as 'absolute' with one
+    synthesis frame per hop, the head it was trained with."""
     cfg = AudioCodecConfig(**TINY, phase="absolute", seed=3)
     old = AudioTokenizer(cfg)
     old.save(tmp_path)
     path = tmp_path / "config.json"
     payload = json.loads(path.read_text())
-    del payload["config"]["phase"]
+    del payload["config"]["phase"], payload["config"]["dec_subframes"]
     path.write_text(json.dumps(payload))
     back = AudioTokenizer.load(tmp_path)
-    assert back.cfg.phase == "absolute"
+    assert back.cfg.phase == "absolute" and back.cfg.dec_subframes == 1
     x = harmonic(1, 0.25, seed=6)
     np.testing.assert_array_equal(back.decode(old.encode(x)), old.decode(old.encode(x)))
     with pytest.raises(ValueError, match="phase must be one of"):

@@ -36,6 +36,8 @@ class AudioCodecConfig:
     hop: int = option(320, "samples per token frame (16 kHz / 320 = 50 frames/s)")
     enc_n_fft: int = option(640, "STFT size of the encoder's input features")
     dec_n_fft: int = option(1280, "STFT size the decoder synthesises")
+    dec_subframes: int = option(1, "STFT frames the decoder synthesises per token frame (hop / dec_subframes "
+                                   "apart; 1: one per hop)")
     channels: int = option(192, "width of the encoder/decoder blocks")
     enc_blocks: int = option(3, "encoder ConvNeXt blocks")
     dec_blocks: int = option(4, "decoder ConvNeXt blocks")
@@ -62,11 +64,12 @@ class AudioCodecConfig:
                   "latent_dim", "num_quantizers", "codebook_size"):
             if getattr(self, k) <= 0:
                 raise ValueError(f"audio codec {k} must be > 0, got {getattr(self, k)}")
-        for k in ("enc_n_fft", "dec_n_fft"):
+        if self.dec_subframes <= 0 or self.hop % self.dec_subframes:
+            raise ValueError(f"audio codec dec_subframes must divide hop ({self.hop}), got {self.dec_subframes}")
+        for k, hop, what in (("enc_n_fft", self.hop, "hop"), ("dec_n_fft", self.dec_hop, "hop / dec_subframes")):
             n = getattr(self, k)
-            if n % self.hop or (n - self.hop) % 2:
-                raise ValueError(f"audio codec {k} ({n}) must be a multiple of hop ({self.hop}) with "
-                                 f"{k} - hop even")
+            if n % hop or (n - hop) % 2:
+                raise ValueError(f"audio codec {k} ({n}) must be a multiple of {hop} ({what}) with {k} - {hop} even")
         if self.codebook_size < 2:
             raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
         if self.max_seconds <= 0:
@@ -86,6 +89,11 @@ class AudioCodecConfig:
     @property
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop
+
+    @property
+    def dec_hop(self) -> int:
+        """Samples between the decoder's synthesis frames."""
+        return self.hop // self.dec_subframes
 
 
 class ConvNeXt1D(nnx.Module):
@@ -161,10 +169,12 @@ class AudioCodec(nnx.Module):
                               dead_threshold=cfg.dead_threshold, dropout_prob=cfg.quantizer_dropout,
                               rngs=rngs)
         self.n_bins = cfg.dec_n_fft // 2 + 1
-        self.decoder = Backbone(cfg.latent_dim, 2 * self.n_bins, cfg, cfg.dec_blocks, cfg.kernel, rngs=rngs)
-        # start quiet: the log-magnitude half of the head begins near exp(-5)
+        self.decoder = Backbone(cfg.latent_dim, 2 * self.n_bins * cfg.dec_subframes, cfg, cfg.dec_blocks,
+                                cfg.kernel, rngs=rngs)
+        # start quiet: the log-magnitude half of each sub-frame's head begins near exp(-5)
         bias = self.decoder.out.bias
-        bias[...] = bias[...].at[: self.n_bins].set(-5.0)
+        quiet = np.tile(np.r_[np.full(self.n_bins, -5.0), np.zeros(self.n_bins)], cfg.dec_subframes)
+        bias[...] = jnp.where(quiet < 0, jnp.asarray(quiet, jnp.float32), bias[...])
 
     def encode_latents(self, wave_bt: jax.Array) -> jax.Array:
         """wave [B, T] -> continuous latents [B, T / hop, D] from log-magnitude + compressed complex STFT."""
@@ -176,12 +186,14 @@ class AudioCodec(nnx.Module):
     def decode_latents(self, z_bnd: jax.Array) -> jax.Array:
         """latents [B, N, D] -> wave [B, N * hop] via predicted log-magnitude + phase and iSTFT."""
         out = self.decoder(z_bnd)
+        b, n = out.shape[:2]
+        out = out.reshape(b, n * self.cfg.dec_subframes, 2 * self.n_bins)  # sub-frames in time order
         logmag, phase = out[..., : self.n_bins], out[..., self.n_bins:]
         if self.cfg.phase == "advance":
-            phase = integrate_phase(phase, self.cfg.dec_n_fft, self.cfg.hop)
+            phase = integrate_phase(phase, self.cfg.dec_n_fft, self.cfg.dec_hop)
         mag = jnp.exp(jnp.minimum(logmag, 5.0))
         spec = jax.lax.complex(mag * jnp.cos(phase), mag * jnp.sin(phase))
-        return istft(spec, self.cfg.dec_n_fft, self.cfg.hop)
+        return istft(spec, self.cfg.dec_n_fft, self.cfg.dec_hop)
 
     def encode(self, wave_bt: jax.Array, num_quantizers: int) -> jax.Array:
         """wave [B, T] -> codes [B, T / hop, k] (k = num_quantizers first levels)."""

@@ -187,6 +187,7 @@ class AudioTokenizer(Tokenizer):
         payload = read_config(directory, cls.kind)
         # saves made before the `phase` option decoded absolute per-frame phases
         payload["config"].setdefault("phase", "absolute")
+        payload["config"].setdefault("dec_subframes", 1)  # and synthesised one STFT frame per hop
         cfg = config_from_payload(AudioCodecConfig, payload)
         model = nnx.eval_shape(lambda: AudioCodec(cfg))  # abstract: the weights come from the file
         load_module(model, directory)
