@@ -61,10 +61,10 @@ class AudioCodecConfig:
 
     def validate(self) -> AudioCodecConfig:
         for k in ("sample_rate", "hop", "enc_n_fft", "dec_n_fft", "channels", "kernel", "mlp_ratio",
-                  "latent_dim", "num_quantizers", "codebook_size"):
+                  "latent_dim", "num_quantizers", "codebook_size", "dec_subframes"):
             if getattr(self, k) <= 0:
                 raise ValueError(f"audio codec {k} must be > 0, got {getattr(self, k)}")
-        if self.dec_subframes <= 0 or self.hop % self.dec_subframes:
+        if self.hop % self.dec_subframes:
             raise ValueError(f"audio codec dec_subframes must divide hop ({self.hop}), got {self.dec_subframes}")
         for k, hop, what in (("enc_n_fft", self.hop, "hop"), ("dec_n_fft", self.dec_hop, "hop / dec_subframes")):
             n = getattr(self, k)
@@ -173,8 +173,7 @@ class AudioCodec(nnx.Module):
                                 cfg.kernel, rngs=rngs)
         # start quiet: the log-magnitude half of each sub-frame's head begins near exp(-5)
         bias = self.decoder.out.bias
-        quiet = np.tile(np.r_[np.full(self.n_bins, -5.0), np.zeros(self.n_bins)], cfg.dec_subframes)
-        bias[...] = jnp.where(quiet < 0, jnp.asarray(quiet, jnp.float32), bias[...])
+        bias[...] = bias[...].reshape(cfg.dec_subframes, 2, self.n_bins).at[:, 0].set(-5.0).reshape(-1)
 
     def encode_latents(self, wave_bt: jax.Array) -> jax.Array:
         """wave [B, T] -> continuous latents [B, T / hop, D] from log-magnitude + compressed complex STFT."""
