@@ -107,6 +107,38 @@ def test_lfq_variant_and_16x():
         ImageTokenizerConfig(quantizer="lfq", levels=(8, 8)).validate()
 
 
+def test_code_groups_write_each_code_as_tokens_of_equal_share(tmp_path):
+    """code_groups=2: each position's code (FSQ 8,5,5,5,8,5,5,5: 10^6 codes) becomes two adjacent tokens of 1000
+    codes, low digits first; the same weights with one group give the joined ids and the same reconstruction."""
+    one = ImageTokenizer(ImageTokenizerConfig(channels=(8, 8), levels=(8, 5, 5, 5, 8, 5, 5, 5)), seed=3)
+    two = ImageTokenizer(dataclasses.replace(one.config, code_groups=2), model=one.model)
+    assert (one.vocab_size, two.vocab_size) == (10 ** 6, 1000)
+    x = to_float(synthetic_images(3, 16, seed=4))
+    ids, toks = np.asarray(one.encode(x)), np.asarray(two.encode(x))
+    assert toks.shape == (3, 2 * 16) == (3, two.tokens_per_item((16, 16, 3))) and toks.max() < 1000
+    np.testing.assert_array_equal(toks[:, 0::2] + 1000 * toks[:, 1::2], ids)
+    assert len(np.unique(ids)) > 1 and len(np.unique(toks)) > 1  # not a degenerate all-zero code
+    np.testing.assert_array_equal(np.asarray(two.decode(toks)), np.asarray(one.decode(ids)))
+    two.save(tmp_path / "two")
+    again = load_tokenizer(tmp_path / "two")
+    assert again.config.code_groups == 2
+    np.testing.assert_array_equal(np.asarray(again.encode(x)), toks)
+    one.save(tmp_path / "old")  # a save from before code_groups existed loads as one token per position
+    cfg_file = tmp_path / "old" / "config.json"
+    payload = json.loads(cfg_file.read_text())
+    del payload["config"]["code_groups"]
+    cfg_file.write_text(json.dumps(payload))
+    np.testing.assert_array_equal(np.asarray(load_tokenizer(tmp_path / "old").encode(x)), ids)
+    with pytest.raises(ValueError, match="multiple of the 2 tokens"):
+        two.decode(toks[:, :-1])
+    with pytest.raises(ValueError, match="grid 2x4 needs 16 tokens"):
+        two.decode(toks, grid=(2, 4))
+    for levels, groups, msg in (((8, 5, 5, 5, 8, 5, 5), 2, "divide the 7"), ((8, 8, 4, 4), 2, "same product"),
+                                ((8, 8), 0, ">= 1")):
+        with pytest.raises(ValueError, match=msg):
+            ImageTokenizerConfig(levels=levels, code_groups=groups).validate()
+
+
 def test_launcher_trains_with_checkpoints(tmp_path, capsys):
     """End to end through launch/train_tokenizer.py (resume exactness itself: test_tokenizers_common)."""
     import importlib.util
@@ -151,13 +183,14 @@ def test_chroma_loss_matches_reference_and_ignores_brightness():
 
 
 def test_fullres_preset_sits_at_full_resolution_webp_floor():
-    """fullres: 64x64 -> 256 tokens of 32 codes = 1280 bits, in WebP's full-resolution floor (~1250-1300)."""
+    """fullres: 64x64 -> 8x8 positions x 2 tokens of 1000 codes = 1276 bits, in WebP's full-resolution floor
+    (~1250-1300)."""
     job = preset("image", "fullres")
     tok = ImageTokenizer(job.model)
     x = np.full((2, 64, 64, 3), 0.5, np.float32)
     ids = tok.encode(x)
     bits = ids.shape[1] * np.log2(tok.vocab_size)
-    assert ids.shape == (2, 256) and 1250 <= bits <= 1300
-    assert tok.decode(ids, grid=(16, 16)).shape == x.shape
+    assert ids.shape == (2, 128) and tok.vocab_size == 1000 and 1250 <= bits <= 1300
+    assert tok.decode(ids, grid=(8, 8)).shape == tok.decode(ids).shape == x.shape
     with pytest.raises(ValueError, match="fullres"):
         preset("image", "nope")

@@ -1,7 +1,8 @@
 """Image tokenizer: conv encoder -> FSQ/LFQ codes on an (H/d) x (W/d) grid -> conv decoder.
 
-encode: float32 [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)] (raster order);
-decode: int32 [B, h*w] -> float32 [B, H, W, 3] in [0, 1]. H, W must be multiples of d = 2**len(channels).
+encode: float32 [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)*G] (raster order; G = code_groups tokens per
+position, adjacent); decode: int32 [B, h*w*G] -> float32 [B, H, W, 3] in [0, 1]. H, W must be multiples of
+d = 2**len(channels).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Literal
 import jax
 from flax import nnx
 from omni_tokenizers.core import base
-from omni_tokenizers.core.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder
+from omni_tokenizers.core.autoencoder import AutoencoderTokenizer, LatentGrid, QuantizedAutoencoder, group_size
 from omni_tokenizers.core.conv import Decoder2D, Encoder2D
 from omni_tokenizers.core.quantizers import make_quantizer
 from omni_tokenizers.registry import TOKENIZERS
@@ -28,6 +29,8 @@ class ImageTokenizerConfig(LatentGrid):
     res_blocks: int = option(1, "residual blocks per stage")
     quantizer: Literal["fsq", "lfq"] = option("fsq", "FSQ (levels) or LFQ (binary)")
     levels: tuple[int, ...] = option((8, 8, 8, 8), "FSQ levels per latent channel (codebook = product); LFQ: all 2")
+    code_groups: int = option(1, "tokens per latent position: the levels split into this many contiguous groups of "
+                                 "equal product, one token each (8,5,5,5,8,5,5,5 with 2: two tokens of 1000 codes)")
     max_side: int = option(1024, "larger inputs are refused (memory)")
 
     def validate(self) -> ImageTokenizerConfig:
@@ -38,6 +41,7 @@ class ImageTokenizerConfig(LatentGrid):
         if self.max_side < self.downsample:
             raise ValueError(f"max_side must be >= the downsampling {self.downsample}, got {self.max_side}")
         make_quantizer(self.quantizer, self.levels)  # validates levels
+        group_size(self.levels, self.code_groups)
         return self
 
 
@@ -69,29 +73,32 @@ class ImageTokenizer(AutoencoderTokenizer):
         return x
 
     def encode(self, images) -> jax.Array:
-        """float [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)]."""
+        """float [B, H, W, 3] in [0, 1] -> int32 [B, (H/d)*(W/d)*code_groups]."""
         return self._encode_checked(self.check_images(images))
 
     def decode(self, ids, grid: tuple[int, int] | None = None) -> jax.Array:
-        """int [B, h*w] -> float32 [B, h*d, w*d, 3]; `grid` = (h, w), default square."""
+        """int [B, h*w*code_groups] -> float32 [B, h*d, w*d, 3]; `grid` = (h, w) positions, default square."""
         ids = base.check_ids(ids, self.vocab_size, "image ids", ndim=2)
         return self._decode_grid(ids, self._grid(int(ids.shape[1]), grid))
 
     def _grid(self, n: int, grid) -> tuple[int, int]:
+        if n % self.groups:
+            raise ValueError(f"image ids: {n} tokens is not a multiple of the {self.groups} tokens per position")
+        g, n = self.groups, n // self.groups  # n: latent positions
         if grid is None:
             s = math.isqrt(n)
             if s * s != n:
-                raise ValueError(f"image ids: {n} tokens is not a square grid; pass grid=(h, w)")
+                raise ValueError(f"image ids: {n * g} tokens is not a square grid; pass grid=(h, w)")
             return s, s
-        h, w = (int(g) for g in grid)
+        h, w = (int(v) for v in grid)
         if h * w != n:
-            raise ValueError(f"image ids: grid {h}x{w} needs {h * w} tokens per item, got {n}")
+            raise ValueError(f"image ids: grid {h}x{w} needs {h * w * g} tokens per item, got {n * g}")
         return h, w
 
     def tokens_per_item(self, shape) -> int:
-        """shape (H, W, 3) -> (H/d) * (W/d)."""
+        """shape (H, W, 3) -> (H/d) * (W/d) * code_groups."""
         if len(shape) != 3 or shape[-1] != 3:
             raise ValueError(f"image shape must be (H, W, 3), got {tuple(shape)}")
         for v in shape[:2]:
             base.check_multiple(int(v), self.downsample, "image side")
-        return (shape[0] // self.downsample) * (shape[1] // self.downsample)
+        return (shape[0] // self.downsample) * (shape[1] // self.downsample) * self.groups
