@@ -34,6 +34,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--media-top-p", type=float, default=0.9, help="nucleus for image/audio/video outputs")
     p.add_argument("--media-guidance", type=float, default=GenOptions.media_guidance,
                    help="classifier-free guidance scale for image/audio/video outputs (1 = none)")
+    p.add_argument("--audio-temperature", type=float, default=GenOptions.audio_temperature,
+                   help="for audio outputs (default: --media-temperature's)")
+    p.add_argument("--audio-guidance", type=float, default=GenOptions.audio_guidance,
+                   help="classifier-free guidance scale for audio outputs (default: --media-guidance's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-text-tokens", type=int, default=32)
     p.add_argument("--max-audio-seconds", type=float, default=None, help="default: the trained maximum")
@@ -41,8 +45,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.limit < 2:
         p.error("--limit must be >= 2 (retrieval and baselines need several items)")
-    if a.media_guidance < 0:
-        p.error(f"--media-guidance must be >= 0 (1 = no guidance), got {a.media_guidance}")
+    for flag, value in (("--media-guidance", a.media_guidance), ("--audio-guidance", a.audio_guidance)):
+        if value is not None and value < 0:
+            p.error(f"{flag} must be >= 0 (1 = no guidance), got {value}")
+    for flag, value in (("--media-temperature", a.media_temperature), ("--audio-temperature", a.audio_temperature)):
+        if value is not None and value < 0:
+            p.error(f"{flag} must be >= 0 (0 = greedy), got {value}")
     return a
 
 
@@ -50,8 +58,9 @@ def main(argv: list[str]) -> int:
     absl_flags_parsed()
     a = parse(argv)
     opts = GenOptions(temperature=a.temperature, media_temperature=a.media_temperature,
-                      media_top_p=a.media_top_p, media_guidance=a.media_guidance, seed=a.seed, batch=a.limit,
-                      max_text_tokens=a.max_text_tokens, max_audio_s=a.max_audio_seconds)
+                      media_top_p=a.media_top_p, media_guidance=a.media_guidance,
+                      audio_temperature=a.audio_temperature, audio_guidance=a.audio_guidance, seed=a.seed,
+                      batch=a.limit, max_text_tokens=a.max_text_tokens, max_audio_s=a.max_audio_seconds)
     try:
         evaluate_bundle(a.bundle, a.corpus, a.out, token_dir=a.tokens, run_dir=a.run, limit=a.limit,
                         cycle_items=a.cycle_items, rounds=a.rounds, loss_examples=a.loss_examples, options=opts,

@@ -130,10 +130,17 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
                    after=("corpus", *tokenizers, "tokenizer:image_fullres")))
     # the decoding is spelled out so that a change of the evaluation's defaults re-runs this stage
     s.append(Stage("evaluate", (python, "launch/eval.py", "--bundle", bundle, "--corpus", c, "--tokens", tokens,
-                                "--run", model, "--out", out, "--media-guidance", str(GenOptions.media_guidance)),
+                                "--run", model, "--out", out, *_decoding_flags()),
                    (f"{out}/report.json", f"{out}/report.md"),
                    after=("corpus", "tokenize", "train", "export")))
     return [dataclasses.replace(st, cost=COSTS.get(st.name, 0.0)) for st in s]
+
+
+def _decoding_flags() -> tuple[str, ...]:
+    """The evaluation's default media decoding as launch/eval.py flags."""
+    flags = {"--media-guidance": GenOptions.media_guidance, "--audio-temperature": GenOptions.audio_temperature,
+             "--audio-guidance": GenOptions.audio_guidance}
+    return tuple(x for k, v in flags.items() if v is not None for x in (k, str(v)))
 
 
 def _read_records(path: pathlib.Path) -> dict[str, str]:

@@ -67,6 +67,12 @@ def test_cli_arguments_and_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--media-guidance", "-1"])
     assert "--media-guidance must be >= 0" in capsys.readouterr().err
+    for flag in ("--audio-guidance", "--audio-temperature"):
+        with pytest.raises(SystemExit):
+            cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", flag, "-1"])
+        assert f"{flag} must be >= 0" in capsys.readouterr().err
+    a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--audio-temperature", "0", "--audio-guidance", "1"])
+    assert (a.audio_temperature, a.audio_guidance) == (0.0, 1.0)
     assert cli.main(["--bundle", str(tmp_path / "none"), "--corpus", "c", "--out", str(tmp_path / "o")]) == 2
     assert "no bundle at" in capsys.readouterr().err
 
@@ -96,6 +102,14 @@ def test_text_outputs_greedy_and_media_outputs_sampled(monkeypatch):
     assert "guidance" not in k0  # text outputs: greedy, never guided
     generate(None, [["a"]], "video", GenOptions(batch=1, media_guidance=3.0))
     assert calls[-1][2]["guidance"] == 3.0
+    # audio outputs take their own temperature and guidance where set, the media ones otherwise
+    own = GenOptions(batch=1, media_temperature=1.0, media_guidance=5.0, audio_temperature=0.7, audio_guidance=1.0)
+    for to, want in (("audio", (0.7, 0.9, 1.0)), ("image", (1.0, 0.9, 5.0)), ("video", (1.0, 0.9, 5.0))):
+        generate(None, [["a"]], to, own)
+        assert (calls[-1][2]["temperature"], calls[-1][2]["top_p"], calls[-1][2]["guidance"]) == want, to
+    generate(None, [["a"]], "audio", GenOptions(batch=1, media_temperature=0.5, media_guidance=2.0,
+                                                audio_temperature=None, audio_guidance=None))
+    assert (calls[-1][2]["temperature"], calls[-1][2]["guidance"]) == (0.5, 2.0)
 
 
 def test_decoding_line_names_guidance_only_when_used():
@@ -104,3 +118,7 @@ def test_decoding_line_names_guidance_only_when_used():
     assert _decoding(d) == "greedy; image, audio and video sampled at temperature 1.0, top-p 0.9; seed 0"
     assert "classifier-free guidance 3.0" in _decoding({**d, "media_guidance": 3.0})
     assert "guidance" not in _decoding({**d, "media_guidance": 1.0})
+    both = {**d, "media_guidance": 5.0, "audio_temperature": 0.7, "audio_guidance": 1.0}
+    assert _decoding(both) == ("greedy; image and video sampled at temperature 1.0, top-p 0.9, classifier-free "
+                               "guidance 5.0; audio sampled at temperature 0.7, top-p 0.9; seed 0")
+    assert _decoding({**d, "audio_temperature": 1.0, "audio_guidance": 1.0}) == _decoding(d)

@@ -24,6 +24,9 @@ class GenOptions:
     # seeds study's three demo runs colour text->image 0.290 -> 0.507, numbers text->audio WER 1.44 -> 1.30, motion
     # text->video 0.220 -> 0.233 (docs/eval.md)
     media_guidance: float = 5.0
+    # audio outputs' own settings (None: the media ones above)
+    audio_temperature: float | None = None
+    audio_guidance: float | None = None
     seed: int = 0
     batch: int = 16                 # rows per generate call; short batches are padded to this
     max_text_tokens: int = 32       # captions and transcripts are short
@@ -59,12 +62,20 @@ def generate(lm, prompts: list[list], to: str, opts: GenOptions) -> list:
         kwargs["temperature"] = opts.temperature
     else:
         kwargs.update(temperature=opts.media_temperature, top_p=opts.media_top_p, guidance=opts.media_guidance)
+        if to == "audio":
+            kwargs.update(temperature=first_set(opts.audio_temperature, opts.media_temperature),
+                          guidance=first_set(opts.audio_guidance, opts.media_guidance))
     for s in range(0, len(prompts), opts.batch):
         chunk = prompts[s:s + opts.batch]
         padded = chunk + [chunk[-1]] * (opts.batch - len(chunk))
         res = omni.sample(lm, padded, to=to, seed=opts.seed + s, **kwargs)
         out.extend(r.outputs[-1] for r in res[:len(chunk)])
     return out
+
+
+def first_set(value, default):
+    """`value` unless it is None."""
+    return default if value is None else value
 
 
 def audio_tokens(generated) -> Tokens:

@@ -298,10 +298,18 @@ def _decoding(d: dict) -> str:
     media = d.get("media_temperature")
     if media is None:
         return text
-    media = "greedy" if media == 0 else f"sampled at temperature {media}, top-p {d.get('media_top_p', 1.0)}"
-    if d.get("media_guidance", 1.0) != 1.0:
-        media += f", classifier-free guidance {d['media_guidance']}"
-    return f"{text}; image, audio and video {media}; seed {d.get('seed', 0)}"
+    top_p = d.get("media_top_p", 1.0)
+    visual = _media_decoding(media, top_p, d.get("media_guidance", 1.0))
+    audio = _media_decoding(d.get("audio_temperature", media), top_p,
+                            d.get("audio_guidance", d.get("media_guidance", 1.0)))
+    if audio == visual:
+        return f"{text}; image, audio and video {visual}; seed {d.get('seed', 0)}"
+    return f"{text}; image and video {visual}; audio {audio}; seed {d.get('seed', 0)}"
+
+
+def _media_decoding(temperature: float, top_p: float, guidance: float) -> str:
+    out = "greedy" if temperature == 0 else f"sampled at temperature {temperature}, top-p {top_p}"
+    return out + (f", classifier-free guidance {guidance}" if guidance != 1.0 else "")
 
 
 def write_report(out, report: dict, samples: dict, lm, sets, run_dir=None) -> tuple[pathlib.Path, pathlib.Path]:

@@ -17,7 +17,7 @@ from omni.eval import cycle as cyc
 from omni.eval import directions as dirs
 from omni.eval import metrics
 from omni.eval import probes as prb
-from omni.eval.generate import GenOptions
+from omni.eval.generate import GenOptions, first_set
 from omni.eval.heldout import select
 from omni.eval.heldout_loss import direction_examples, direction_losses, uniform_loss
 from omni.eval.report import write_report
@@ -71,7 +71,10 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
     report: dict = {"bundle": str(bundle), "step": lm.step, "heldout": sets.counts(), "limit": limit,
                     "decoding": {"temperature": options.temperature, "media_temperature": options.media_temperature,
                                  "media_top_p": options.media_top_p,
-                                 "media_guidance": options.media_guidance, "seed": options.seed},
+                                 "media_guidance": options.media_guidance,
+                                 "audio_temperature": first_set(options.audio_temperature, options.media_temperature),
+                                 "audio_guidance": first_set(options.audio_guidance, options.media_guidance),
+                                 "seed": options.seed},
                     "directions": {}, "probes": {}, "loss": {}, "cycle": {}, "skipped": {}}
     samples: dict = {}
     if token_dir is not None:
