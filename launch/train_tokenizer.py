@@ -42,10 +42,13 @@ def resolve_job(config: str, modality: str, overrides: list[str]):
     return apply_overrides(job, overrides)
 
 
-def load_data(modality: str, data: str, limit: int | None):
+def load_data(modality: str, data: str, limit: int | None, source_weights: tuple[tuple[str, float], ...] = ()):
     """(train items, held-out items) as random-access sequences read lazily (corpus or TFDS fields, or a
     weighted TFDS mixture with --data tfds:CONFIG), or synthetic media for image/video; training streams
-    them through grain."""
+    them through grain. `source_weights` (the job's) weigh a corpus's sources in the training items."""
+    if source_weights and (data == "synthetic" or data.startswith("tfds:")):
+        raise ValueError(f"source_weights weigh the sources of a corpus built by launch/build_corpus.py; --data "
+                         f"{data} has none (a TFDS mixture weighs its datasets itself): set source_weights=[]")
     if data == "synthetic":
         if modality == "image":
             return synthetic_images(limit or 512, 64, seed=0), synthetic_images(64, 64, seed=1)
@@ -59,7 +62,8 @@ def load_data(modality: str, data: str, limit: int | None):
         raise ValueError(f"corpus not found at {data}; build it with launch/build_corpus.py or pass --data")
     # training reads only the examples that have the modality (an index of them is made first); text is
     # read once by SentencePiece, so it needs none
-    return (trainers.corpus_split(modality, data, "train", limit, index=modality != "text"),
+    return (trainers.corpus_split(modality, data, "train", limit, index=modality != "text",
+                                  source_weights=source_weights),
             trainers.corpus_split(modality, data, "validation"))
 
 
@@ -90,7 +94,7 @@ def main(argv=None) -> int:
 
     from omni.train import NonFiniteError
     try:
-        train_items, eval_items = load_data(a.modality, a.data, a.limit)
+        train_items, eval_items = load_data(a.modality, a.data, a.limit, job.source_weights)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -298,6 +298,17 @@ class TfdsDatasetConfig:
             raise ConfigError(f"{where}.sample_rate must be > 0, got {self.sample_rate}")
 
 
+def check_source_weights(weights: tuple[tuple[str, float], ...], key: str) -> None:
+    """Corpus source weights (the MoT's data.source_weights, a tokenizer's source_weights): each source named
+    once, each weight finite and >= 0."""
+    names = [n for n, _ in weights]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key} names each source once, got {names}")
+    for name, w in weights:
+        if not (w >= 0 and math.isfinite(w)):
+            raise ConfigError(f"{key} must be finite and >= 0, got {name}={w}")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where training tokens come from and how examples become packed rows (docs/data.md)."""
@@ -357,12 +368,7 @@ class DataConfig:
                 raise ConfigError(f"data.target_weights must be >= 0, got {name}={w}")
         if not any(w > 0 for _, w in self.target_weights):
             raise ConfigError(f"data.target_weights need one weight > 0, got {self.target_weights}")
-        names = [n for n, _ in self.source_weights]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"data.source_weights names each source once, got {names}")
-        for name, w in self.source_weights:
-            if not (w >= 0 and math.isfinite(w)):
-                raise ConfigError(f"data.source_weights must be finite and >= 0, got {name}={w}")
+        check_source_weights(self.source_weights, "data.source_weights")
         if self.source_weights and self.tfds_mixture:
             raise ConfigError("data.source_weights weigh the sources of data.token_dir's shards; data.tfds_mixture has "
                               "its own per-dataset weights: set one of them")

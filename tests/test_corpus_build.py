@@ -138,6 +138,30 @@ def test_numbers_hold_out_whole_voices_in_both_forms(built):
     assert by_split == {"validation": set(HELDOUT_VOICES), "train": set(VOICES) - set(HELDOUT_VOICES)}
 
 
+def test_tokenizer_source_weights_draw_each_sources_clips_per_epoch(built):
+    """A tokenizer's source_weights on a built corpus: numbers' clips a fixed random 0.5 of them, another source
+    twice, the rest once, shuffled together; held-out clips are never reweighted."""
+    from omni_tokenizers.core.data import corpus_field
+    _, cfg, _, _ = built
+    plain = corpus_field(cfg.out, "train", "audio", index=True)
+    by_source = {}
+    for i, s in enumerate(plain.sources):
+        by_source.setdefault(s, []).append(i)
+    assert len(by_source) >= 3 and "numbers" in by_source and set(plain.sources) >= {"numbers", "bible"}
+    weighted = corpus_field(cfg.out, "train", "audio", source_weights=(("numbers", 0.5), ("bible", 2.0)))
+    drawn = [plain.sources[i] for i in weighted.index]
+    expect = {s: (round(0.5 * len(ix)) if s == "numbers" else 2 * len(ix) if s == "bible" else len(ix))
+              for s, ix in by_source.items()}
+    assert {s: drawn.count(s) for s in by_source} == expect and len(weighted) == sum(expect.values())
+    numbers = [int(i) for i in weighted.index if plain.sources[i] == "numbers"]
+    assert len(set(numbers)) == len(numbers)                        # a subset, each clip once
+    np.testing.assert_array_equal(weighted[0], plain[int(weighted.index[0])])  # the clips themselves
+    assert drawn != sorted(drawn)                                   # mixed, so process slices hold every source
+    with pytest.raises(ValueError, match=r"source_weights of the audio tokenizer names \['nope'\], which no record "
+                                         r"has; the sources are \['"):
+        corpus_field(cfg.out, "train", "audio", source_weights=(("nope", 1.0),))
+
+
 def test_colour_labels_are_measured_from_pixels(built):
     from omni.eval.judges import colour_name
     _, cfg, _, meta = built

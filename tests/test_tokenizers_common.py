@@ -288,6 +288,33 @@ def test_colour_permute_must_be_a_probability():
             job.validate()
 
 
+def test_source_weights_are_checked_and_need_a_corpus(tmp_path, repo_root):
+    import subprocess
+    import sys
+
+    from omni_tokenizers.core.data import FieldSource, weigh_sources
+    from omni_tokenizers.trainers import preset
+    for m in ("image", "video", "audio", "text"):
+        for weights, msg in (((("a", -1.0),), "source_weights must be finite and >= 0, got a=-1.0"),
+                             ((("a", 1.0), ("a", 2.0)), "source_weights names each source once")):
+            job = preset(m, "tiny")
+            job.source_weights = weights
+            with pytest.raises(ValueError, match=msg):
+                job.validate()
+    assert preset("audio", "demo").source_weights == (("numbers", 0.15),)
+    with pytest.raises(ValueError, match="needs an indexed FieldSource"):
+        weigh_sources(FieldSource([{"text": "x", "source": "a"}], "text"), (("a", 1.0),))
+    items = FieldSource([{"text": "x", "source": "a"}, {"text": "", "source": "b"}, {"text": "y"}], "text", index=True)
+    assert (len(items), items.sources) == (2, ["a", ""])       # an absent item is not indexed; no source is ""
+    r = subprocess.run([sys.executable, str(repo_root / "launch" / "train_tokenizer.py"), "--modality", "image",
+                        "--config", "tiny", "--data", "synthetic", "--out", str(tmp_path / "t"),
+                        'source_weights=[["numbers",0.5]]'], capture_output=True, text=True, cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "source_weights weigh the sources of a corpus built by launch/build_corpus.py" in lines[0]
+    assert not (tmp_path / "t").exists()
+
+
 # ---- unified vocabulary from the tokenizers ---------------------------------------------------
 
 def test_vocab_ranges_disjoint_and_complete():

@@ -52,10 +52,11 @@ def preset(modality: str, name: str) -> Any:
 
 
 def corpus_split(modality: str, data_dir: str | pathlib.Path, split: str, limit: int | None = None,
-                 index: bool = False):
+                 index: bool = False, source_weights: tuple[tuple[str, float], ...] = ()):
     """The modality's items of one corpus split as a lazily read sequence (None where an example has none;
-    with `index`, only the examples that have it); `limit` keeps the first `limit` examples."""
-    return corpus_field(data_dir, split, modality, limit, index)
+    with `index`, only the examples that have it); `limit` keeps the first `limit` examples;
+    `source_weights` (the job's) draws each corpus source's items that many times per epoch."""
+    return corpus_field(data_dir, split, modality, limit, index, source_weights)
 
 
 def tfds_split(modality: str, cfg, split: str):

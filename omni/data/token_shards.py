@@ -246,12 +246,14 @@ class TokenShardSource:
 class WeightedRecords:
     """A view of `records` in which each source's records appear `weights[source]` times per epoch (default 1):
     whole repeats for the integer part, a fixed random subset for the fraction. The order is a fixed
-    permutation, so contiguous per-process slices each hold every source."""
+    permutation, so contiguous per-process slices each hold every source. `key` names the weights in errors.
+    """
 
-    def __init__(self, records, sources: list[str], weights: dict[str, float], seed: int = 0):
+    def __init__(self, records, sources: list[str], weights: dict[str, float], seed: int = 0,
+                 key: str = "data.source_weights"):
         unknown = sorted(set(weights) - set(sources))
         if unknown:
-            raise ValueError(f"data.source_weights names {unknown}, which no record has; the sources are "
+            raise ValueError(f"{key} names {unknown}, which no record has; the sources are "
                              f"{sorted(set(sources))}")
         rng = np.random.default_rng(seed)
         by_source: dict[str, list[int]] = {}
@@ -264,11 +266,15 @@ class WeightedRecords:
             picked += idx * whole
             picked += rng.permutation(idx)[:round(frac * len(idx))].tolist()
         if not picked:
-            raise ValueError(f"data.source_weights {weights} leave no records to train on")
+            raise ValueError(f"{key} {weights} leave no records to train on")
         self.records, self.index = records, rng.permutation(np.asarray(picked, np.int64))
+        self.weights = dict(weights)
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def __repr__(self) -> str:
+        return f"WeightedRecords({self.records!r}, {self.weights}, n={len(self)})"
 
     def __getitem__(self, index: int):
         return self.records[int(self.index[index])]

@@ -19,11 +19,11 @@ from omni_tokenizers.audio.baseline import baseline_roundtrip
 from omni_tokenizers.audio.codec import AudioCodec, AudioCodecConfig, codec_loss
 from omni_tokenizers.audio.discriminator import AdversarialConfig, Discriminators, discriminator_loss
 from omni_tokenizers.audio.losses import mel_distance, si_snr
-from omni_tokenizers.core.data import first_items
+from omni_tokenizers.core.data import first_items, source_weights_option
 from omni_tokenizers.core.training import fit
 from omni_tokenizers.trainers import TRAINERS
 
-from omni.config import LoopConfig, MeshConfig, option
+from omni.config import LoopConfig, MeshConfig, check_source_weights, option
 from omni.train.module_task import Part
 
 
@@ -42,6 +42,7 @@ class AudioTrainConfig:
     eval_items: int = option(24, "held-out clips for periodic and final metrics")
     eval_seconds: float = option(4.0, "periodic evals use the first eval_seconds of each clip")
     eval_quantizers: tuple[int, ...] = option((2, 4), "level counts the final evaluation reports")
+    source_weights: tuple[tuple[str, float], ...] = source_weights_option()
 
     def validate(self) -> AudioTrainConfig:
         self.model.validate()
@@ -59,6 +60,7 @@ class AudioTrainConfig:
                 raise ValueError(f"{k}={getattr(self, k)} exceeds model.max_seconds={self.model.max_seconds}")
         if not self.eval_quantizers:
             raise ValueError("eval_quantizers must list at least one number of levels to evaluate")
+        check_source_weights(self.source_weights, "source_weights")
         for k in self.eval_quantizers:
             if not 1 <= k <= self.model.num_quantizers:
                 raise ValueError(f"eval_quantizers entries must be in [1, {self.model.num_quantizers}], got {k}")

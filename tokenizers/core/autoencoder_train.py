@@ -17,9 +17,12 @@ from omni_tokenizers.core.data import first_items, flip, permute_channels, to_fl
 from omni_tokenizers.core.quantizers import LFQ
 from omni_tokenizers.core.training import fit
 
+from omni.config import check_source_weights
+
 
 class JobChecks:
-    """Train-config mixin: `validate()` checks the model, loop and mesh configs and `eval_items`."""
+    """Train-config mixin: `validate()` checks the model, loop and mesh configs, `eval_items`, `colour_permute`
+    and `source_weights`."""
 
     def validate(self):
         self.model.validate()
@@ -30,6 +33,7 @@ class JobChecks:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
         if not 0.0 <= self.colour_permute <= 1.0:
             raise ValueError(f"colour_permute must be a probability in [0, 1], got {self.colour_permute}")
+        check_source_weights(self.source_weights, "source_weights")
         return self
 
 

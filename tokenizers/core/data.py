@@ -15,6 +15,8 @@ import grain
 import numpy as np
 
 from omni.data.corpus import open_corpus
+from omni.data.token_shards import WeightedRecords
+from omni.dataclass_config import option
 
 FIELDS = ("image", "video", "audio", "text")
 STATE_FORMAT = "omni-media-stream"
@@ -25,8 +27,9 @@ class FieldSource:
     value, or None when example i has none (dropped downstream). Reads one example per access.
 
     `index=True` first scans the examples once and keeps the positions of those that have the field
-    (int32, 4 bytes per item; no media): a corpus where few examples hold the modality then reads only
-    those while training (the built-in corpus: ~1 in 4 examples has an image)."""
+    (int32, 4 bytes per item; no media) and their corpus sources (`sources`, "" where an example names
+    none): a corpus where few examples hold the modality then reads only those while training (the built-in
+    corpus: ~1 in 4 examples has an image), and `weigh_sources` can weigh them by source."""
 
     def __init__(self, source, field: str, limit: int | None = None, index: bool = False):
         if field not in FIELDS:
@@ -35,10 +38,15 @@ class FieldSource:
             raise ValueError(f"limit must be > 0, got {limit}")
         self.source, self.field = source, field
         self.size = len(source) if limit is None else min(len(source), int(limit))
-        self.positions = None
+        self.positions, self.sources = None, None
         if index:
-            self.positions = np.asarray([i for i in range(self.size) if self._read(i) is not None], np.int32)
-            self.size = len(self.positions)
+            keep, sources = [], []
+            for i in range(self.size):
+                ex = self.source[i]
+                if self._value(ex) is not None:
+                    keep.append(i)
+                    sources.append(str(ex.get("source") or ""))
+            self.positions, self.sources, self.size = np.asarray(keep, np.int32), sources, len(keep)
 
     def __len__(self) -> int:
         return self.size
@@ -49,10 +57,9 @@ class FieldSource:
     def __getitem__(self, index: int):
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} items")
-        return self._read(int(index) if self.positions is None else int(self.positions[index]))
+        return self._value(self.source[int(index) if self.positions is None else int(self.positions[index])])
 
-    def _read(self, index: int):
-        ex = self.source[index]
+    def _value(self, ex: dict):
         if self.field == "text":
             return ex.get("text") or None
         present = ex.get(f"has_{self.field}", None)
@@ -62,11 +69,28 @@ class FieldSource:
         return value
 
 
+def source_weights_option() -> Any:
+    """The `source_weights` field of a tokenizer's job config (the MoT's is `data.source_weights`)."""
+    return option((), "how often the corpus's training items of each source are drawn per epoch, relative to once "
+                      "(each corpus example records its source): 0.15 = a fixed random 15% of them, 3 = three "
+                      "times, 0 = none; sources not named weigh 1; () = every item once")
+
+
+def weigh_sources(items: FieldSource, weights: Sequence[tuple[str, float]]) -> WeightedRecords:
+    """A view of indexed `items` in which each source's items appear `weights[source]` times per epoch
+    (`WeightedRecords`, as the MoT weighs its token shards)."""
+    if items.sources is None:
+        raise ValueError("weighing items by source needs an indexed FieldSource (index=True)")
+    return WeightedRecords(items, items.sources, dict(weights), key=f"source_weights of the {items.field} tokenizer")
+
+
 def corpus_field(data_dir: str | pathlib.Path, split: str, field: str, limit: int | None = None,
-                 index: bool = False) -> FieldSource:
+                 index: bool = False, source_weights: Sequence[tuple[str, float]] = ()):
     """The `field` items of one split of the corpus built under `data_dir` (the first `limit` examples);
-    `index`: only the examples that have the field (see FieldSource)."""
-    return FieldSource(open_corpus(data_dir, split), field, limit, index)
+    `index`: only the examples that have the field (see FieldSource); `source_weights`: each source's
+    items that many times per epoch (see `weigh_sources`; implies `index`)."""
+    items = FieldSource(open_corpus(data_dir, split), field, limit, index or bool(source_weights))
+    return weigh_sources(items, source_weights) if source_weights else items
 
 
 def first_items(source: Sequence, n: int | None, what: str = "items") -> list:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from omni_tokenizers.core.autoencoder_train import JobChecks, fit_and_save, prepare, quantizer_terms
-from omni_tokenizers.core.data import to_float
+from omni_tokenizers.core.data import source_weights_option, to_float
 from omni_tokenizers.core.quantizers import codebook_usage
 from omni_tokenizers.image import ImageTokenizer, ImageTokenizerConfig, losses
 from omni_tokenizers.image.metrics import psnr, ssim
@@ -51,6 +51,7 @@ class ImageTrainConfig(JobChecks):
         "corpus has few of)")
     item_shape: tuple[int, ...] = option(
         (), "[H, W, 3] the preset is built for (ahead-of-time plans); () = the corpus spec")
+    source_weights: tuple[tuple[str, float], ...] = source_weights_option()
 
 
 def loss_fn(model, batch: jax.Array, cfg: ImageLossConfig):

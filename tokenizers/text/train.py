@@ -9,10 +9,11 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from omni_tokenizers.core.data import first_items
+from omni_tokenizers.core.data import first_items, source_weights_option
 from omni_tokenizers.text import TextTokenizer, TextTokenizerConfig
 from omni_tokenizers.trainers import TRAINERS
 
+from omni.config import check_source_weights
 from omni.dataclass_config import option
 
 
@@ -20,11 +21,13 @@ from omni.dataclass_config import option
 class TextTrainConfig:
     model: TextTokenizerConfig = dataclasses.field(default_factory=TextTokenizerConfig)
     eval_items: int = option(512, "held-out texts for the round-trip and compression figures")
+    source_weights: tuple[tuple[str, float], ...] = source_weights_option()
 
     def validate(self) -> TextTrainConfig:
         self.model.validate()
         if self.eval_items <= 0:
             raise ValueError(f"eval_items must be > 0, got {self.eval_items}")
+        check_source_weights(self.source_weights, "source_weights")
         return self
 
 
