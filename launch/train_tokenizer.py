@@ -61,7 +61,7 @@ def load_data(modality: str, data: str, limit: int | None, source_weights: tuple
     if not pathlib.Path(data).exists():
         raise ValueError(f"corpus not found at {data}; build it with launch/build_corpus.py or pass --data")
     # training reads only the examples that have the modality (an index of them is made first); text is
-    # read once by SentencePiece, so it needs none
+    # read once by SentencePiece, so it needs none unless source weights ask for each text's source
     return (trainers.corpus_split(modality, data, "train", limit, index=modality != "text",
                                   source_weights=source_weights),
             trainers.corpus_split(modality, data, "validation"))

@@ -140,7 +140,7 @@ def test_numbers_hold_out_whole_voices_in_both_forms(built):
 
 def test_tokenizer_source_weights_draw_each_sources_clips_per_epoch(built):
     """A tokenizer's source_weights on a built corpus: numbers' clips a fixed random 0.5 of them, another source
-    twice, the rest once, shuffled together; held-out clips are never reweighted."""
+    twice, the rest once, shuffled together."""
     from omni_tokenizers.core.data import corpus_field
     _, cfg, _, _ = built
     plain = corpus_field(cfg.out, "train", "audio", index=True)
