@@ -1,4 +1,5 @@
 """End-to-end corpus build on tiny fake package trees with injected bad files (no network, no apt)."""
+import dataclasses
 import json
 
 import numpy as np
@@ -129,12 +130,14 @@ def test_numbers_hold_out_whole_voices_in_both_forms(built):
         # espeak-ng's 22.05 kHz WAV is conformed to the spec's 16 kHz: the fake's 0.7 s stays 0.7 s
         if lab["voice"].startswith("espeak-ng:"):
             assert ex["audio"].size == pytest.approx(0.7 * 16000, abs=2)
-        else:  # the fake flite says 1 s of 180 Hz; a voice "name*a" plays it a times as fast: 1/a s of 180a Hz
+        else:  # the fake flite says 1 s of 180 Hz; a voice "name*a" plays it a times as fast: 1/a s of 180a Hz;
+            # "name~fxp" keeps its length at p times the pitch
             speed = float(lab["voice"].partition("*")[2] or 1.0)
+            pitch = float(lab["voice"].partition("~")[2].partition("x")[2] or 1.0)
             a = ex["audio"]
             assert a.size == pytest.approx(16000 / speed, abs=2)
             peak = np.argmax(np.abs(np.fft.rfft(a))) * 16000 / a.size
-            assert peak == pytest.approx(180 * speed, abs=2), lab["voice"]
+            assert peak == pytest.approx(180 * speed * pitch, abs=2), lab["voice"]
     assert by_split == {"validation": set(HELDOUT_VOICES), "train": set(VOICES) - set(HELDOUT_VOICES)}
 
 
@@ -197,6 +200,18 @@ def test_rebuild_is_incremental(built):
     assert set(meta2["counts"]) == {"asterisk", "motion"} and meta2["counts"]["asterisk"] == meta["counts"]["asterisk"]
     assert meta2["sources"]["motion"]["candidates"] == 4 and meta2["corpus_key"] != meta["corpus_key"]
     assert CountingSpeaker.calls == 0  # asterisk reused its stage; motion needs no speech
+
+
+def test_a_split_past_tfds_memory_shuffle_cap_builds_without_tensorflow(built, monkeypatch):
+    """TFDS spills a split past its in-memory shuffle cap (1 GB) through tf.io.gfile, and TensorFlow is not
+    installed: the build raises the cap to half the machine's memory, so a split past TFDS's own cap still builds."""
+    from tensorflow_datasets.core import shuffle
+    tmp, cfg, ctx, meta = built
+    monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1000)  # every split here is larger than 1 kB
+    small = dataclasses.replace(_config(tmp, sources=("asterisk",)), out=tmp / "out_past_cap")
+    meta2 = build_corpus(small, ctx=Context(small, ctx.debs, speaker=ctx.speaker), progress=False)
+    assert meta2["counts"] == {"asterisk": meta["counts"]["asterisk"]}
+    assert len(_all(small.out)) == meta["counts"]["asterisk"] and shuffle.MAX_MEM_BUFFER_SIZE > 1000
 
 
 def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys):
