@@ -13,7 +13,7 @@ import sys
 import time
 
 from omni.cli import absl_flags_parsed
-from omni.data.corpus.build import build_corpus
+from omni.data.corpus.build import CorpusError, build_corpus
 from omni.data.corpus.source import source_names
 from omni.data.corpus.spec import CorpusConfig, MediaSpec
 
@@ -67,7 +67,11 @@ def main(argv: list[str]) -> int:
 
     cfg, quiet = parse(argv)
     t0 = time.time()
-    meta = build_corpus(cfg, progress=not quiet)
+    try:
+        meta = build_corpus(cfg, progress=not quiet)
+    except CorpusError as e:  # one line, exit 2
+        print(f"build_corpus: error: {e}", file=sys.stderr)
+        return 2
     print(f"\nomni_corpus in {cfg.out} ({time.time() - t0:.0f}s this run); splits {meta['splits']}")
     print(f"{'source':>14s} {'examples':>8s}  {'kinds':40s} skipped (reason: count)")
     for name, s in meta["sources"].items():

@@ -212,6 +212,33 @@ def test_a_split_past_tfds_memory_shuffle_cap_builds_without_tensorflow(built, m
     assert len(_all(small.out)) == meta["counts"]["asterisk"] and shuffle.MAX_MEM_BUFFER_SIZE > 1000
 
 
+def test_a_split_past_half_the_memory_is_a_one_line_error(built, monkeypatch, capsys):
+    """With too little memory for the split (here: a 1 kB cap and no memory to raise it to) and no TensorFlow to
+    shuffle on disk, the CLI says so in one line and exits 2."""
+    import importlib.util
+
+    from tensorflow_datasets.core import shuffle
+
+    from omni.data.corpus import build
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed: TFDS shuffles past the cap on disk")
+    tmp, cfg, ctx, meta = built
+    monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1000)
+    monkeypatch.setattr(build.os, "sysconf", lambda name: 1)
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "build_corpus_cli", pathlib.Path(__file__).parents[1] / "launch" / "build_corpus.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    monkeypatch.setattr(cli, "build_corpus", lambda c, progress: build.build_corpus(
+        c, ctx=Context(c, ctx.debs, speaker=ctx.speaker), progress=False))
+    out = tmp / "out_no_memory"
+    assert cli.main(["--out", str(out), "--cache", str(cfg.cache), "--sources", "asterisk", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # TFDS's progress bars, then the error
+    assert "Traceback" not in "\n".join(err) and err[-1].startswith("build_corpus: error: a split"), err[-3:]
+    assert "in-memory shuffle cap" in err[-1] and "tensorflow-cpu" in err[-1]
+
+
 def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys):
     import importlib.util
     import pathlib

@@ -134,18 +134,30 @@ def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, A
 
     splits = [s for s in OmniCorpus.SPLITS if metadata["splits"].get(s, 0) > 0]
     if not splits:
-        raise ValueError("the corpus has no examples: every source was empty or skipped (see the stage summaries)")
-    _shuffle_in_memory()
+        raise CorpusError("the corpus has no examples: every source was empty or skipped (see the stage summaries)")
+    cap = _shuffle_in_memory()
     builder = OmniCorpus(data_dir=str(cfg.out), file_format="array_record", stage_files=stage_files,
                          validation_per_mille=cfg.validation_per_mille, corpus_metadata=metadata, splits=splits)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+    try:
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+    except ModuleNotFoundError as e:
+        if e.name != "tensorflow":
+            raise
+        raise CorpusError(f"a split of the corpus is larger than the in-memory shuffle cap ({cap / 2**30:.1f} GiB, "
+                          f"half this machine's memory) and TFDS shuffles larger ones on disk only with TensorFlow: "
+                          f"install tensorflow-cpu, or build fewer examples (e.g. --numbers-max, --motion-clips)"
+                          ) from None
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be written as configured (the CLI's one-line error, exit 2)."""
 
 
 def _shuffle_in_memory(share: float = 0.5) -> int:
     """Lets TFDS shuffle a split of up to `share` of this machine's memory in memory (returns the byte cap). Past its
     default 1 GB, TFDS's shuffler spills to temporary files through `tf.io.gfile`, which needs TensorFlow, not a
-    dependency here: the built-in corpus's train split crossed 1 GB once its spoken numbers had 61 voices."""
+    dependency here: a trial of the built-in corpus with 17% more spoken numbers (61 voices) crossed 1 GB."""
     from tensorflow_datasets.core import shuffle
 
     try:
