@@ -213,7 +213,7 @@ def test_a_split_past_tfds_memory_shuffle_cap_builds_without_tensorflow(built, m
 
 
 def test_a_split_past_half_the_memory_is_a_one_line_error(built, monkeypatch, capsys):
-    """With too little memory for the split (here: a 1 kB cap and no memory to raise it to) and no TensorFlow to
+    """With too little memory for the split (here: a 1 kB cap and no memory to raise it by) and no TensorFlow to
     shuffle on disk, the CLI says so in one line and exits 2."""
     import importlib.util
 
@@ -224,7 +224,7 @@ def test_a_split_past_half_the_memory_is_a_one_line_error(built, monkeypatch, ca
         pytest.skip("TensorFlow is installed: TFDS shuffles past the cap on disk")
     tmp, cfg, ctx, meta = built
     monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1000)
-    monkeypatch.setattr(build.os, "sysconf", lambda name: 1)
+    monkeypatch.setattr(build, "_machine_memory", lambda: 0)
     import pathlib
     spec = importlib.util.spec_from_file_location(
         "build_corpus_cli", pathlib.Path(__file__).parents[1] / "launch" / "build_corpus.py")

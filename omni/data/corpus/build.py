@@ -160,9 +160,13 @@ def _shuffle_in_memory(share: float = 0.5) -> int:
     dependency here: a trial of the built-in corpus with 17% more spoken numbers (61 voices) crossed 1 GB."""
     from tensorflow_datasets.core import shuffle
 
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # no sysconf (not POSIX): keep TFDS's own cap
-        memory = 0
-    shuffle.MAX_MEM_BUFFER_SIZE = max(shuffle.MAX_MEM_BUFFER_SIZE, int(memory * share))
+    shuffle.MAX_MEM_BUFFER_SIZE = max(shuffle.MAX_MEM_BUFFER_SIZE, int(_machine_memory() * share))
     return shuffle.MAX_MEM_BUFFER_SIZE
+
+
+def _machine_memory() -> int:
+    """Physical memory in bytes; 0 where sysconf cannot say (not POSIX), which keeps TFDS's own cap."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
