@@ -144,8 +144,9 @@ def _write_tfds(cfg: CorpusConfig, stage_files: list[str], metadata: dict[str, A
     except ModuleNotFoundError as e:
         if e.name != "tensorflow":
             raise
-        raise CorpusError(f"a split of the corpus is larger than the in-memory shuffle cap ({cap / 2**30:.1f} GiB, "
-                          f"half this machine's memory) and TFDS shuffles larger ones on disk only with TensorFlow: "
+        raise CorpusError(f"a split of the corpus is larger than the in-memory shuffle cap ({cap / 2**30:.2f} GiB: "
+                          f"half this machine's memory or TFDS's 1 GB, the larger) and TFDS shuffles larger ones on "
+                          f"disk only with TensorFlow: "
                           f"install tensorflow-cpu, or build fewer examples (e.g. --numbers-max, --motion-clips)"
                           ) from None
 
