@@ -225,11 +225,7 @@ def test_a_split_past_half_the_memory_is_a_one_line_error(built, monkeypatch, ca
     tmp, cfg, ctx, meta = built
     monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1000)
     monkeypatch.setattr(build, "_machine_memory", lambda: 0)
-    import pathlib
-    spec = importlib.util.spec_from_file_location(
-        "build_corpus_cli", pathlib.Path(__file__).parents[1] / "launch" / "build_corpus.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = _cli()
     monkeypatch.setattr(cli, "build_corpus", lambda c, progress: build.build_corpus(
         c, ctx=Context(c, ctx.debs, speaker=ctx.speaker), progress=False))
     out = tmp / "out_no_memory"
@@ -239,13 +235,19 @@ def test_a_split_past_half_the_memory_is_a_one_line_error(built, monkeypatch, ca
     assert "in-memory shuffle cap" in err[-1] and "tensorflow-cpu" in err[-1]
 
 
-def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys):
+def _cli():
+    """launch/build_corpus.py as a module (it is a script, not a package member)."""
     import importlib.util
     import pathlib
     spec = importlib.util.spec_from_file_location(
         "build_corpus_cli", pathlib.Path(__file__).parents[1] / "launch" / "build_corpus.py")
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
+    return cli
+
+
+def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys):
+    cli = _cli()
     cfg, _ = cli.parse(["--out", "x", "--numbers-max", "20", "--colour-views", "2", "--colour-min-share", "0.7"])
     assert (cfg.numbers_max, cfg.colour_views, cfg.colour_min_share) == (20, 2, 0.7)
     for bad in (["--numbers-max", "1000"], ["--colour-views", "0"], ["--colour-min-share", "1.5"]):
