@@ -1,17 +1,13 @@
 """launch/accel_check.py (`make accel-check`): the CPU path, and the report assembled from its parts (a fake
 runner stands in for the processes that need a GPU or TPU)."""
-import importlib.util
 import json
 import pathlib
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests.launch_utils import launch_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("launch_accel_check", ROOT / "launch" / "accel_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return launch_script("accel_check")
 
 
 def test_cpu_only_machine_says_so_and_exits_0(tmp_path, capsys):

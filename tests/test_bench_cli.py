@@ -1,18 +1,15 @@
 """`launch/bench.py`: benchmarks are looked up in the `omni.bench.BENCHMARKS` registry (one decorated `run`
 per module); --help lists them, an unknown name is a one-line error with exit 2."""
-import importlib.util
 import pathlib
 
 from omni.bench import BENCHMARKS
+from tests.launch_utils import launch_script
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _launcher():
-    spec = importlib.util.spec_from_file_location("launch_bench", ROOT / "launch" / "bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return launch_script("bench")
 
 
 def test_every_bench_module_registers_its_run_under_its_name():

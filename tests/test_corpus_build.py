@@ -11,6 +11,7 @@ from omni.data.corpus.debian import DebianCache
 from omni.data.corpus.source import Context
 from omni.data.corpus.speech import Speaker
 from tests.corpus_fixtures import fake_tts, make_packages
+from tests.launch_utils import launch_script
 
 
 def _config(tmp, **kw):
@@ -236,14 +237,7 @@ def test_a_split_past_half_the_memory_is_a_one_line_error(built, monkeypatch, ca
 
 
 def _cli():
-    """launch/build_corpus.py as a module (it is a script, not a package member)."""
-    import importlib.util
-    import pathlib
-    spec = importlib.util.spec_from_file_location(
-        "build_corpus_cli", pathlib.Path(__file__).parents[1] / "launch" / "build_corpus.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli
+    return launch_script("build_corpus")
 
 
 def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys):

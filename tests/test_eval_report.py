@@ -9,6 +9,7 @@ from omni.eval import figures
 from omni.eval.heldout_loss import pad_rows
 from omni.eval.report import cell, clean
 from omni.train.metrics import read_metrics
+from tests.launch_utils import launch_script
 
 
 def test_clean_makes_strict_json():
@@ -48,13 +49,7 @@ def test_pad_rows_layout():
 
 
 def _cli():
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "launch" / "eval.py"
-    spec = importlib.util.spec_from_file_location("launch_eval", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return launch_script("eval")
 
 
 def test_cli_arguments_and_clear_errors(tmp_path, capsys):

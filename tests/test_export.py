@@ -1,6 +1,5 @@
 """Bundles: a run's checkpoint -> launch/export.py -> omni.load gives the checkpoint's logits (one device and
 an 8-device mesh), params readable from NumPy without JAX, damaged / incompatible bundles fail clearly."""
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -16,6 +15,7 @@ import omni
 from omni.model import batch_info
 from omni.sampling import bundle
 from omni.sampling.bundle import BundleError
+from tests.launch_utils import launch_script
 from tests.model_utils import random_batch
 from tests.sample_utils import tiny_config, tiny_model, tokenizer_dir
 
@@ -63,11 +63,7 @@ def exported(source, tmp_path_factory):
 
 
 def _export_cli():
-    path = pathlib.Path(__file__).resolve().parent.parent / "launch" / "export.py"
-    spec = importlib.util.spec_from_file_location("launch_export", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return launch_script("export")
 
 
 def test_exported_logits_equal_training_checkpoint_on_one_device_and_a_mesh(source, exported):

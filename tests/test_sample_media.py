@@ -1,6 +1,5 @@
 """Media in and out: file round trips, prompt preprocessing, any-to-any through real (tiny, untrained)
 tokenizers from a bundle, and the launch/sample.py CLI (PNG / WAV / MP4 / text, clear errors)."""
-import importlib.util
 
 import jax
 import numpy as np
@@ -10,6 +9,7 @@ import omni
 from omni.sampling import bundle, media_io, prompt
 from omni.sampling.media_io import MediaError
 from omni.sampling.spec import SamplingSpec
+from tests.launch_utils import launch_script
 from tests.sample_utils import gradient_image, tiny_config, tiny_model, tokenizer_dir, tone
 
 
@@ -97,12 +97,7 @@ def test_any_to_any_through_bundled_tokenizers(lm):
 
 
 def _cli():
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "launch" / "sample.py"
-    spec = importlib.util.spec_from_file_location("launch_sample", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return launch_script("sample")
 
 
 def test_cli_writes_media_and_prints_text(bundle_dir, tmp_path, capsys):

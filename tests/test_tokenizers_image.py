@@ -13,6 +13,8 @@ from omni_tokenizers.image.train import train
 from omni_tokenizers.registry import load_tokenizer
 from omni_tokenizers.trainers import preset
 
+from tests.launch_utils import launch_script
+
 # tiny preset: 32x32 images, 4x downsampling -> 8x8 tokens, FSQ (8,5,5,5) = 1000 codes, 100 steps.
 # Measured held-out PSNR on the synthetic shapes: ~20.5 dB (an untrained model: ~8 dB).
 PSNR_BOUND_DB = 18.0
@@ -141,12 +143,7 @@ def test_code_groups_write_each_code_as_tokens_of_equal_share(tmp_path):
 
 def test_launcher_trains_with_checkpoints(tmp_path, capsys):
     """End to end through launch/train_tokenizer.py (resume exactness itself: test_tokenizers_common)."""
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "launch" / "train_tokenizer.py"
-    spec = importlib.util.spec_from_file_location("train_tokenizer", path)
-    launcher = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launcher)
+    launcher = launch_script("train_tokenizer")
     args = ["--modality", "image", "--config", "tiny", "--data", "synthetic", "--limit", "32", "--out",
             str(tmp_path), "--no-progress", "train.steps=4", "train.log_every=1", "train.checkpoint_every=2",
             "model.channels=[8,8]", "eval_items=4", "--until", "3"]
