@@ -1,5 +1,6 @@
 """`make demo` orchestration (omni/demo.py) on stand-in stages: reuse, failure, stale outputs, timings."""
 import json
+import os
 import pathlib
 import sys
 import time
@@ -132,6 +133,17 @@ def test_a_failure_stops_the_stages_beside_it_and_records_only_finished_ones(tmp
     assert "slow: stopped" in err
     assert not any((tmp_path / "out" / n).exists() for n in ("slow", "bad", "after"))
     assert not (tmp_path / "out/stages.json").exists()
+
+
+def test_a_nice_stage_runs_at_lower_cpu_priority_and_the_others_do_not(tmp_path):
+    show = (sys.executable, "-c", "import os; print(os.nice(0))")
+    st = [demo.Stage("side", show, ("out/side",), stdout_to="out/side", after=(), nice=10),
+          demo.Stage("main", show, ("out/main",), stdout_to="out/main", after=())]
+    assert demo.run("out", root=tmp_path, stage_list=st, jobs=2) == 0
+    mine = os.nice(0)
+    assert int((tmp_path / "out/side").read_text()) == min(mine + 10, 19)
+    assert int((tmp_path / "out/main").read_text()) == mine
+    assert [s.name for s in demo.stages("runs/x", python="python") if s.nice] == ["tokenizer benchmark"]
 
 
 def test_unknown_needs_are_named():
