@@ -9,15 +9,15 @@ stage's fingerprint no longer matches (a preset or config changed, or an earlier
 demo stops and names the outputs to move away; it never reuses stale outputs and never deletes any.
 The evaluate stage samples every task direction into the report.
 
-Stages name the stages they need (`after`; default: every stage before them). With `jobs` > 1 the runner starts
-up to `jobs` stages whose needs are met at once, first the one with the longest expected chain of work still
-ahead of it (its `cost` plus the longest chain of stages that wait for it: the critical path): the tokenizers train
-side by side (each uses about one of a small machine's cores), and the tokenizer benchmark runs beside the model's
-training at a lower CPU priority (`Stage.nice`): it runs on about one core and nothing waits for it, so it takes the
-cycles that training and then the evaluation leave instead of a core from training. Stages that may overlap write
-their output to OUT/logs/<stage>.log (the last lines are printed when one fails); a failure stops the others with
-SIGTERM, which makes training stages checkpoint, and starts nothing new. Fingerprints chain in list order whatever
-the execution order.
+Stages name the stages they need (`after`; default: every stage before them). With `jobs` > 1 the runner starts up to
+`jobs` stages whose needs are met at once, first the one with the longest expected chain of work still ahead of it
+(its `cost` plus the longest chain of stages that wait for it: the critical path): the tokenizers train side by side
+(each uses about one of a small machine's cores), and the tokenizer benchmark runs beside the model's training as a
+background process (`Stage.background`: Linux's SCHED_IDLE): it runs on about one core and nothing waits for it, so it
+takes the cycles that training and then the evaluation leave instead of a core from training. Stages that may overlap
+write their output to OUT/logs/<stage>.log (the last lines are printed when one fails); a failure stops the others
+with SIGTERM, which makes training stages checkpoint, and starts nothing new. Fingerprints chain in list order
+whatever the execution order.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class Stage:
     settings: Callable[[], object] | None = None   # JSON-able settings that shape the outputs besides argv
     after: tuple[str, ...] | None = None  # stages whose outputs it reads (None: every stage before it)
     cost: float = 0.0                     # expected seconds on 2 cores (orders the ready stages, see `priorities`)
-    nice: int = 0                         # added to the stage's CPU niceness: it takes the cores the others leave
+    background: bool = False              # SCHED_IDLE (elsewhere nice 19): it gets only the cycles no other stage wants
 
     def done(self, root: pathlib.Path) -> bool:
         return all((root / o).exists() for o in self.outputs) and (self.check is None or self.check(root))
@@ -130,7 +130,7 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     s.append(Stage("tokenizer benchmark", (python, "launch/bench.py", "tokenizers", "--json", "--dir", tok, "--data", c,
                                            "--plot", f"{out}/tokenizers_rd.png"),
                    (f"{out}/tokenizers_bench.json",), stdout_to=f"{out}/tokenizers_bench.json",
-                   after=("corpus", *tokenizers, "tokenizer:image_fullres"), nice=10))
+                   after=("corpus", *tokenizers, "tokenizer:image_fullres"), background=True))
     # the decoding is spelled out so that a change of the evaluation's defaults re-runs this stage
     s.append(Stage("evaluate", (python, "launch/eval.py", "--bundle", bundle, "--corpus", c, "--tokens", tokens,
                                 "--run", model, "--out", out, *_decoding_flags()),
@@ -223,6 +223,16 @@ class _Started:
     tmp: pathlib.Path | None
 
 
+def _background() -> None:
+    """In a stage's child process before exec (its threads and children inherit it): the lowest CPU priority,
+    SCHED_IDLE where the OS has it. Beside the demo's training step, nice 10 still made the step 1.13x as long as
+    alone, SCHED_IDLE 1.06x (README, "The demo run")."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+
+
 def _start(st: Stage, head: str, root: pathlib.Path, out: str, env: dict, to_log: bool) -> _Started:
     """Starts the stage's process: stdout to `stdout_to` (via a temporary file) and, with `to_log`, everything
     else to OUT/logs/<stage>.log; otherwise to this console."""
@@ -238,8 +248,8 @@ def _start(st: Stage, head: str, root: pathlib.Path, out: str, env: dict, to_log
         stdout = open(tmp, "w")
         files.append(stdout)
     print(f"{head}: {' '.join(st.argv[1:])}" + (f"  (log: {log.relative_to(root)})" if log else ""), flush=True)
-    nice = (lambda: os.nice(st.nice)) if st.nice else None  # in the child before exec: its threads inherit it
-    proc = subprocess.Popen(st.argv, cwd=root, env=env, stdout=stdout, stderr=stderr, preexec_fn=nice)
+    proc = subprocess.Popen(st.argv, cwd=root, env=env, stdout=stdout, stderr=stderr,
+                            preexec_fn=_background if st.background else None)
     return _Started(st, head, proc, time.time(), log, files, tmp)
 
 
