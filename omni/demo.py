@@ -54,6 +54,7 @@ class Stage:
     after: tuple[str, ...] | None = None  # stages whose outputs it reads (None: every stage before it)
     cost: float = 0.0                     # expected seconds on 2 cores (orders the ready stages, see `priorities`)
     background: bool = False              # SCHED_IDLE (elsewhere nice 19): it gets only the cycles no other stage wants
+    benchmark: bool = False               # runs only when asked for (`run(benchmarks=True)`, `make demo-bench`)
 
     def done(self, root: pathlib.Path) -> bool:
         return all((root / o).exists() for o in self.outputs) and (self.check is None or self.check(root))
@@ -115,7 +116,7 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     s.append(Stage("tokenizer:image_fullres", (python, "launch/train_tokenizer.py", "--modality", "image", "--config",
                                                "fullres", "--data", c, "--out", f"{tok}/image_fullres"),
                    (f"{tok}/image_fullres/config.json",), settings=_tokenizer_settings("image", "fullres"),
-                   after=("corpus",)))
+                   after=("corpus",), benchmark=True))
     tokenizers = tuple(f"tokenizer:{m}" for m in MODALITIES)
     common = (f"data.corpus_dir={c}", f"data.tokenizer_dir={tok}", f"data.token_dir={tokens}")
     s.append(Stage("tokenize", (python, "launch/tokenize_corpus.py", "--config", "demo", *common),
@@ -130,7 +131,7 @@ def stages(out: str = "runs/demo", python: str = sys.executable) -> list[Stage]:
     s.append(Stage("tokenizer benchmark", (python, "launch/bench.py", "tokenizers", "--json", "--dir", tok, "--data", c,
                                            "--plot", f"{out}/tokenizers_rd.png"),
                    (f"{out}/tokenizers_bench.json",), stdout_to=f"{out}/tokenizers_bench.json",
-                   after=("corpus", *tokenizers, "tokenizer:image_fullres"), background=True))
+                   after=("corpus", *tokenizers, "tokenizer:image_fullres"), background=True, benchmark=True))
     # the decoding is spelled out so that a change of the evaluation's defaults re-runs this stage
     s.append(Stage("evaluate", (python, "launch/eval.py", "--bundle", bundle, "--corpus", c, "--tokens", tokens,
                                 "--run", model, "--out", out, *_decoding_flags()),
@@ -254,9 +255,10 @@ def _start(st: Stage, head: str, root: pathlib.Path, out: str, env: dict, to_log
 
 
 def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[str, ...] = (),
-        stage_list: list[Stage] | None = None, jobs: int = 1) -> int:
-    """Runs the stages not done yet, up to `jobs` at once (see the module docstring); returns the exit code of
-    the first stage that failed, 2 for stale outputs, 0 when every stage is done."""
+        stage_list: list[Stage] | None = None, jobs: int = 1, benchmarks: bool = False) -> int:
+    """Runs the stages not done yet, up to `jobs` at once (see the module docstring), the `benchmark` ones only with
+    `benchmarks`; returns the exit code of the first stage that failed, 2 for stale outputs, 0 when every stage
+    that was to run is done."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     root = root or pathlib.Path(__file__).resolve().parent.parent
@@ -272,7 +274,7 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
         fp = fps[st.name] = st.fingerprint(upstream)  # chained in list order, whatever the execution order
         upstream = fp
         heads[st.name] = head = f"[demo {i}/{len(all_stages)}] {st.name}"
-        if only and st.name.split(":")[0] not in only:
+        if (only and st.name.split(":")[0] not in only) or (st.benchmark and not benchmarks):
             continue
         if st.done(root):
             if st.name in records and records[st.name] != fp:

@@ -1,4 +1,5 @@
 """`make demo` orchestration (omni/demo.py) on stand-in stages: reuse, failure, stale outputs, timings."""
+import dataclasses
 import json
 import os
 import pathlib
@@ -71,6 +72,24 @@ def test_outputs_without_records_are_adopted(tmp_path):
     assert demo.run("out", root=tmp_path, stage_list=_stages()) == 0
     assert (tmp_path / "out/a.txt").read_text() == "old"
     assert set(json.loads((tmp_path / "out/stages.json").read_text())) == {"first", "second", "bench"}
+
+
+def test_benchmark_stages_run_only_when_asked_and_leave_the_others_fingerprints_alone(tmp_path, capsys):
+    """`make demo` skips the benchmark stages (`make demo-bench` adds them); skipping one changes no other stage's
+    fingerprint, so the stages a plain run finished are reused by the run that adds the benchmarks."""
+    st = _stages()
+    st[1] = dataclasses.replace(st[1], benchmark=True)   # "second" is a benchmark now
+    assert demo.run("out", root=tmp_path, stage_list=st) == 0
+    assert not (tmp_path / "out/b.txt").exists() and (tmp_path / "out/bench.json").exists()
+    records = json.loads((tmp_path / "out/stages.json").read_text())
+    assert set(records) == {"first", "bench"}
+    capsys.readouterr()
+    assert demo.run("out", root=tmp_path, stage_list=st, benchmarks=True) == 0
+    assert capsys.readouterr().out.count("done already") == 2       # first and bench reused, not stale
+    assert (tmp_path / "out/b.txt").read_text() == "b"
+    assert json.loads((tmp_path / "out/stages.json").read_text())["bench"] == records["bench"]
+    real = [s.name for s in demo.stages("runs/x", python="python") if s.benchmark]
+    assert real == ["tokenizer:image_fullres", "tokenizer benchmark"]
 
 
 def test_demo_stage_fingerprints_cover_presets_and_config():
