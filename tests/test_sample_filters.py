@@ -4,7 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from omni.config import load_config
 from omni.sampling import filters
+from omni.sampling.sample import default_budget
 from omni.sampling.spec import SamplingSpec
 from omni.sampling.targets import fit_budget, plan_target
 from tests.sample_utils import tiny_config
@@ -89,6 +91,15 @@ def test_plans_enforce_structure():
     assert np.nonzero(aud.allowed[1])[0].tolist() == list(range(off + 32, off + 64))
     assert fit_budget(aud, 8).max_new == 7  # 3 whole frames + end
     assert fit_budget(img, 3) is img         # fixed lengths are never shortened
+
+
+def test_default_audio_budget_stops_at_the_trained_sequence_length():
+    cfg = load_config("demo")                      # rows of 256, positions up to 512
+    assert (cfg.train.seq_len, cfg.model.max_seq_len) == (256, 512)
+    assert default_budget(cfg, "audio", 12, 2) == 256 - 12     # speech after a short text: what training held
+    assert default_budget(cfg, "text", 12, 1) == 512 - 12      # other outputs: the model's whole length
+    assert default_budget(cfg, "image", 12, 64) == 512 - 12
+    assert default_budget(cfg, "audio", 255, 2) == 512 - 255   # no room left in 256: the whole length again
 
 
 def test_untrained_and_unknown_targets_are_clear_errors():

@@ -83,6 +83,17 @@ def _decode(lm: LoadedModel, modality: str, codes: np.ndarray, decode: bool) -> 
     return Generated(modality, tokens, np.asarray(tok.decode(tokens[None]))[0].astype(np.float32))
 
 
+def default_budget(config, target: str, prompt_len: int, min_new: int) -> int:
+    """Positions an output of default length may take after a prompt of `prompt_len`: up to the model's max_seq_len;
+    audio only up to the longest sequence the model trained on (train.seq_len) where the prompt leaves room there,
+    since training truncated longer speech and nothing past it was learnt (the demo: ~2.4 s of speech after a
+    short text, where the tokenizer's 4 s maximum would double every runaway output's decode steps)."""
+    longest = config.model.max_seq_len
+    if target == "audio" and config.train.seq_len - prompt_len > min_new:
+        longest = min(longest, config.train.seq_len)
+    return longest - prompt_len
+
+
 def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
            guidance: float = 1.0, seed: int = 0, max_new_tokens: int | None = None,
            max_seconds: float | None = None, decode: bool = True, use_cache: bool = True):
@@ -115,7 +126,8 @@ def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: i
         plan = plan_target(vocab, model.spec, target, max_new_tokens=max_new_tokens, max_seconds=max_seconds)
         rows = [tasks.prompt(vocab, _task(c, target), c, target, bidi) for c in conds]
         if max_new_tokens is None and max_seconds is None:  # default caps shrink to what fits
-            plan = fit_budget(plan, model.config.model.max_seq_len - max(len(r["inputs"]) for r in rows))
+            plan = fit_budget(plan, default_budget(model.config, target, max(len(r["inputs"]) for r in rows),
+                                                   plan.min_new))
         uncond = None
         if guidance != 1.0:
             empty = tasks.prompt(vocab, _task([], target), [], target, bidi)
