@@ -10,9 +10,11 @@ def get_config() -> Config:
         # probe examples are 72-268 tokens, and 16 rows of 256 leave the XLA attention (dense [L, L] scores on a
         # CPU) half the work of 8 rows of 512 for the same tokens per step: 1.6-1.7 s/step instead of 1.9-2.0 (README,
         # "Capability probes"). 16 rows split over 1, 2, 4 or 8 data shards; 256 is a multiple of the kernels' tiles.
-        # 1080 steps since the twentieth session: `make demo` took 44 of its 60 minutes at 720, and the extra ~7
-        # minutes of training read held-out spoken numbers at WER 0.48 instead of 0.71 (two seeds pooled, README).
-        steps=1080,
+        # 1080 steps from the twentieth to the twenty-third session (`make demo` took 44 of its 60 minutes at 720 on
+        # that VM, and the extra ~7 minutes read held-out spoken numbers at WER 0.48 instead of 0.71, two seeds
+        # pooled); 720 again since the twenty-fourth: on that session's VM (the step 1.45 s alone instead of 1.19) a
+        # fresh clone's `make demo` took 71.8 minutes with 1080 (README, "Two commands").
+        steps=720,
         checkpoint_every=180,
         model=ModelConfig(d_model=192, n_layers=4, n_heads=6, n_kv_heads=2, head_dim=32, d_ff=512,
                           max_seq_len=512, dtype="float32", tile_size=128, grouped_head=True,
