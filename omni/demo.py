@@ -12,12 +12,15 @@ The evaluate stage samples every task direction into the report.
 Stages name the stages they need (`after`; default: every stage before them). With `jobs` > 1 the runner starts up to
 `jobs` stages whose needs are met at once, first the one with the longest expected chain of work still ahead of it
 (its `cost` plus the longest chain of stages that wait for it: the critical path): the tokenizers train side by side
-(each uses about one of a small machine's cores), and the tokenizer benchmark runs beside the model's training as a
-background process (`Stage.background`: Linux's SCHED_IDLE): it runs on about one core and nothing waits for it, so it
-takes the cycles that training and then the evaluation leave instead of a core from training. Stages that may overlap
-write their output to OUT/logs/<stage>.log (the last lines are printed when one fails); a failure stops the others
-with SIGTERM, which makes training stages checkpoint, and starts nothing new. Fingerprints chain in list order
-whatever the execution order.
+(each uses about one of a small machine's cores). Benchmark stages (`Stage.benchmark`: the tokenizer benchmark and
+the fullres image tokenizer only it measures) run only when asked for (`run(benchmarks=True)`, `make demo-bench`) or
+named by `only`; a skipped stage is still fingerprinted, so skipping it changes no other stage's fingerprint. The
+tokenizer benchmark then runs beside the model's training as a background process (`Stage.background`: Linux's
+SCHED_IDLE): it runs on about one core and nothing waits for it, so it takes the cycles that training and then the
+evaluation leave instead of a core from training (training's step 1.06-1.2x its time alone, 1.6x at equal priority).
+Stages that may overlap write their output to OUT/logs/<stage>.log (the last lines are printed when one fails); a
+failure stops the others with SIGTERM, which makes training stages checkpoint, and starts nothing new. Fingerprints
+chain in list order whatever the execution order.
 """
 from __future__ import annotations
 
@@ -257,8 +260,8 @@ def _start(st: Stage, head: str, root: pathlib.Path, out: str, env: dict, to_log
 def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[str, ...] = (),
         stage_list: list[Stage] | None = None, jobs: int = 1, benchmarks: bool = False) -> int:
     """Runs the stages not done yet, up to `jobs` at once (see the module docstring), the `benchmark` ones only with
-    `benchmarks`; returns the exit code of the first stage that failed, 2 for stale outputs, 0 when every stage
-    that was to run is done."""
+    `benchmarks` or when `only` names them; returns the exit code of the first stage that failed, 2 for stale
+    outputs, 0 when every stage that was to run is done."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     root = root or pathlib.Path(__file__).resolve().parent.parent
@@ -274,7 +277,8 @@ def run(out: str = "runs/demo", root: pathlib.Path | None = None, only: tuple[st
         fp = fps[st.name] = st.fingerprint(upstream)  # chained in list order, whatever the execution order
         upstream = fp
         heads[st.name] = head = f"[demo {i}/{len(all_stages)}] {st.name}"
-        if (only and st.name.split(":")[0] not in only) or (st.benchmark and not benchmarks):
+        named = st.name.split(":")[0] in only   # `only` naming a benchmark stage runs it
+        if (only and not named) or (st.benchmark and not benchmarks and not named):
             continue
         if st.done(root):
             if st.name in records and records[st.name] != fp:

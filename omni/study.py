@@ -315,7 +315,9 @@ def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
     <run dir>/probes.json and reused while the run's steps, `limit` and the evaluation's decoding match."""
     path = pathlib.Path(cfg.run_dir) / "probes.json"
     options = GenOptions(batch=limit)
-    decoding = dataclasses.asdict(options)
+    # speech's default length stops at the trained sequence length since the twenty-fourth session
+    # (omni.sampling.sample.default_budget): probes cached before it are measured again
+    decoding = {**dataclasses.asdict(options), "audio_budget": "train.seq_len"}
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("steps") == cfg.steps and saved.get("limit") == limit and saved.get("decoding") == decoding:

@@ -88,6 +88,9 @@ def test_benchmark_stages_run_only_when_asked_and_leave_the_others_fingerprints_
     assert capsys.readouterr().out.count("done already") == 2       # first and bench reused, not stale
     assert (tmp_path / "out/b.txt").read_text() == "b"
     assert json.loads((tmp_path / "out/stages.json").read_text())["bench"] == records["bench"]
+    (tmp_path / "out/b.txt").unlink()
+    assert demo.run("out", root=tmp_path, stage_list=st, only=("second",)) == 0   # named: it runs
+    assert (tmp_path / "out/b.txt").exists()
     real = [s.name for s in demo.stages("runs/x", python="python") if s.benchmark]
     assert real == ["tokenizer:image_fullres", "tokenizer benchmark"]
 
