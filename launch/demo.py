@@ -17,7 +17,8 @@ if __name__ == "__main__":
     absl_flags_parsed()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/demo")
-    ap.add_argument("--only", default="", help="comma-separated stage names to run (default: all)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated stage names to run (default: all but the benchmark stages)")
     ap.add_argument("--jobs", type=int, default=2, help="stages run at once when their inputs are ready (>= 1)")
     ap.add_argument("--benchmarks", action="store_true",
                     help="also the benchmark stages (the tokenizer benchmark and the fullres fit it measures)")
