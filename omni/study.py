@@ -29,6 +29,7 @@ from omni.eval.metrics import nested_ratio_ci
 from omni.eval.run import probe_figures
 from omni.model import model_stats
 from omni.sampling.export_run import export_run
+from omni.sampling.targets import DEFAULT_BUDGET_RULE
 from omni.train.loop import train
 from omni.train.metrics import read_metrics
 
@@ -315,9 +316,8 @@ def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
     <run dir>/probes.json and reused while the run's steps, `limit` and the evaluation's decoding match."""
     path = pathlib.Path(cfg.run_dir) / "probes.json"
     options = GenOptions(batch=limit)
-    # speech's default length stops at the trained sequence length since the twenty-fourth session
-    # (omni.sampling.sample.default_budget): probes cached before it are measured again
-    decoding = {**dataclasses.asdict(options), "audio_budget": "train.seq_len"}
+    # and the default length rule (omni.sampling.targets.default_budget): probes cached under another are redone
+    decoding = {**dataclasses.asdict(options), "default_budget": DEFAULT_BUDGET_RULE}
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("steps") == cfg.steps and saved.get("limit") == limit and saved.get("decoding") == decoding:

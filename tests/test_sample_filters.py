@@ -6,9 +6,8 @@ import pytest
 
 from omni.config import load_config
 from omni.sampling import filters
-from omni.sampling.sample import default_budget
 from omni.sampling.spec import SamplingSpec
-from omni.sampling.targets import fit_budget, plan_target
+from omni.sampling.targets import default_budget, fit_budget, plan_target
 from tests.sample_utils import tiny_config
 
 NEG = filters.NEG

@@ -16,7 +16,7 @@ from omni.data import tasks
 from omni.sampling.decode_loop import Controls, PromptBatch, strip
 from omni.sampling.loaded import LoadedModel
 from omni.sampling.prompt import tokenize_prompt
-from omni.sampling.targets import fit_budget, plan_target
+from omni.sampling.targets import default_budget, fit_budget, plan_target
 
 
 @dataclasses.dataclass
@@ -81,17 +81,6 @@ def _decode(lm: LoadedModel, modality: str, codes: np.ndarray, decode: bool) -> 
         shape = (spec.video_frames, spec.video_size, spec.video_size, 3)
         return Generated(modality, tokens, np.asarray(tok.decode_like(tokens[None], shape))[0].astype(np.float32))
     return Generated(modality, tokens, np.asarray(tok.decode(tokens[None]))[0].astype(np.float32))
-
-
-def default_budget(config, target: str, prompt_len: int, min_new: int) -> int:
-    """Positions an output of default length may take after a prompt of `prompt_len`: up to the model's max_seq_len;
-    audio only up to the longest sequence the model trained on (train.seq_len) where the prompt leaves room there,
-    since training truncated longer speech and nothing past it was learnt (the demo: ~2.4 s of speech after a
-    short text, where the tokenizer's 4 s maximum would double every runaway output's decode steps)."""
-    longest = config.model.max_seq_len
-    if target == "audio" and config.train.seq_len - prompt_len > min_new:
-        longest = min(longest, config.train.seq_len)
-    return longest - prompt_len
 
 
 def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,

@@ -86,3 +86,19 @@ def fit_budget(plan: TargetPlan, budget: int) -> TargetPlan:
         raise ValueError(f"only {budget} positions are left for {plan.modality} after the prompt; "
                          f"the model's max_seq_len is too small for this prompt")
     return dataclasses.replace(plan, max_new=steps)
+
+
+# What `default_budget` allows, named for the caches and fingerprints of results sampled with it (the seeds study's
+# probes, the demo's evaluate stage): changing the rule must change this string.
+DEFAULT_BUDGET_RULE = "audio up to train.seq_len"
+
+
+def default_budget(config, target: str, prompt_len: int, min_new: int) -> int:
+    """Positions an output of default length may take after a prompt of `prompt_len`: up to the model's max_seq_len;
+    audio only up to the longest sequence the model trained on (train.seq_len) where the prompt leaves room there,
+    since training truncated longer speech and nothing past it was learnt (the demo: ~2.4 s of speech after a
+    short text, where the tokenizer's 4 s maximum would double every runaway output's decode steps)."""
+    longest = config.model.max_seq_len
+    if target == "audio" and config.train.seq_len - prompt_len > min_new:
+        longest = min(longest, config.train.seq_len)
+    return longest - prompt_len
