@@ -15,6 +15,7 @@ import sys
 from omni.cli import absl_flags_parsed
 from omni.eval.generate import GenOptions
 from omni.eval.run import evaluate_bundle
+from omni.sampling.score import RERANKERS
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -38,11 +39,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="for audio outputs (default: --media-temperature's)")
     p.add_argument("--audio-guidance", type=float, default=GenOptions.audio_guidance,
                    help="classifier-free guidance scale for audio outputs (default: --media-guidance's)")
+    p.add_argument("--candidates", type=int, default=GenOptions.candidates,
+                   help="image/audio/video outputs: sample this many per prompt, keep the best by --rerank (1 = off)")
+    p.add_argument("--rerank", choices=RERANKERS, default=GenOptions.rerank,
+                   help="how --candidates are ranked (omni.sampling.score)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-text-tokens", type=int, default=32)
     p.add_argument("--max-audio-seconds", type=float, default=None, help="default: the trained maximum")
     p.add_argument("--no-untrained", action="store_true", help="skip the untrained-model column")
     a = p.parse_args(argv)
+    if a.candidates < 1:
+        p.error(f"--candidates must be >= 1 (1 = plain sampling), got {a.candidates}")
     if a.limit < 2:
         p.error("--limit must be >= 2 (retrieval and baselines need several items)")
     for flag, value in (("--media-guidance", a.media_guidance), ("--audio-guidance", a.audio_guidance)):
@@ -60,7 +67,8 @@ def main(argv: list[str]) -> int:
     opts = GenOptions(temperature=a.temperature, media_temperature=a.media_temperature,
                       media_top_p=a.media_top_p, media_guidance=a.media_guidance,
                       audio_temperature=a.audio_temperature, audio_guidance=a.audio_guidance, seed=a.seed,
-                      batch=a.limit, max_text_tokens=a.max_text_tokens, max_audio_s=a.max_audio_seconds)
+                      batch=a.limit, max_text_tokens=a.max_text_tokens, max_audio_s=a.max_audio_seconds,
+                      candidates=a.candidates, rerank=a.rerank)
     try:
         evaluate_bundle(a.bundle, a.corpus, a.out, token_dir=a.tokens, run_dir=a.run, limit=a.limit,
                         cycle_items=a.cycle_items, rounds=a.rounds, loss_examples=a.loss_examples, options=opts,

@@ -3,6 +3,7 @@
     python launch/sample.py --bundle B --text "A goat." --to image --out goat.png
     python launch/sample.py --bundle B --image cat.png --to text
     python launch/sample.py --bundle B --text "Rain." --to image --to audio --out rain.png --out rain.wav
+    python launch/sample.py --bundle B --text "A red apple." --to image --guidance 5 --candidates 4 --out apple.png
 
 Prompt items (--text, --image, --audio, --video) keep their command-line order; several --to are
 generated in turn, each output conditioning the next. One --out per target in order, or one per media
@@ -20,6 +21,7 @@ import omni
 from omni import modality as mod
 from omni.cli import absl_flags_parsed
 from omni.sampling import media_io, prompt
+from omni.sampling.score import RERANKERS
 
 MODALITIES = mod.names()
 
@@ -45,6 +47,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=0, help="0 = off")
     p.add_argument("--top-p", type=float, default=1.0, help="1 = off")
     p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale; 1 = off")
+    p.add_argument("--candidates", type=int, default=1,
+                   help="sample this many outputs per target and keep the best by --rerank (1 = off)")
+    p.add_argument("--rerank", choices=RERANKERS, default="reverse",
+                   help="how --candidates are ranked: reverse = likeliest to give the prompt back, forward = the "
+                        "output's own likelihood per token, bidirectional = both (omni.sampling.score)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated text/audio tokens")
     p.add_argument("--max-seconds", type=float, default=None, help="cap on generated audio length")
@@ -52,6 +59,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--devices", type=int, default=0, help="use the first N devices (0 = all)")
     a = p.parse_args(argv)
     a.items = getattr(a, "items", None) or []
+    if a.candidates < 1:
+        p.error(f"--candidates must be >= 1 (1 = plain sampling), got {a.candidates}")
     media_targets = [t for t in a.to if t != "text"]
     if len(a.out) == len(a.to):
         a.outs = list(zip(a.to, a.out))
@@ -76,7 +85,7 @@ def main(argv: list[str]) -> int:
         model = omni.load(a.bundle, devices=jax.devices()[:a.devices] if a.devices > 0 else None)
         result = omni.sample(model, items, to=a.to, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
                              guidance=a.guidance, seed=a.seed, max_new_tokens=a.max_new_tokens,
-                             max_seconds=a.max_seconds)
+                             max_seconds=a.max_seconds, candidates=a.candidates, rerank=a.rerank)
         for g, (t, out) in zip(result.outputs, a.outs):
             if t == "text":
                 print(g.media)

@@ -152,7 +152,8 @@ def _default_lengths() -> str:
 def _decoding_flags() -> tuple[str, ...]:
     """The evaluation's default media decoding as launch/eval.py flags."""
     flags = {"--media-guidance": GenOptions.media_guidance, "--audio-temperature": GenOptions.audio_temperature,
-             "--audio-guidance": GenOptions.audio_guidance}
+             "--audio-guidance": GenOptions.audio_guidance, "--candidates": GenOptions.candidates,
+             "--rerank": GenOptions.rerank}
     return tuple(x for k, v in flags.items() if v is not None for x in (k, str(v)))
 
 

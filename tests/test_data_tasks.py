@@ -205,3 +205,15 @@ def test_formatter_needs_task_tokens():
     from omni.vocab import UnifiedVocab
     with pytest.raises(ValueError, match="task tokens"):
         Formatter(UnifiedVocab.create({"text": 10, "image": 4}), TaskConfig(max_tokens=64))
+
+
+def test_pad_examples_layout():
+    ex = {"inputs": np.array([5, 6, 7]), "targets": np.array([6, 7, 0]), "input_modality": np.zeros(3),
+          "target_modality": np.zeros(3), "span_ids": np.zeros(3), "loss_mask": np.array([0.0, 1.0, 0.0])}
+    b = tasks.pad_examples([ex], rows=2, seq_len=4)
+    assert b["inputs"].tolist() == [[5, 6, 7, 0], [0, 0, 0, 0]]
+    assert b["segment_ids"].tolist() == [[1, 1, 1, 0], [0, 0, 0, 0]]
+    assert b["positions"][0].tolist() == [0, 1, 2, 0]
+    assert b["loss_mask"].sum() == 1.0
+    with pytest.raises(ValueError, match="does not fit"):
+        tasks.pad_examples([ex], rows=1, seq_len=2)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from omni.eval import figures
-from omni.eval.heldout_loss import pad_rows
 from omni.eval.report import cell, clean
 from omni.train.metrics import read_metrics
 from tests.launch_utils import launch_script
@@ -36,18 +35,6 @@ def test_loss_series_and_curves(tmp_path):
     assert figures.loss_curves(tmp_path / "none.png", [{"step": 1, "lr": 0.1}]) is None
 
 
-def test_pad_rows_layout():
-    ex = {"inputs": np.array([5, 6, 7]), "targets": np.array([6, 7, 0]), "input_modality": np.zeros(3),
-          "target_modality": np.zeros(3), "span_ids": np.zeros(3), "loss_mask": np.array([0.0, 1.0, 0.0])}
-    b = pad_rows([ex], rows=2, seq_len=4)
-    assert b["inputs"].tolist() == [[5, 6, 7, 0], [0, 0, 0, 0]]
-    assert b["segment_ids"].tolist() == [[1, 1, 1, 0], [0, 0, 0, 0]]
-    assert b["positions"][0].tolist() == [0, 1, 2, 0]
-    assert b["loss_mask"].sum() == 1.0
-    with pytest.raises(ValueError, match="does not fit"):
-        pad_rows([ex], rows=1, seq_len=2)
-
-
 def _cli():
     return launch_script("eval")
 
@@ -68,6 +55,11 @@ def test_cli_arguments_and_clear_errors(tmp_path, capsys):
         assert f"{flag} must be >= 0" in capsys.readouterr().err
     a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--audio-temperature", "0", "--audio-guidance", "1"])
     assert (a.audio_temperature, a.audio_guidance) == (0.0, 1.0)
+    a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--candidates", "4", "--rerank", "bidirectional"])
+    assert (a.candidates, a.rerank) == (4, "bidirectional")
+    with pytest.raises(SystemExit):
+        cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--candidates", "0"])
+    assert "--candidates must be >= 1" in capsys.readouterr().err
     assert cli.main(["--bundle", str(tmp_path / "none"), "--corpus", "c", "--out", str(tmp_path / "o")]) == 2
     assert "no bundle at" in capsys.readouterr().err
 
@@ -105,6 +97,11 @@ def test_text_outputs_greedy_and_media_outputs_sampled(monkeypatch):
     generate(None, [["a"]], "audio", GenOptions(batch=1, media_temperature=0.5, media_guidance=2.0,
                                                 audio_temperature=None, audio_guidance=None))
     assert (calls[-1][2]["temperature"], calls[-1][2]["guidance"]) == (0.5, 2.0)
+    # candidates and their reranking reach media outputs only (text outputs are greedy: every candidate alike)
+    assert (calls[-1][2]["candidates"], calls[-1][2]["rerank"]) == (1, "reverse")
+    generate(None, [["a"]], "image", GenOptions(batch=1, candidates=4, rerank="forward"))
+    assert (calls[-1][2]["candidates"], calls[-1][2]["rerank"]) == (4, "forward")
+    assert "candidates" not in k0
 
 
 def test_decoding_line_names_guidance_only_when_used():
@@ -117,3 +114,7 @@ def test_decoding_line_names_guidance_only_when_used():
     assert _decoding(both) == ("greedy; image and video sampled at temperature 1.0, top-p 0.9, classifier-free "
                                "guidance 5.0; audio sampled at temperature 0.7, top-p 0.9; seed 0")
     assert _decoding({**d, "audio_temperature": 1.0, "audio_guidance": 1.0}) == _decoding(d)
+    assert _decoding({**d, "candidates": 1, "rerank": "reverse"}) == _decoding(d)
+    assert _decoding({**d, "candidates": 4, "rerank": "reverse"}) == (
+        "greedy; image, audio and video sampled at temperature 1.0, top-p 0.9; the best of 4 per prompt by reverse "
+        "likelihood (omni.sampling.score); seed 0")

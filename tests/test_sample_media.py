@@ -112,6 +112,12 @@ def test_cli_writes_media_and_prints_text(bundle_dir, tmp_path, capsys):
     rc = cli.main(["--bundle", str(bundle_dir), "--devices", "1", "--image", str(png), "--to", "text",
                    "--max-new-tokens", "16", "--print-tokens"])
     assert rc == 0 and "text tokens: [" in capsys.readouterr().out
+    rc = cli.main(["--bundle", str(bundle_dir), "--devices", "1", "--text", "A goat.", "--to", "image", "--out",
+                   str(png), "--candidates", "3", "--rerank", "bidirectional", "--guidance", "2"])
+    assert rc == 0 and media_io.read_image(png).shape == (16, 16, 3)
+    with pytest.raises(SystemExit):
+        cli.parse(["--bundle", str(bundle_dir), "--text", "x", "--to", "image", "--candidates", "0"])
+    assert "--candidates must be >= 1" in capsys.readouterr().err
     bad_out = ["--bundle", str(bundle_dir), "--text", "x", "--to", "image", "--out", str(tmp_path / "x.wav")]
     assert cli.main(bad_out) == 2
     assert "must end in one of" in capsys.readouterr().err

@@ -222,6 +222,24 @@ def assemble(vocab: UnifiedVocab, task: str, spans: list[Span], loss_on_targets_
             "span_ids": span, "loss_mask": loss}
 
 
+def pad_examples(examples: list[dict[str, np.ndarray]], rows: int, seq_len: int) -> dict[str, np.ndarray]:
+    """Examples -> one batch of the training contract [rows, seq_len] (one segment per row, zero padding)."""
+    if len(examples) > rows:
+        raise ValueError(f"{len(examples)} examples do not fit {rows} rows")
+    keys = ("inputs", "targets", "input_modality", "target_modality", "span_ids")
+    batch = {k: np.zeros((rows, seq_len), np.int32) for k in keys + ("segment_ids", "positions")}
+    batch["loss_mask"] = np.zeros((rows, seq_len), np.float32)
+    for i, ex in enumerate(examples):
+        n = len(ex["inputs"])
+        if n > seq_len:
+            raise ValueError(f"an example of {n} tokens does not fit seq_len {seq_len}")
+        for k in keys + ("loss_mask",):
+            batch[k][i, :n] = ex[k]
+        batch["segment_ids"][i, :n] = 1
+        batch["positions"][i, :n] = np.arange(n)
+    return batch
+
+
 def sequence_length(spans: list[Span]) -> int:
     return 1 + sum(2 + len(s.codes) for s in spans)
 

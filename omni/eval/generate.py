@@ -31,6 +31,10 @@ class GenOptions:
     batch: int = 16                 # rows per generate call; short batches are padded to this
     max_text_tokens: int = 32       # captions and transcripts are short
     max_audio_s: float | None = None  # None: the trained maximum
+    # image / audio / video outputs: sample this many per prompt and keep the best by `rerank`
+    # (omni.sampling.score.RERANKERS); 1 = plain sampling
+    candidates: int = 1
+    rerank: str = "reverse"
 
 
 def item(modality: str, media):
@@ -61,7 +65,8 @@ def generate(lm, prompts: list[list], to: str, opts: GenOptions) -> list:
     if to == "text":
         kwargs["temperature"] = opts.temperature
     else:
-        kwargs.update(temperature=opts.media_temperature, top_p=opts.media_top_p, guidance=opts.media_guidance)
+        kwargs.update(temperature=opts.media_temperature, top_p=opts.media_top_p, guidance=opts.media_guidance,
+                      candidates=opts.candidates, rerank=opts.rerank)
         if to == "audio":
             kwargs.update(temperature=first_set(opts.audio_temperature, opts.media_temperature),
                           guidance=first_set(opts.audio_guidance, opts.media_guidance))

@@ -53,24 +53,6 @@ def direction_examples(token_dir, vocab, spec, seq_len: int, limit: int, split: 
     return {n: v for n, v in sorted(out.items()) if v}
 
 
-def pad_rows(examples: list[dict[str, np.ndarray]], rows: int, seq_len: int) -> dict[str, np.ndarray]:
-    """Examples -> one batch of the training contract [rows, seq_len] (one segment per row, zero padding)."""
-    if len(examples) > rows:
-        raise ValueError(f"{len(examples)} examples do not fit {rows} rows")
-    keys = ("inputs", "targets", "input_modality", "target_modality", "span_ids")
-    batch = {k: np.zeros((rows, seq_len), np.int32) for k in keys + ("segment_ids", "positions")}
-    batch["loss_mask"] = np.zeros((rows, seq_len), np.float32)
-    for i, ex in enumerate(examples):
-        n = len(ex["inputs"])
-        if n > seq_len:
-            raise ValueError(f"an example of {n} tokens does not fit seq_len {seq_len}")
-        for k in keys + ("loss_mask",):
-            batch[k][i, :n] = ex[k]
-        batch["segment_ids"][i, :n] = 1
-        batch["positions"][i, :n] = np.arange(n)
-    return batch
-
-
 def direction_losses(model, examples: dict[str, list[dict[str, np.ndarray]]], seq_len: int, rows: int = ROWS
                      ) -> dict[str, dict[str, float]]:
     """model: an omni.model.OmniModel -> {direction: {"loss", "perplexity", "tokens", "examples"}}."""
@@ -80,7 +62,7 @@ def direction_losses(model, examples: dict[str, list[dict[str, np.ndarray]]], se
     for name, exs in examples.items():
         nll, tokens = 0.0, 0.0
         for s in range(0, len(exs), rows):
-            _, sums = step(params, pad_rows(exs[s:s + rows], rows, seq_len))
+            _, sums = step(params, tasks.pad_examples(exs[s:s + rows], rows, seq_len))
             nll += float(sums["nll"])
             tokens += float(sums["tokens"])
         loss = nll / max(tokens, 1.0)

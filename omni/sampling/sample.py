@@ -16,6 +16,7 @@ from omni.data import tasks
 from omni.sampling.decode_loop import Controls, PromptBatch, strip
 from omni.sampling.loaded import LoadedModel
 from omni.sampling.prompt import tokenize_prompt
+from omni.sampling.score import RERANKERS, rerank_scores, task_of
 from omni.sampling.targets import default_budget, fit_budget, plan_target
 
 
@@ -28,6 +29,7 @@ class Generated:
     tokens: np.ndarray
     media: Any = None
     sample_rate: int | None = None
+    score: float | None = None      # its rerank score when it was chosen from several candidates
 
 
 @dataclasses.dataclass
@@ -55,13 +57,6 @@ def _is_batch(prompt) -> bool:
     return isinstance(prompt, list) and bool(prompt) and all(isinstance(p, list) for p in prompt)
 
 
-def _task(conditioning: list[tuple[str, np.ndarray]], target: str) -> str:
-    if not conditioning:
-        return "<task:lm>" if target == "text" else "<task:generate>"
-    inputs = sorted({m for m, _ in conditioning}, key=mod.modality_id)
-    return tasks.task_token(inputs, target)
-
-
 def _decode(lm: LoadedModel, modality: str, codes: np.ndarray, decode: bool) -> Generated:
     """Global codes of one output -> Generated with local tokens and (with `decode`) media."""
     vocab, spec = lm.vocab, lm.spec
@@ -85,11 +80,14 @@ def _decode(lm: LoadedModel, modality: str, codes: np.ndarray, decode: bool) -> 
 
 def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
            guidance: float = 1.0, seed: int = 0, max_new_tokens: int | None = None,
-           max_seconds: float | None = None, decode: bool = True, use_cache: bool = True):
+           max_seconds: float | None = None, decode: bool = True, use_cache: bool = True, candidates: int = 1,
+           rerank: str = "reverse"):
     """Generates `to` (a modality or a list, in turn) from `prompt`.
 
     prompt: one prompt (an item or a list of items, see omni.sampling.prompt) or a batch (a list of such
-    lists). guidance > 1 adds classifier-free guidance (unconditional rows in the same batch).
+    lists). guidance > 1 adds classifier-free guidance (unconditional rows in the same batch). candidates > 1
+    samples that many outputs per prompt (in the same batch) and keeps the best by `rerank`, one of
+    omni.sampling.score.RERANKERS (default "reverse": the likeliest to give the prompt back).
     Returns a `Sample` (or a list of them for a batch).
     """
     if not isinstance(model, LoadedModel):
@@ -106,6 +104,11 @@ def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: i
                              f"{list(model.spec.trained_targets)}")
         if decode and t not in model.tokenizers:
             raise ValueError(f"this bundle has no {t} tokenizer to decode {t}; pass decode=False to get tokens")
+    if int(candidates) != candidates or candidates < 1:
+        raise ValueError(f"candidates must be a whole number >= 1, got {candidates}")
+    if rerank not in RERANKERS:
+        raise ValueError(f"unknown rerank {rerank!r}; expected one of {RERANKERS}")
+    K = int(candidates)
     batch = prompt if _is_batch(prompt) else [prompt]
     conds = [tokenize_prompt(p, model.tokenizers, model.spec) for p in batch]
     controls = Controls(temperature, top_k, top_p, guidance, seed).validate()
@@ -113,22 +116,31 @@ def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: i
     results: list[list[Generated]] = [[] for _ in batch]
     for i, target in enumerate(targets):
         plan = plan_target(vocab, model.spec, target, max_new_tokens=max_new_tokens, max_seconds=max_seconds)
-        rows = [tasks.prompt(vocab, _task(c, target), c, target, bidi) for c in conds]
+        rows = [tasks.prompt(vocab, task_of(c, target), c, target, bidi) for c in conds]
         if max_new_tokens is None and max_seconds is None:  # default caps shrink to what fits
             plan = fit_budget(plan, default_budget(model.config, target, max(len(r["inputs"]) for r in rows),
                                                    plan.min_new))
+        rows = [r for r in rows for _ in range(K)]  # each prompt's K candidates side by side
         uncond = None
         if guidance != 1.0:
-            empty = tasks.prompt(vocab, _task([], target), [], target, bidi)
-            uncond = PromptBatch.pad([empty] * len(batch))
+            empty = tasks.prompt(vocab, task_of([], target), [], target, bidi)
+            uncond = PromptBatch.pad([empty] * len(rows))
         out = model.decoder().generate(PromptBatch.pad(rows), plan,
                                        dataclasses.replace(controls, seed=seed + 1000003 * i),
                                        uncond=uncond, use_cache=use_cache)
-        for b, row in enumerate(out):
-            codes = strip(row, plan)
-            results[b].append(_decode(model, target, codes, decode))
-            if codes.size:  # the output conditions the next target of the chain
-                conds[b] = conds[b] + [(target, vocab.to_local(target, codes))]
+        codes = [strip(row, plan) for row in out]
+        scores = None
+        if K > 1:
+            scores = rerank_scores(model, rerank, [conds[r // K] for r in range(len(codes))],
+                                   [(target, vocab.to_local(target, c)) for c in codes]).reshape(len(batch), K)
+        for b in range(len(batch)):
+            k = 0 if scores is None else int(np.argmax(scores[b]))
+            best = codes[b * K + k]
+            g = _decode(model, target, best, decode)
+            g.score = None if scores is None else float(scores[b, k])
+            results[b].append(g)
+            if best.size:  # the output conditions the next target of the chain
+                conds[b] = conds[b] + [(target, vocab.to_local(target, best))]
     samples = [Sample(r) for r in results]
     return samples if _is_batch(prompt) else samples[0]
 
