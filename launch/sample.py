@@ -51,7 +51,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="sample this many outputs per target and keep the best by --rerank (1 = off)")
     p.add_argument("--rerank", choices=RERANKERS, default="reverse",
                    help="how --candidates are ranked: reverse = likeliest to give the prompt back, forward = the "
-                        "output's own likelihood per token, bidirectional = both (omni.sampling.score)")
+                        "output's own likelihood, bidirectional = both (omni.sampling.score)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated text/audio tokens")
     p.add_argument("--max-seconds", type=float, default=None, help="cap on generated audio length")

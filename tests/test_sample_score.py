@@ -69,9 +69,9 @@ def test_candidates_keep_the_one_the_reranker_scores_highest(lm, how):
                       candidates=K, rerank=how)
     conds, cands = _candidates(lm, prompt, "text", K, Controls(temperature=1.5, seed=7))
     assert len({tuple(c) for c in cands}) > 1  # the candidates differ, so the choice matters
-    fwd, n = score.log_likelihood(lm, [(conds, ("text", c)) for c in cands])
+    fwd, _ = score.log_likelihood(lm, [(conds, ("text", c)) for c in cands])
     rev, _ = score.log_likelihood(lm, [([("text", c)], conds[0]) for c in cands])
-    want = {"forward": fwd / n, "reverse": rev, "bidirectional": fwd / n + rev}[how]
+    want = {"forward": fwd, "reverse": rev, "bidirectional": fwd + rev}[how]
     best = int(np.argmax(want))
     np.testing.assert_array_equal(got.tokens, cands[best])
     assert got.outputs[0].score == pytest.approx(want[best], rel=1e-4)
@@ -85,6 +85,8 @@ def test_one_candidate_is_plain_sampling_and_bad_options_are_refused(lm):
                                                           candidates=1, rerank="forward").tokens)
     with pytest.raises(ValueError, match="candidates must be a whole number >= 1"):
         omni.sample(lm, prompt, to="image", decode=False, candidates=0)
+    with pytest.raises(ValueError, match="needs temperature > 0"):
+        omni.sample(lm, prompt, to="image", decode=False, candidates=2, temperature=0.0)
     with pytest.raises(ValueError, match="unknown rerank 'best'"):
         omni.sample(lm, prompt, to="image", decode=False, candidates=2, rerank="best")
     text_only = dataclasses.replace(lm, spec=dataclasses.replace(lm.spec, trained_targets=("image",)), _decoder=None)

@@ -108,6 +108,9 @@ def sample(model: LoadedModel, prompt, to, *, temperature: float = 1.0, top_k: i
         raise ValueError(f"candidates must be a whole number >= 1, got {candidates}")
     if rerank not in RERANKERS:
         raise ValueError(f"unknown rerank {rerank!r}; expected one of {RERANKERS}")
+    if candidates > 1 and temperature == 0:
+        raise ValueError(f"candidates={candidates} needs temperature > 0: greedy decoding draws the same output "
+                         f"{candidates} times")
     K = int(candidates)
     batch = prompt if _is_batch(prompt) else [prompt]
     conds = [tokenize_prompt(p, model.tokenizers, model.spec) for p in batch]

@@ -9,9 +9,9 @@ marker where the length is sampled: text, audio), the quantity training minimise
     "reverse"        log p(prompt | candidate): how well the candidate lets the model read its prompt back (each
                      prompt item the model can generate, scored given the candidate alone, summed); maximum mutual
                      information reranking (Li et al. 2016), the noisy channel's channel model (Yee et al. 2019)
-    "forward"        log p(candidate | prompt) per scored token: the model's own preference (length-normalised,
-                     so variable-length outputs are not favoured for being short)
-    "bidirectional"  the sum of the two
+    "forward"        log p(candidate | prompt): the model's own probability of the candidate (summed over its tokens,
+                     so of variable-length outputs the shorter is favoured, as a beam search's score favours it)
+    "bidirectional"  the sum of the two (log p(prompt | candidate) + log p(candidate | prompt))
 """
 from __future__ import annotations
 
@@ -84,8 +84,7 @@ def rerank_scores(lm, how: str, prompts: list[list[tuple[str, np.ndarray]]],
         raise ValueError(f"unknown rerank {how!r}; expected one of {RERANKERS}")
     score = np.zeros(len(candidates))
     if how in ("forward", "bidirectional"):
-        ll, n = log_likelihood(lm, list(zip(prompts, candidates)))
-        score += ll / np.maximum(n, 1.0)
+        score += log_likelihood(lm, list(zip(prompts, candidates)))[0]
     if how in ("reverse", "bidirectional"):
         readable = lm.spec.trained_targets
         if candidates and candidates[0][0] not in lm.spec.trained_inputs:
