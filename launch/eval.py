@@ -39,17 +39,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="for audio outputs (default: --media-temperature's)")
     p.add_argument("--audio-guidance", type=float, default=GenOptions.audio_guidance,
                    help="classifier-free guidance scale for audio outputs (default: --media-guidance's)")
-    p.add_argument("--candidates", type=int, default=GenOptions.candidates,
-                   help="image/audio/video outputs: sample this many per prompt, keep the best by --rerank (1 = off)")
-    p.add_argument("--rerank", choices=RERANKERS, default=GenOptions.rerank,
-                   help="how --candidates are ranked (omni.sampling.score)")
+    p.add_argument("--candidates", action="append", default=[], metavar="MODALITY=K",
+                   help="image/audio/video outputs: sample K per prompt, keep the best by --rerank (1 = plain "
+                        "sampling; repeatable; default: " + _pairs(GenOptions.candidates) + ")")
+    p.add_argument("--rerank", action="append", default=[], metavar="MODALITY=HOW",
+                   help=f"how a modality's candidates are ranked, one of {', '.join(RERANKERS)} (omni.sampling.score; "
+                        "repeatable; default: " + _pairs(GenOptions.rerank) + ")")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-text-tokens", type=int, default=32)
     p.add_argument("--max-audio-seconds", type=float, default=None, help="default: the trained maximum")
     p.add_argument("--no-untrained", action="store_true", help="skip the untrained-model column")
     a = p.parse_args(argv)
-    if a.candidates < 1:
-        p.error(f"--candidates must be >= 1 (1 = plain sampling), got {a.candidates}")
+    try:
+        a.candidates = _merge(GenOptions.candidates, a.candidates, "--candidates", _count)
+        a.rerank = _merge(GenOptions.rerank, a.rerank, "--rerank", _reranker)
+    except ValueError as e:
+        p.error(str(e))
     if a.limit < 2:
         p.error("--limit must be >= 2 (retrieval and baselines need several items)")
     for flag, value in (("--media-guidance", a.media_guidance), ("--audio-guidance", a.audio_guidance)):
@@ -59,6 +64,36 @@ def parse(argv: list[str]) -> argparse.Namespace:
         if value is not None and value < 0:
             p.error(f"{flag} must be >= 0 (0 = greedy), got {value}")
     return a
+
+
+def _pairs(pairs) -> str:
+    return " ".join(f"{m}={v}" for m, v in pairs)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"a whole number >= 1 (1 = plain sampling), got {text!r}")
+    return int(text)
+
+
+def _reranker(text: str) -> str:
+    if text not in RERANKERS:
+        raise ValueError(f"one of {', '.join(RERANKERS)}, got {text!r}")
+    return text
+
+
+def _merge(defaults, given: list[str], flag: str, value) -> tuple:
+    """`flag MODALITY=VALUE` arguments over the defaults' (modality, value) pairs."""
+    out = dict(defaults)
+    for arg in given:
+        m, eq, v = arg.partition("=")
+        if not eq or m not in ("image", "audio", "video"):
+            raise ValueError(f"{flag} takes MODALITY=VALUE with MODALITY one of image, audio, video; got {arg!r}")
+        try:
+            out[m] = value(v)
+        except ValueError as e:
+            raise ValueError(f"{flag} {m}= expects {e}") from None
+    return tuple(out.items())
 
 
 def main(argv: list[str]) -> int:

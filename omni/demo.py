@@ -152,9 +152,10 @@ def _default_lengths() -> str:
 def _decoding_flags() -> tuple[str, ...]:
     """The evaluation's default media decoding as launch/eval.py flags."""
     flags = {"--media-guidance": GenOptions.media_guidance, "--audio-temperature": GenOptions.audio_temperature,
-             "--audio-guidance": GenOptions.audio_guidance, "--candidates": GenOptions.candidates,
-             "--rerank": GenOptions.rerank}
-    return tuple(x for k, v in flags.items() if v is not None for x in (k, str(v)))
+             "--audio-guidance": GenOptions.audio_guidance}
+    out = tuple(x for k, v in flags.items() if v is not None for x in (k, str(v)))
+    pairs = [("--candidates", GenOptions.candidates), ("--rerank", GenOptions.rerank)]
+    return out + tuple(x for flag, given in pairs for m, v in given for x in (flag, f"{m}={v}"))
 
 
 def _read_records(path: pathlib.Path) -> dict[str, str]:

@@ -40,6 +40,7 @@ def _cli():
 
 
 def test_cli_arguments_and_clear_errors(tmp_path, capsys):
+    from omni.eval.generate import GenOptions
     cli = _cli()
     a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--tokens", "t", "--limit", "8"])
     assert (a.limit, a.rounds, a.temperature, str(a.tokens), a.run) == (8, 3, 0.0, "t", None)
@@ -55,11 +56,19 @@ def test_cli_arguments_and_clear_errors(tmp_path, capsys):
         assert f"{flag} must be >= 0" in capsys.readouterr().err
     a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--audio-temperature", "0", "--audio-guidance", "1"])
     assert (a.audio_temperature, a.audio_guidance) == (0.0, 1.0)
-    a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--candidates", "4", "--rerank", "bidirectional"])
-    assert (a.candidates, a.rerank) == (4, "bidirectional")
-    with pytest.raises(SystemExit):
-        cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--candidates", "0"])
-    assert "--candidates must be >= 1" in capsys.readouterr().err
+    a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o"])
+    assert (a.candidates, a.rerank) == (GenOptions.candidates, GenOptions.rerank)
+    a = cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", "--candidates", "audio=4", "--candidates", "image=1",
+                   "--rerank", "audio=bidirectional"])
+    assert dict(a.candidates) == {"image": 1, "audio": 4}
+    assert dict(a.rerank) == {**dict(GenOptions.rerank), "audio": "bidirectional"}
+    for bad, says in ((["--candidates", "image=0"], "--candidates image= expects a whole number >= 1"),
+                      (["--candidates", "4"], "--candidates takes MODALITY=VALUE"),
+                      (["--candidates", "text=4"], "--candidates takes MODALITY=VALUE"),
+                      (["--rerank", "image=best"], "--rerank image= expects one of reverse, forward, bidirectional")):
+        with pytest.raises(SystemExit):
+            cli.parse(["--bundle", "b", "--corpus", "c", "--out", "o", *bad])
+        assert says in capsys.readouterr().err
     assert cli.main(["--bundle", str(tmp_path / "none"), "--corpus", "c", "--out", str(tmp_path / "o")]) == 2
     assert "no bundle at" in capsys.readouterr().err
 
@@ -97,10 +106,14 @@ def test_text_outputs_greedy_and_media_outputs_sampled(monkeypatch):
     generate(None, [["a"]], "audio", GenOptions(batch=1, media_temperature=0.5, media_guidance=2.0,
                                                 audio_temperature=None, audio_guidance=None))
     assert (calls[-1][2]["temperature"], calls[-1][2]["guidance"]) == (0.5, 2.0)
-    # candidates and their reranking reach media outputs only (text outputs are greedy: every candidate alike)
+    # candidates and their reranking reach media outputs only (text outputs are greedy: every candidate alike),
+    # each modality its own: by default pictures the best of 4 by reverse likelihood, speech and clips one
+    assert (calls[-1][2]["candidates"], calls[-1][2]["rerank"]) == (1, "forward")
+    assert (k2["candidates"], k2["rerank"]) == (4, "reverse")
+    generate(None, [["a"]], "video", GenOptions(batch=1, candidates=(("video", 3),), rerank=(("video", "forward"),)))
+    assert (calls[-1][2]["candidates"], calls[-1][2]["rerank"]) == (3, "forward")
+    generate(None, [["a"]], "image", GenOptions(batch=1, candidates=(("video", 3),), rerank=()))
     assert (calls[-1][2]["candidates"], calls[-1][2]["rerank"]) == (1, "reverse")
-    generate(None, [["a"]], "image", GenOptions(batch=1, candidates=4, rerank="forward"))
-    assert (calls[-1][2]["candidates"], calls[-1][2]["rerank"]) == (4, "forward")
     assert "candidates" not in k0
 
 
@@ -114,7 +127,7 @@ def test_decoding_line_names_guidance_only_when_used():
     assert _decoding(both) == ("greedy; image and video sampled at temperature 1.0, top-p 0.9, classifier-free "
                                "guidance 5.0; audio sampled at temperature 0.7, top-p 0.9; seed 0")
     assert _decoding({**d, "audio_temperature": 1.0, "audio_guidance": 1.0}) == _decoding(d)
-    assert _decoding({**d, "candidates": 1, "rerank": "reverse"}) == _decoding(d)
-    assert _decoding({**d, "candidates": 4, "rerank": "reverse"}) == (
-        "greedy; image, audio and video sampled at temperature 1.0, top-p 0.9; the best of 4 per prompt by reverse "
-        "likelihood (omni.sampling.score); seed 0")
+    assert _decoding({**d, "candidates": {"image": 1}, "rerank": {"image": "reverse"}}) == _decoding(d)
+    assert _decoding({**d, "candidates": {"image": 4, "audio": 2}, "rerank": {"audio": "forward"}}) == (
+        "greedy; image, audio and video sampled at temperature 1.0, top-p 0.9; image the best of 4 per prompt by "
+        "reverse likelihood; audio the best of 2 per prompt by forward likelihood (omni.sampling.score); seed 0")

@@ -302,9 +302,10 @@ def _decoding(d: dict) -> str:
     visual = _media_decoding(media, top_p, d.get("media_guidance", 1.0))
     audio = _media_decoding(d.get("audio_temperature", media), top_p,
                             d.get("audio_guidance", d.get("media_guidance", 1.0)))
-    k = d.get("candidates", 1)
-    best = (f"; the best of {k} per prompt by {d.get('rerank', 'reverse')} likelihood (omni.sampling.score)"
-            if k > 1 else "")
+    rerank = d.get("rerank", {})
+    best = "".join(f"; {m} the best of {k} per prompt by {rerank.get(m, 'reverse')} likelihood"
+                   for m, k in d.get("candidates", {}).items() if k > 1)
+    best += " (omni.sampling.score)" if best else ""
     if audio == visual:
         return f"{text}; image, audio and video {visual}{best}; seed {d.get('seed', 0)}"
     return f"{text}; image and video {visual}; audio {audio}{best}; seed {d.get('seed', 0)}"

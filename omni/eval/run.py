@@ -74,7 +74,8 @@ def evaluate_bundle(bundle, corpus, out, *, token_dir=None, run_dir=None, limit:
                                  "media_guidance": options.media_guidance,
                                  "audio_temperature": first_set(options.audio_temperature, options.media_temperature),
                                  "audio_guidance": first_set(options.audio_guidance, options.media_guidance),
-                                 "candidates": options.candidates, "rerank": options.rerank, "seed": options.seed},
+                                 "candidates": dict(options.candidates), "rerank": dict(options.rerank),
+                                 "seed": options.seed},
                     "directions": {}, "probes": {}, "loss": {}, "cycle": {}, "skipped": {}}
     samples: dict = {}
     if token_dir is not None:
