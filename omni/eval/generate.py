@@ -3,7 +3,8 @@
 Text outputs (captions, transcripts) are decoded greedily by default; image, audio and video outputs are
 sampled (temperature 1, nucleus 0.9, classifier-free guidance 5, fixed seed), since greedy decoding of media
 tokens collapses to the most frequent code (a blank image, silence) rather than showing what the model has
-learned.
+learned; pictures are drawn 4 times per prompt and the one the model reads its prompt back from best is kept
+(`candidates`, omni.sampling.score).
 """
 from __future__ import annotations
 
