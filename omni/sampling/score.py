@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from omni import modality as mod
 from omni.data import tasks
 from omni.model.loss import batch_info
 
@@ -33,7 +34,6 @@ def task_of(conditioning: list[tuple[str, np.ndarray]], target: str) -> str:
     """The task token training puts before `conditioning` -> `target` (none: lm / generate)."""
     if not conditioning:
         return "<task:lm>" if target == "text" else "<task:generate>"
-    from omni import modality as mod
     inputs = sorted({m for m, _ in conditioning}, key=mod.modality_id)
     return tasks.task_token(inputs, target)
 
