@@ -317,7 +317,8 @@ def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
     path = pathlib.Path(cfg.run_dir) / "probes.json"
     options = GenOptions(batch=limit)
     # and the default length rule (omni.sampling.targets.default_budget): probes cached under another are redone
-    decoding = {**dataclasses.asdict(options), "default_budget": DEFAULT_BUDGET_RULE}
+    # as JSON keeps it (the (modality, value) pairs become lists), so that a saved record compares equal
+    decoding = json.loads(json.dumps({**dataclasses.asdict(options), "default_budget": DEFAULT_BUDGET_RULE}))
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("steps") == cfg.steps and saved.get("limit") == limit and saved.get("decoding") == decoding:
