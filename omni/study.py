@@ -316,8 +316,8 @@ def probe_run(cfg: Config, limit: int, label: str) -> dict[str, dict]:
     <run dir>/probes.json and reused while the run's steps, `limit` and the evaluation's decoding match."""
     path = pathlib.Path(cfg.run_dir) / "probes.json"
     options = GenOptions(batch=limit)
-    # and the default length rule (omni.sampling.targets.default_budget): probes cached under another are redone
-    # as JSON keeps it (the (modality, value) pairs become lists), so that a saved record compares equal
+    # the decoding and the default length rule (omni.sampling.targets.default_budget): probes cached under others
+    # are redone; compared as JSON keeps them (the (modality, value) pairs become lists)
     decoding = json.loads(json.dumps({**dataclasses.asdict(options), "default_budget": DEFAULT_BUDGET_RULE}))
     if path.exists():
         saved = json.loads(path.read_text())

@@ -24,6 +24,14 @@ def modality_weights(pairs: tuple[tuple[str, float], ...]) -> np.ndarray | None:
     return w
 
 
+def token_nll(model, batch) -> tuple[jax.Array, jax.Array]:
+    """(next-token negative log-likelihood, log-partition), fp32 [B, L] each, of a batch of the training contract
+    (every position; `loss_mask` says which count)."""
+    h = model(batch["inputs"], batch["input_modality"], batch_info(batch))
+    lse, tgt = model.token_scores(h, batch["targets"], batch["target_modality"], model.cfg.logits_chunk)
+    return lse - tgt, lse
+
+
 def loss_fn(model, batch, z_loss: float | None = None, loss_weights: np.ndarray | None = None):
     """Returns (loss incl. z-loss, aux) for a batch of the training contract: the mean over loss tokens, each
     weighted by `loss_weights[target modality]` when given ([n_modalities], see `modality_weights`).
@@ -32,9 +40,7 @@ def loss_fn(model, batch, z_loss: float | None = None, loss_weights: np.ndarray 
     summed weights), and per modality `loss/<m>` and `tokens/<m>`.
     """
     z = model.cfg.z_loss if z_loss is None else z_loss
-    h = model(batch["inputs"], batch["input_modality"], batch_info(batch))
-    lse, tgt = model.token_scores(h, batch["targets"], batch["target_modality"], model.cfg.logits_chunk)
-    nll = lse - tgt
+    nll, lse = token_nll(model, batch)
     mask = batch["loss_mask"].astype(jnp.float32)
     denom = jnp.maximum(mask.sum(), 1.0)
     nll_mean = (nll * mask).sum() / denom

@@ -23,7 +23,7 @@ from flax import nnx
 
 from omni import modality as mod
 from omni.data import tasks
-from omni.model.loss import batch_info
+from omni.model.loss import token_nll
 
 RERANKERS = ("reverse", "forward", "bidirectional")
 ROWS = 16          # rows per scoring call (short calls are padded: one compiled program per length bucket)
@@ -49,10 +49,7 @@ def example(lm, conditioning: list[tuple[str, np.ndarray]], target: tuple[str, n
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _row_nll(graphdef, state, batch):
-    model = nnx.merge(graphdef, state)
-    h = model(batch["inputs"], batch["input_modality"], batch_info(batch))
-    lse, tgt = model.token_scores(h, batch["targets"], batch["target_modality"], model.cfg.logits_chunk)
-    return ((lse - tgt) * batch["loss_mask"]).sum(-1)
+    return (token_nll(nnx.merge(graphdef, state), batch)[0] * batch["loss_mask"]).sum(-1)
 
 
 def log_likelihood(lm, rows: list[tuple[list[tuple[str, np.ndarray]], tuple[str, np.ndarray]]]
