@@ -1,10 +1,12 @@
 """The compile plan: omni's programs compiled by the real TPU compiler (libtpu, ahead of time, on this CPU host)
 for two TPU generations, on meshes with data, fsdp and tensor axes; slice names; fits / does not fit."""
 import json
+import os
 import pathlib
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from omni.chips import chip_for_device_kind
@@ -97,6 +99,24 @@ def test_cli_contract_tiny_v5p_8_every_program(tmp_path):
     assert json.loads((tmp_path / "tiny-v5p-8" / "plan.json").read_text()) == out
     assert (tmp_path / "tiny-v5p-8" / "libtpu").is_dir()  # libtpu's logs stay in the run dir
     assert r.stderr.strip() == ""
+
+
+def test_plans_bypass_a_persistent_compilation_cache(tmp_path):
+    """A slice's executables cannot be loaded back on this host: with JAX_COMPILATION_CACHE_DIR set (as on pods,
+    and in this suite) a plan keeps them out of the cache, so the second plan finds none to fail on (jax warned once
+    per program before). The cache still holds the host's own small programs."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    for i in range(2):
+        r = subprocess.run([sys.executable, "launch/plan.py", "--config", "tiny", "--topology", "v6e-4", "--json",
+                            "--programs", "decode_step", "--out", str(tmp_path / f"plan{i}")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and r.stderr.strip() == "", r.stderr[-2000:]
+        assert json.loads(r.stdout)["programs"]["decode_step"]["compiled"]
+    assert cache.is_dir()
+    with plan_compile.without_persistent_cache():  # and the process's own setting is back afterwards
+        assert not jax.config.jax_enable_compilation_cache
+    assert jax.config.jax_enable_compilation_cache
 
 
 def test_7b_on_one_v5e_4_does_not_fit_with_the_numbers(tmp_path):

@@ -6,6 +6,7 @@ XLA's `cost_analysis()` does not count Pallas kernels, so FLOPs come from the mo
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -55,6 +56,24 @@ def _first_lines(e: Exception) -> str:
     return "\n".join(lines[:ERROR_LINES])
 
 
+@contextlib.contextmanager
+def without_persistent_cache():
+    """JAX's persistent compilation cache off for the duration. An executable compiled for a slice or node that is
+    not attached here (a compile-only client) cannot be loaded back on this host: with a cache set
+    (`JAX_COMPILATION_CACHE_DIR`, common on pods) jax would store every plan's programs and, on each later plan,
+    fail to read them with a warning per program. The cache decides once per process whether it is in use, so it
+    is reset on the way in and on the way out."""
+    from jax.experimental.compilation_cache import compilation_cache
+    enabled = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+        compilation_cache.reset_cache()
+
+
 def judge(build: Callable[[], P.Program], topo: Topology, impl: str, mfu: float) -> dict:
     """Builds, lowers and compiles one program; every outcome is a result (never raises for the compiler)."""
     hbm = topo.chip.hbm_bytes
@@ -74,7 +93,9 @@ def judge(build: Callable[[], P.Program], topo: Topology, impl: str, mfu: float)
                 out.update(flops_per_step=flops, flops_source=source, step_time_s_at_mfu=flops / (peak * mfu))
         if prog.flops is not None:
             set_flops(prog.flops, "analytic")
-        compiled = prog.lower().compile()
+        lowered = prog.lower()
+        with without_persistent_cache():
+            compiled = lowered.compile()
         out["compiled"] = True
         if prog.flops is None:
             set_flops(_xla_flops(compiled, topo.num_devices), "xla_cost_analysis")
