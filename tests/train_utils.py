@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -13,10 +14,11 @@ TRAIN = [sys.executable, str(ROOT / "launch" / "train.py"), "--config", "tiny", 
 
 
 def env(cache_dir, devices: int = 8, **extra) -> dict:
-    """Subprocess environment: `devices` fake CPU devices, a shared compilation cache (identical programs
-    compile once across the test's processes)."""
+    """Subprocess environment: `devices` fake CPU devices (the suite's other XLA flags kept), a shared compilation
+    cache (identical programs compile once across the test's processes)."""
     e = dict(os.environ)
-    e.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
+    others = re.sub(r"--xla_force_host_platform_device_count=\d+", "", e.get("XLA_FLAGS", "")).split()
+    e.update(XLA_FLAGS=" ".join([f"--xla_force_host_platform_device_count={devices}", *others]), JAX_PLATFORMS="cpu",
              JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     e.pop("OMNI_DISTRIBUTED", None)
