@@ -76,13 +76,13 @@ def _files(d: pathlib.Path) -> dict[str, bytes]:
 def test_two_processes_four_devices_write_the_shards_of_one(tmp_path):
     corpus, toks = _corpus(tmp_path), _tokenizers(tmp_path / "tok")
     one = tmp_path / "one"
-    r = subprocess.run(_cmd(corpus, toks, one, "--devices", "1"), env=tu.env(tmp_path / "cache", devices=1),
+    r = subprocess.run(_cmd(corpus, toks, one, "--devices", "1"), env=tu.env(devices=1),
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     port, two = _free_port(), tmp_path / "two"
     procs = [subprocess.Popen(_cmd(corpus, toks, two, "--devices", "4"), cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True,
-                              env=tu.env(tmp_path / "cache", devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+                              env=tu.env(devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
                                          JAX_NUM_PROCESSES=2, JAX_PROCESS_ID=i)) for i in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outs]
@@ -99,7 +99,7 @@ def test_two_processes_four_devices_write_the_shards_of_one(tmp_path):
     kept = (two / "train-00000.array_record").stat().st_mtime_ns
     assert not ts.read_manifest(two, "train")["done"]
     r = subprocess.run(_cmd(corpus, toks, two, "--devices", "1", "--json", "--splits", "train"),
-                       env=tu.env(tmp_path / "cache", devices=1), cwd=ROOT, capture_output=True, text=True,
+                       env=tu.env(devices=1), cwd=ROOT, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     rep = json.loads(r.stdout.strip().splitlines()[-1])["train"]

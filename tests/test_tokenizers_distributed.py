@@ -62,7 +62,7 @@ def test_contract_command_on_eight_devices(tmp_path):
     out = tmp_path / "tok"
     r = subprocess.run([sys.executable, str(ROOT / "launch" / "train_tokenizer.py"), "--modality", "image",
                         "--config", "tiny", "--data", "synthetic", "--out", str(out), "mesh.data=8", "train.steps=4",
-                        "--no-progress"], env=tu.env(tmp_path / "cache", devices=8), cwd=ROOT, capture_output=True,
+                        "--no-progress"], env=tu.env(devices=8), cwd=ROOT, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "'data': 8" in r.stdout
@@ -77,7 +77,7 @@ def test_contract_command_on_eight_devices(tmp_path):
 
 def test_sigterm_then_sigkill_then_resume_is_bit_identical(tmp_path):
     args = ["train.steps=30", "train.checkpoint_every=2", "train.log_every=1", "model.channels=8,16", "eval_items=4"]
-    env = tu.env(tmp_path / "cache", devices=8)
+    env = tu.env(devices=8)
     ref = tmp_path / "ref"
     assert subprocess.run(LAUNCH + ["--out", str(ref)] + args, env=env, cwd=ROOT, capture_output=True,
                           timeout=600).returncode == 0
@@ -116,12 +116,12 @@ def test_two_processes_resume_a_one_process_run(tmp_path):
     args = ["train.checkpoint_every=2", "train.log_every=1", "model.channels=8,16", "eval_items=4"]
     out = tmp_path / "tok"
     r = subprocess.run(LAUNCH + ["--out", str(out)] + args + ["train.steps=6", "--until", "4"],
-                       env=tu.env(tmp_path / "cache", devices=8), cwd=ROOT, capture_output=True, text=True, timeout=600)
+                       env=tu.env(devices=8), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     port = _free_port()
     procs = []
     for i in range(2):
-        env = tu.env(tmp_path / "cache", devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=2,
+        env = tu.env(devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=2,
                      JAX_PROCESS_ID=i)
         procs.append(subprocess.Popen(LAUNCH + ["--out", str(out)] + args + ["train.steps=6", "mesh.fsdp=2"], env=env,
                                       cwd=ROOT,

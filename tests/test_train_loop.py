@@ -25,15 +25,10 @@ ARGS = ["train.seq_len=64", "train.batch_size=8", "mesh.devices=1", f"steps={STE
 
 
 @pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("jax_cache")
-
-
-@pytest.fixture(scope="session")  # session: built once per worker even if other modules interleave
-def reference(tmp_path_factory, cache):
+def reference(tmp_path_factory):
     """An uninterrupted run."""
     d = tmp_path_factory.mktemp("ref")
-    rc, out = tu.run(ARGS + [f"run_dir={d}"], tu.env(cache), d.parent / "ref.log")
+    rc, out = tu.run(ARGS + [f"run_dir={d}"], tu.env(), d.parent / "ref.log")
     assert rc == 0, out
     return d
 
@@ -57,9 +52,9 @@ def test_run_dir_contract(reference):
     assert latest_step(d) == 40
 
 
-def test_resume_after_kill_and_sigterm_matches_uninterrupted(reference, cache, tmp_path):
+def test_resume_after_kill_and_sigterm_matches_uninterrupted(reference, tmp_path):
     d = tmp_path / "run"
-    args, env = ARGS + [f"run_dir={d}"], tu.env(cache)
+    args, env = ARGS + [f"run_dir={d}"], tu.env()
     # 1) SIGKILL right after the first checkpoint is committed (maybe while the next save is in flight).
     p = tu.start(args, env, tmp_path / "a.log")
     tu.wait_for(lambda: tu.committed_steps(d), p, what="the first checkpoint")
@@ -105,13 +100,13 @@ def _kill_when(pred, p, what) -> bool:
     return True
 
 
-def test_kill_loop_keeps_every_row_once_and_params_bit_identical(reference, cache, tmp_path):
+def test_kill_loop_keeps_every_row_once_and_params_bit_identical(reference, tmp_path):
     """SIGKILL at several moments (no checkpoint yet, an async save in flight, right after an eval step's
     checkpoint commits, a random step) and resume each time: metrics.jsonl ends up with each train/eval row
     exactly once, equal to the uninterrupted run's (timings aside), and the final parameters are bit-identical."""
     rng = random.Random(1515)
     d = tmp_path / "run"
-    args, env = ARGS + [f"run_dir={d}"], tu.env(cache)
+    args, env = ARGS + [f"run_dir={d}"], tu.env()
     tmp_dirs = lambda: {q.name for q in (d / "checkpoints").glob("*.orbax-checkpoint-tmp*")}  # noqa: E731
     last_row = lambda: max([r["step"] for r in tu.rows(d)] or [0])  # noqa: E731
     first, later = rng.randint(1, EVERY - 2), rng.randint(22, STEPS - 3)
@@ -180,12 +175,12 @@ def test_load_model_on_another_mesh_and_evaluate(reference):
     np.testing.assert_allclose(res["loss"], tu.rows(reference, "eval")[-1]["eval/loss"], rtol=1e-5)
 
 
-def test_nonfinite_steps_stop_the_run_with_the_last_checkpoint_intact(cache, tmp_path):
+def test_nonfinite_steps_stop_the_run_with_the_last_checkpoint_intact(tmp_path):
     d = tmp_path / "nan"
     # The learning rate is a runtime input of the step: this is the reference run's compiled program.
     args = ARGS + ["steps=20", "checkpoint_every=2", "train.eval_every=0", "train.learning_rate=1e30",
                    "train.warmup_steps=0", "train.max_nonfinite_in_a_row=3", f"run_dir={d}"]
-    rc, out = tu.run(args, tu.env(cache), tmp_path / "nan.log")
+    rc, out = tu.run(args, tu.env(), tmp_path / "nan.log")
     assert rc == 1, out
     assert "3 consecutive steps" in out and "is intact" in out
     rows = tu.rows(d)

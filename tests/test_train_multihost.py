@@ -39,7 +39,7 @@ def test_two_processes_train_then_resume_as_one(tmp_path):
     d = tmp_path / "run"
     port = _free_port()
     procs = [tu.start(ARGS + ["steps=4", f"run_dir={d}"],
-                      tu.env(tmp_path / "cache", devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+                      tu.env(devices=4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
                              JAX_NUM_PROCESSES=2, JAX_PROCESS_ID=i), tmp_path / f"p{i}.log") for i in range(2)]
     rcs = [p.wait(timeout=400) for p in procs]
     assert rcs == [0, 0], [(tmp_path / f"p{i}.log").read_text()[-3000:] for i in range(2)]
@@ -61,7 +61,7 @@ def test_two_processes_train_then_resume_as_one(tmp_path):
 
     # Resume the same run dir as one process with 8 devices on another mesh: (8, 1, 1) -> (2, 2, 2).
     rc, out = tu.run(ARGS + ["steps=6", f"run_dir={d}", "mesh.fsdp=2", "mesh.tensor=2"],
-                     tu.env(tmp_path / "cache", devices=8),
+                     tu.env(devices=8),
                      tmp_path / "resume.log", timeout=400)
     assert rc == 0, out
     assert "at step 4" in out and "fresh order" in out  # 2 -> 1 processes: the data order restarts

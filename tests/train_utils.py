@@ -1,4 +1,4 @@
-"""Helpers for training tests: launch/train.py subprocesses sharing one persistent compilation cache."""
+"""Helpers for training tests: launch/train.py subprocesses sharing the suite's persistent compilation cache."""
 from __future__ import annotations
 
 import json
@@ -13,14 +13,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = [sys.executable, str(ROOT / "launch" / "train.py"), "--config", "tiny", "--no-progress"]
 
 
-def env(cache_dir, devices: int = 8, **extra) -> dict:
-    """Subprocess environment: `devices` fake CPU devices (the suite's other XLA flags kept), a shared compilation
-    cache (identical programs compile once across the test's processes)."""
+def env(devices: int = 8, **extra) -> dict:
+    """Subprocess environment: `devices` fake CPU devices; the suite's other XLA flags and its compilation cache
+    (tests/conftest.py: identical programs compile once across the suite's processes) inherited."""
     e = dict(os.environ)
     others = re.sub(r"--xla_force_host_platform_device_count=\d+", "", e.get("XLA_FLAGS", "")).split()
     e.update(XLA_FLAGS=" ".join([f"--xla_force_host_platform_device_count={devices}", *others]), JAX_PLATFORMS="cpu",
-             JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+             PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     e.pop("OMNI_DISTRIBUTED", None)
     e.update({k: str(v) for k, v in extra.items()})
     return e
